@@ -1,0 +1,204 @@
+"""Django settings, read from the environment (see the README's configuration table).
+
+Defaults run the whole product on one machine with nothing else installed: SQLite, a
+filesystem Celery broker and local file storage, all under one data directory (CV_DATA_DIR).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_choice, env_int, env_list, env_str
+
+# Lets admin.ModelAdmin[Model] and friends be written with their type parameters.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CV_DATA_DIR = Path(env_str("CV_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY", "")
+    if key:
+        return key
+    # `make run` writes this file once, so a local install keeps its sessions across restarts
+    # without the user having to invent a key.
+    key_file = CV_DATA_DIR / "secret_key"
+    if key_file.is_file():
+        return key_file.read_text().strip()
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set and {key_file} does not exist. Set SECRET_KEY "
+        "(production) or run `make run`, which creates the file."
+    )
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "portal",
+    "projects",
+    "training",
+    "prediction",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_default_db = f"sqlite:///{CV_DATA_DIR / 'db.sqlite3'}"
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL", _default_db), conn_max_age=60, conn_health_checks=True
+        )
+    }
+except ValueError as exc:  # unknown scheme, malformed URL
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker processes share the file: wait for locks instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "projects:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = CV_DATA_DIR / "static"
+MEDIA_ROOT = CV_DATA_DIR / "media"
+
+CV_STORAGE = env_choice("CV_STORAGE", "local", ("local", "s3"))
+_media_storage: dict[str, Any] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": MEDIA_ROOT},
+}
+if CV_STORAGE == "s3":
+    _bucket = env_str("AWS_STORAGE_BUCKET_NAME", "")
+    if not _bucket:
+        raise ImproperlyConfigured("CV_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _bucket,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
+            # Images are private: never public-read, always served through the portal's checks.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# Uploads: a batch is at most CV_MAX_IMAGES_PER_BATCH files; Django's own cap sits above it so
+# an oversized batch reaches our form and gets a readable error instead of a bare 400.
+DATA_UPLOAD_MAX_NUMBER_FILES = 256
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
+# --- Security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the upload script reads it for fetch()
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Celery ---------------------------------------------------------------------------------
+CV_BROKER_DIR = CV_DATA_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker: messages are files under the data directory, so `make run` needs no
+    # server. Producer and consumer point at the same folder.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "data_folder_in": str(CV_BROKER_DIR / "queue"),
+        "data_folder_out": str(CV_BROKER_DIR / "queue"),
+        "control_folder": str(CV_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"file://{CV_DATA_DIR / 'celery-results'}")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Product limits (Azure Custom Vision's paid tier by default) ----------------------------
+CV_MAX_IMAGES_PER_PROJECT = env_int("CV_MAX_IMAGES_PER_PROJECT", 100_000, minimum=1)
+CV_MAX_TAGS_PER_PROJECT = env_int("CV_MAX_TAGS_PER_PROJECT", 500, minimum=1)
+CV_MAX_IMAGES_PER_BATCH = env_int("CV_MAX_IMAGES_PER_BATCH", 64, minimum=1)
+CV_MAX_TAGS_PER_BATCH = env_int("CV_MAX_TAGS_PER_BATCH", 20, minimum=1)
+CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
+
+# --- Local admin login created by `make run` (python manage.py ensureadmin) -----------------
+CV_ADMIN_USERNAME = env_str("CV_ADMIN_USERNAME", "admin")
+CV_ADMIN_PASSWORD = env_str("CV_ADMIN_PASSWORD", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Custom Vision administration"
+admin.site.site_title = "Custom Vision admin"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="projects:list", permanent=False), name="home"),
+    path("signin/", auth_views.LoginView.as_view(), name="login"),
+    path("signout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("projects.urls")),
+    path("admin/", admin.site.urls),
+]

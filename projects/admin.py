@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from projects import services
+from projects.models import Image, ImageTag, Project, Resource, Tag
+from projects.views import _serve
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin[Resource]):
+    list_display = ["name", "kind", "owner", "id", "created_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["name", "id", "owner__username"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    # Only hashes are stored, and even those are never shown.
+    fields = ["name", "kind", "owner"]
+    actions = ["regenerate_key1", "regenerate_key2"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Resource | None = None) -> list[str]:
+        return ["kind", "owner"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created, keys = services.resource_create(owner=obj.owner, name=obj.name, kind=obj.kind)
+        obj.pk, obj.key1_hash, obj.key2_hash = created.pk, created.key1_hash, created.key2_hash
+        obj._state.adding = False
+        messages.warning(
+            request,
+            f"Keys for {created.name} — copy them now, they are not shown again. "
+            f"Key 1: {keys.key1}  Key 2: {keys.key2}",
+        )
+
+    def _regenerate(self, request: HttpRequest, queryset: QuerySet[Resource], which: int) -> None:
+        for resource in queryset:
+            key = services.resource_regenerate_key(resource=resource, which=which)  # type: ignore[arg-type]
+            messages.warning(request, f"New Key {which} for {resource.name}: {key} (shown once)")
+
+    @admin.action(description="Regenerate Key 1 (shown once)")
+    def regenerate_key1(self, request: HttpRequest, queryset: QuerySet[Resource]) -> None:
+        self._regenerate(request, queryset, 1)
+
+    @admin.action(description="Regenerate Key 2 (shown once)")
+    def regenerate_key2(self, request: HttpRequest, queryset: QuerySet[Resource]) -> None:
+        self._regenerate(request, queryset, 2)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin[Project]):
+    list_display = [
+        "name",
+        "owner",
+        "classification_type",
+        "domain_id",
+        "image_count",
+        "modified_at",
+    ]
+    list_filter = ["classification_type", "domain_id", "created_at"]
+    search_fields = ["name", "description", "id", "owner__username"]
+    list_select_related = ["owner", "resource"]
+    raw_id_fields = ["owner", "resource"]
+    readonly_fields = ["id", "created_at", "modified_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        return super().get_queryset(request).annotate(_image_count=Count("images"))
+
+    @admin.display(description="Images", ordering="_image_count")
+    def image_count(self, obj: Project) -> int:
+        return obj._image_count  # type: ignore[attr-defined]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin[Tag]):
+    list_display = ["name", "project", "type", "image_count", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["name", "project__name", "id"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return super().get_queryset(request).annotate(_image_count=Count("image_tags"))
+
+    @admin.display(description="Images", ordering="_image_count")
+    def image_count(self, obj: Tag) -> int:
+        return obj._image_count  # type: ignore[attr-defined]
+
+
+class ImageTagInline(admin.TabularInline[ImageTag, Image]):
+    model = ImageTag
+    raw_id_fields = ["tag"]
+    extra = 0
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin[Image]):
+    list_display = [
+        "preview",
+        "original_name",
+        "project",
+        "width",
+        "height",
+        "format",
+        "source",
+        "created_at",
+    ]
+    list_filter = ["format", "source", "created_at"]
+    search_fields = ["original_name", "content_hash", "id", "project__name"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project"]
+    readonly_fields = [
+        "preview",
+        "content_hash",
+        "width",
+        "height",
+        "format",
+        "byte_size",
+        "file",
+        "thumbnail",
+        "created_at",
+    ]
+    inlines = [ImageTagInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # images come in through ingestion, which checks and normalises them
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Image) -> str:
+        url = reverse("admin:projects_image_thumbnail", args=[obj.pk])
+        return format_html('<img src="{}" alt="" style="height:64px;border-radius:4px">', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        thumb = path(
+            "<uuid:image_id>/thumbnail/",
+            self.admin_site.admin_view(self.thumbnail_view),
+            name="projects_image_thumbnail",
+        )
+        return [thumb, *super().get_urls()]
+
+    def thumbnail_view(self, request: HttpRequest, image_id: uuid.UUID) -> Any:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return _serve(get_object_or_404(Image, pk=image_id).thumbnail.name)

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AnonymousUser, User
+
+from projects.domains import DOMAINS
+from projects.models import Project, Resource, Tag
+from projects.selectors import ImageFilter, resource_list
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.none(), required=False, empty_label="Create a new resource"
+    )
+    new_resource_name = forms.CharField(
+        max_length=64,
+        required=False,
+        label="New resource name",
+        help_text="Used when you create a new resource.",
+    )
+    classification_type = forms.ChoiceField(
+        choices=Project.ClassificationType.choices,
+        widget=forms.RadioSelect,
+        initial=Project.ClassificationType.MULTICLASS,
+        label="Classification types",
+    )
+    domain_id = forms.TypedChoiceField(
+        choices=[(str(d.id), d.name) for d in DOMAINS],
+        coerce=uuid.UUID,
+        initial=str(DOMAINS[0].id),
+        label="Domains",
+    )
+
+    def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["resource"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = resource_list(user=user, kind=Resource.Kind.TRAINING)
+        if field.queryset.exists():
+            field.initial = field.queryset.first()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("resource") and not (data.get("new_resource_name") or "").strip():
+            self.add_error("new_resource_name", "Choose a resource or name a new one.")
+        return data
+
+
+class ProjectSettingsForm(ProjectForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["resource"].required = True
+        self.fields["resource"].empty_label = None  # type: ignore[attr-defined]
+        del self.fields["new_resource_name"]
+
+    def clean(self) -> dict[str, Any]:
+        return forms.Form.clean(self) or {}
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Django's documented way to accept several files in one field."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+def _split_tags(*values: str) -> list[str]:
+    names: list[str] = []
+    for value in values:
+        names.extend(part for part in (p.strip() for p in value.split(",")) if part)
+    return names
+
+
+class UploadForm(forms.Form):
+    # `files` shadows Form.files (the raw upload dict) for the field; Django resolves both.
+    files = MultipleFileField(label="Browse local files")  # type: ignore[assignment]
+    tag_input = forms.CharField(
+        required=False,
+        label="My Tags",
+        max_length=4000,
+        help_text="Type a tag and press Enter; separate several with commas.",
+    )
+
+    def __init__(self, *args: Any, max_files: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_files = max_files
+
+    def clean_files(self) -> list[Any]:
+        files: list[Any] = self.cleaned_data["files"]
+        if len(files) > self.max_files:
+            raise forms.ValidationError(
+                f"Upload at most {self.max_files} files at a time (you chose {len(files)})."
+            )
+        return files
+
+    def tag_names(self) -> list[str]:
+        # Chips arrive as repeated `tag` fields; whatever was typed but not yet entered counts too.
+        chips = self.data.getlist("tag") if hasattr(self.data, "getlist") else []
+        return _split_tags(*chips, self.cleaned_data.get("tag_input", ""))
+
+
+class BulkImagesForm(forms.Form):
+    ACTIONS = (("tag", "Tag"), ("untag", "Untag"), ("delete", "Delete"))
+    action = forms.ChoiceField(choices=ACTIONS)
+    images = forms.TypedMultipleChoiceField(coerce=uuid.UUID, choices=())
+    tag_name = forms.CharField(required=False, max_length=256)
+
+    def __init__(self, *args: Any, image_ids: list[uuid.UUID], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["images"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.choices = [(str(i), str(i)) for i in image_ids]
+        field.error_messages["required"] = "Select at least one image."
+        field.error_messages["invalid_choice"] = "An image you selected no longer exists."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") in ("tag", "untag") and not (data.get("tag_name") or "").strip():
+            self.add_error("tag_name", "Name the tag.")
+        return data
+
+
+class ImageTagsForm(forms.Form):
+    tags = forms.ModelMultipleChoiceField(
+        queryset=Tag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["tags"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = Tag.objects.filter(project=project)
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(max_length=256)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    type = forms.ChoiceField(choices=Tag.Type.choices, initial=Tag.Type.REGULAR)
+
+
+class ResourceForm(forms.Form):
+    name = forms.CharField(max_length=64)
+    kind = forms.ChoiceField(choices=Resource.Kind.choices, initial=Resource.Kind.TRAINING)
+
+
+class ImageFilterForm(forms.Form):
+    state = forms.ChoiceField(choices=[(c, c.title()) for c in ImageFilter.CHOICES], required=False)
+    tag = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False, choices=())
+
+    def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["tag"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.choices = [(str(t.id), t.name) for t in tags]

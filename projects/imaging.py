@@ -1,0 +1,215 @@
+"""Decode, check and normalise one uploaded image, with Custom Vision's rules.
+
+Plain Python + Pillow (no Django), so every rule is testable on bytes alone. The caller
+(`services.images`) handles storage, tags and the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
+THUMBNAIL_EDGE = 320
+EXIF_ORIENTATION = 0x0112
+
+
+class ImageStatus(StrEnum):
+    """Per-image outcome, named exactly as Custom Vision's ImageCreateResult.status."""
+
+    OK = "OK"
+    OK_DUPLICATE = "OKDuplicate"
+    ERROR_SOURCE = "ErrorSource"
+    ERROR_IMAGE_FORMAT = "ErrorImageFormat"
+    ERROR_IMAGE_SIZE = "ErrorImageSize"
+    ERROR_IMAGE_DIMENSIONS = "ErrorImageDimensions"
+    ERROR_LIMIT_EXCEED = "ErrorLimitExceed"
+    ERROR_TAG_LIMIT_EXCEED = "ErrorTagLimitExceed"
+    ERROR_NEGATIVE_AND_REGULAR_TAG = "ErrorNegativeAndRegularTagOnSameImage"
+    ERROR_INVALID_TAG = "ErrorInvalidTag"
+    ERROR_UNKNOWN = "ErrorUnknown"
+
+    @property
+    def ok(self) -> bool:
+        return self in (ImageStatus.OK, ImageStatus.OK_DUPLICATE)
+
+
+class ImageRejected(Exception):
+    def __init__(self, status: ImageStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageRules:
+    max_bytes: int = 6 * 1024 * 1024
+    min_edge: int = 256
+    max_edge: int = 10_240
+    max_aspect: float = 25.0
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes  # what is stored: the upload itself, or a re-encoding of it when it had to change
+    extension: str
+    width: int  # of the stored image
+    height: int
+    source_format: str  # of the upload: JPEG, PNG, BMP or GIF
+    source_bytes: int
+    content_hash: str  # SHA-256 of the upload, for duplicate detection
+    thumbnail: bytes  # JPEG, longest edge THUMBNAIL_EDGE
+
+
+def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage:
+    """Check `data` against the rules and return what to store, or raise ImageRejected."""
+    rules = rules or ImageRules()
+    if not data:
+        raise ImageRejected(ImageStatus.ERROR_SOURCE, "The file is empty.")
+    if len(data) > rules.max_bytes:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_SIZE,
+            f"The file is {len(data) / 1048576:.1f} MB; the limit is "
+            f"{rules.max_bytes / 1048576:.0f} MB.",
+        )
+    image = _open(data)
+    _check_dimensions(*image.size, rules)
+    source_format = str(image.format)
+    orientation = _orientation(image)
+    _decode(image)
+
+    normalised = _to_rgb_or_l(image)
+    if orientation != 1:
+        normalised = ImageOps.exif_transpose(normalised)
+    normalised = _scale_up(normalised, rules.min_edge)
+
+    unchanged = (
+        normalised is image
+        and source_format in ("JPEG", "PNG")
+        and not getattr(image, "is_animated", False)
+    )
+    if unchanged:
+        stored, extension = data, EXTENSIONS[source_format]
+    else:
+        stored, extension = _encode(normalised, lossy=source_format == "JPEG")
+    return PreparedImage(
+        data=stored,
+        extension=extension,
+        width=normalised.width,
+        height=normalised.height,
+        source_format=source_format,
+        source_bytes=len(data),
+        content_hash=hashlib.sha256(data).hexdigest(),
+        thumbnail=_thumbnail(normalised),
+    )
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Our own dimension check below is the bomb guard; Pillow's warning would only be
+            # noise for legitimate large photos.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_FORMAT,
+            "Not a supported image: use JPEG, PNG, BMP or GIF.",
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_DIMENSIONS, "The image has too many pixels to decode safely."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(ImageStatus.ERROR_IMAGE_FORMAT, f"Unreadable image: {exc}") from None
+
+
+def _check_dimensions(width: int, height: int, rules: ImageRules) -> None:
+    # Checked on the header, before any pixel is decoded: this is what stops decompression bombs.
+    if width < 1 or height < 1:
+        raise ImageRejected(ImageStatus.ERROR_IMAGE_DIMENSIONS, "The image has no pixels.")
+    if max(width, height) > rules.max_edge:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_DIMENSIONS,
+            f"The image is {width}×{height}; the longest edge may be at most {rules.max_edge} px.",
+        )
+    if max(width, height) / min(width, height) > rules.max_aspect:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_DIMENSIONS,
+            f"The image is {width}×{height}; the aspect ratio may be at most "
+            f"{rules.max_aspect:g}:1.",
+        )
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block must not sink an otherwise good photo
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _decode(image: Image.Image) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except Image.DecompressionBombError:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_DIMENSIONS, "The image has too many pixels to decode safely."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_FORMAT, f"The image is truncated or corrupt ({exc})."
+        ) from None
+
+
+def _to_rgb_or_l(image: Image.Image) -> Image.Image:
+    """8-bit RGB or greyscale; the same object back when it already is one."""
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits instead of clipping everything above 255 to white.
+        peak = 65535 if image.mode.startswith("I;16") else max(int(image.getextrema()[1]), 1)  # type: ignore[arg-type]
+        return image.convert("I").point(lambda v: v * (255 / peak)).convert("L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _scale_up(image: Image.Image, min_edge: int) -> Image.Image:
+    shortest = min(image.size)
+    if shortest >= min_edge:
+        return image
+    scale = min_edge / shortest
+    size = (max(min_edge, round(image.width * scale)), max(min_edge, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def _encode(image: Image.Image, *, lossy: bool) -> tuple[bytes, str]:
+    buffer = io.BytesIO()
+    if lossy:
+        image.save(buffer, format="JPEG", quality=95)
+        return buffer.getvalue(), "jpg"
+    image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue(), "png"
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    thumb = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    thumb.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=82)
+    return buffer.getvalue()

@@ -1,0 +1,44 @@
+"""Every write to resources, projects, tags and images goes through these functions.
+
+The portal, the admin, management commands and (later) the Custom Vision API call the same
+services, so each rule exists once.
+"""
+
+from projects.services.images import (
+    ImageCreateResult,
+    ImageUpload,
+    image_tags_set,
+    images_create,
+    images_delete,
+    images_tags_add,
+    images_tags_remove,
+)
+from projects.services.projects import project_create, project_delete, project_update
+from projects.services.resources import (
+    ResourceKeys,
+    resource_create,
+    resource_delete,
+    resource_regenerate_key,
+)
+from projects.services.tags import tag_create, tag_delete, tag_update, tags_get_or_create
+
+__all__ = [
+    "ImageCreateResult",
+    "ImageUpload",
+    "ResourceKeys",
+    "image_tags_set",
+    "images_create",
+    "images_delete",
+    "images_tags_add",
+    "images_tags_remove",
+    "project_create",
+    "project_delete",
+    "project_update",
+    "resource_create",
+    "resource_delete",
+    "resource_regenerate_key",
+    "tag_create",
+    "tag_delete",
+    "tag_update",
+    "tags_get_or_create",
+]

@@ -1,0 +1,299 @@
+"""The one path every image takes into a project (portal upload now; API and URLs later).
+
+Each file in a batch succeeds or fails alone, with a status named as Custom Vision names it.
+A failed file leaves no stored file and no row behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
+from projects.models import Image, ImageTag, Project, Tag
+from projects.services.storage import delete_files, delete_files_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    """One image to add: an open file, bytes in hand, or a source that already failed."""
+
+    name: str
+    file: IO[bytes] | None = None
+    data: bytes | None = None
+    source_error: str | None = None  # e.g. a URL that could not be fetched
+
+
+@dataclass(frozen=True)
+class ImageCreateResult:
+    source_name: str
+    status: ImageStatus
+    message: str = ""
+    image: Image | None = None
+
+
+class _Rejected(Exception):
+    def __init__(self, status: ImageStatus, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _rules() -> ImageRules:
+    return ImageRules(max_bytes=settings.CV_MAX_IMAGE_BYTES)
+
+
+def tag_set_problem(project: Project, tags: Sequence[Tag]) -> tuple[ImageStatus, str] | None:
+    """Why this set of tags cannot be on one image of the project, or None if it can."""
+    if len(tags) > settings.CV_MAX_TAGS_PER_BATCH:
+        return (
+            ImageStatus.ERROR_TAG_LIMIT_EXCEED,
+            f"At most {settings.CV_MAX_TAGS_PER_BATCH} tags per image.",
+        )
+    if any(t.project_id != project.id for t in tags):
+        return ImageStatus.ERROR_INVALID_TAG, "A tag does not belong to this project."
+    negative = [t for t in tags if t.is_negative]
+    regular = [t for t in tags if not t.is_negative]
+    if negative and regular:
+        return (
+            ImageStatus.ERROR_NEGATIVE_AND_REGULAR_TAG,
+            f"The Negative tag {negative[0].name!r} cannot be combined with other tags.",
+        )
+    if project.is_multiclass and len(regular) > 1:
+        return (
+            ImageStatus.ERROR_TAG_LIMIT_EXCEED,
+            "A Multiclass project allows one tag per image; switch the project to "
+            "Multilabel to give an image several tags.",
+        )
+    return None
+
+
+def _resolve_tags(project: Project, tag_ids: Iterable[uuid.UUID | str]) -> list[Tag]:
+    try:
+        wanted = {uuid.UUID(str(t)) for t in tag_ids}
+    except ValueError:
+        raise _Rejected(ImageStatus.ERROR_INVALID_TAG, "A tag id is not a valid id.") from None
+    tags = list(Tag.objects.filter(project=project, id__in=wanted))
+    if len(tags) != len(wanted):
+        raise _Rejected(ImageStatus.ERROR_INVALID_TAG, "A tag does not exist in this project.")
+    problem = tag_set_problem(project, tags)
+    if problem:
+        raise _Rejected(*problem)
+    return tags
+
+
+def images_create(
+    *,
+    project: Project,
+    uploads: Sequence[ImageUpload],
+    tag_ids: Iterable[uuid.UUID | str] = (),
+    source: str = Image.Source.UPLOAD,
+) -> list[ImageCreateResult]:
+    """Add a batch of images with the same tags; one result per upload, in order."""
+    if len(uploads) > settings.CV_MAX_IMAGES_PER_BATCH:
+        raise ValidationError(
+            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
+            f"this one has {len(uploads)}.",
+            code="BadRequestImageBatch",
+        )
+    try:
+        tags, tag_error = _resolve_tags(project, tag_ids), None
+    except _Rejected as exc:
+        tags, tag_error = [], exc
+    count = Image.objects.filter(project=project).count()
+    results = []
+    for upload in uploads:
+        if tag_error is not None:
+            result = ImageCreateResult(upload.name, tag_error.status, tag_error.message)
+        else:
+            result = _create_one(project, upload, tags, source, count)
+        if result.status == ImageStatus.OK:
+            count += 1
+        results.append(result)
+    return results
+
+
+def _create_one(
+    project: Project, upload: ImageUpload, tags: list[Tag], source: str, count: int
+) -> ImageCreateResult:
+    try:
+        prepared = prepare_image(_read(upload), _rules())
+    except (ImageRejected, _Rejected) as exc:
+        return ImageCreateResult(upload.name, exc.status, exc.message)
+    except Exception:
+        logger.exception("Unexpected failure reading image %s", upload.name)
+        return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
+
+    existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
+    if existing is not None:
+        return _duplicate(upload, existing)
+    if count >= settings.CV_MAX_IMAGES_PER_PROJECT:
+        return ImageCreateResult(
+            upload.name,
+            ImageStatus.ERROR_LIMIT_EXCEED,
+            f"The project has reached its limit of {settings.CV_MAX_IMAGES_PER_PROJECT} images.",
+        )
+    return _store(project, upload, prepared, tags, source)
+
+
+def _duplicate(upload: ImageUpload, existing: Image) -> ImageCreateResult:
+    return ImageCreateResult(
+        upload.name,
+        ImageStatus.OK_DUPLICATE,
+        "The same image is already in the project.",
+        existing,
+    )
+
+
+def _read(upload: ImageUpload) -> bytes:
+    limit = settings.CV_MAX_IMAGE_BYTES
+    if upload.source_error:
+        raise _Rejected(ImageStatus.ERROR_SOURCE, upload.source_error)
+    if upload.data is not None:
+        return upload.data
+    if upload.file is None:
+        raise _Rejected(ImageStatus.ERROR_SOURCE, "No image data was given.")
+    try:
+        # Read one byte past the limit: enough to know it is too big without reading it all.
+        data = upload.file.read(limit + 1)
+    except OSError as exc:
+        raise _Rejected(ImageStatus.ERROR_SOURCE, f"The file could not be read: {exc}") from None
+    if len(data) > limit:
+        raise _Rejected(
+            ImageStatus.ERROR_IMAGE_SIZE,
+            f"The file is larger than the {limit / 1048576:.0f} MB limit.",
+        )
+    return data
+
+
+def _store(
+    project: Project, upload: ImageUpload, prepared: PreparedImage, tags: list[Tag], source: str
+) -> ImageCreateResult:
+    base = f"images/{project.id}/{prepared.content_hash}"
+    saved: list[str] = []
+    try:
+        saved.append(
+            default_storage.save(f"{base}.{prepared.extension}", ContentFile(prepared.data))
+        )
+        saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
+        with transaction.atomic():
+            image = Image.objects.create(
+                project=project,
+                file=saved[0],
+                thumbnail=saved[1],
+                content_hash=prepared.content_hash,
+                width=prepared.width,
+                height=prepared.height,
+                format=prepared.source_format,
+                byte_size=prepared.source_bytes,
+                source=source,
+                original_name=upload.name[:255],
+            )
+            ImageTag.objects.bulk_create([ImageTag(image=image, tag=tag) for tag in tags])
+    except IntegrityError:
+        # The same content arrived concurrently and the other upload won.
+        delete_files(saved)
+        existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
+        if existing is not None:
+            return _duplicate(upload, existing)
+        logger.exception("Integrity error storing image %s", upload.name)
+        return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Could not save.")
+    except Exception:
+        delete_files(saved)
+        logger.exception("Could not store image %s", upload.name)
+        return ImageCreateResult(
+            upload.name, ImageStatus.ERROR_UNKNOWN, "The image could not be stored."
+        )
+    return ImageCreateResult(upload.name, ImageStatus.OK, "", image)
+
+
+# --- Tagging existing images ----------------------------------------------------------------
+
+
+def image_tags_set(*, image: Image, tags: Sequence[Tag]) -> None:
+    """Make `tags` exactly the image's tags."""
+    problem = tag_set_problem(image.project, tags)
+    if problem:
+        raise ValidationError(problem[1], code=problem[0].value)
+    with transaction.atomic():
+        ImageTag.objects.filter(image=image).exclude(tag__in=tags).delete()
+        ImageTag.objects.bulk_create(
+            [ImageTag(image=image, tag=t) for t in tags], ignore_conflicts=True
+        )
+
+
+def _merge(project: Project, current: list[Tag], added: list[Tag]) -> list[Tag]:
+    """`current` plus `added`, dropping the current tags that the rules say `added` replaces."""
+    keep = list(current)
+    if any(t.is_negative for t in added):
+        keep = []
+    elif added:
+        keep = [t for t in keep if not t.is_negative]
+        if project.is_multiclass:
+            keep = []
+    return keep + [t for t in added if t not in keep]
+
+
+@transaction.atomic
+def images_tags_add(
+    *,
+    project: Project,
+    image_ids: Iterable[uuid.UUID | str],
+    tags: Sequence[Tag],
+    replace_conflicting: bool = False,
+) -> int:
+    """Add tags to many images; returns how many images changed.
+
+    With `replace_conflicting` (the portal's "tag as"), a tag that may not stand beside an
+    image's current one replaces it: a Multiclass image gets its tag swapped, and Negative and
+    regular tags displace each other. Without it, any such conflict refuses the whole call.
+    """
+    problem = tag_set_problem(project, tags)
+    if problem:
+        raise ValidationError(problem[1], code=problem[0].value)
+    images = list(
+        Image.objects.filter(project=project, id__in=list(image_ids)).prefetch_related("tags")
+    )
+    changed = 0
+    for image in images:
+        current = list(image.tags.all())
+        if replace_conflicting:
+            target = _merge(project, current, list(tags))
+        else:
+            target = current + [t for t in tags if t not in current]
+            problem = tag_set_problem(project, target)
+            if problem:
+                raise ValidationError(f"{image}: {problem[1]}", code=problem[0].value)
+        if set(target) != set(current):
+            image_tags_set(image=image, tags=target)
+            changed += 1
+    return changed
+
+
+def images_tags_remove(
+    *, project: Project, image_ids: Iterable[uuid.UUID | str], tags: Sequence[Tag]
+) -> int:
+    deleted, _ = ImageTag.objects.filter(
+        image__project=project, image_id__in=list(image_ids), tag__in=tags
+    ).delete()
+    return deleted
+
+
+@transaction.atomic
+def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
+    images = Image.objects.filter(project=project, id__in=list(image_ids))
+    names = [name for pair in images.values_list("file", "thumbnail") for name in pair]
+    deleted = images.count()
+    images.delete()
+    delete_files_on_commit(names)
+    return deleted

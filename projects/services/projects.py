@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+
+from projects.domains import DOMAINS_BY_ID, GENERAL
+from projects.models import Image, Project, Resource, Tag
+from projects.services.storage import delete_files_on_commit
+
+
+def _validate(
+    *,
+    owner: User,
+    resource: Resource,
+    name: str,
+    classification_type: str,
+    domain_id: uuid.UUID,
+) -> None:
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = "Give the project a name."
+    if resource.owner_id != owner.pk or resource.kind != Resource.Kind.TRAINING:
+        errors["resource"] = "Choose one of your training resources."
+    if classification_type not in Project.ClassificationType.values:
+        errors["classification_type"] = "Choose Multiclass or Multilabel."
+    if domain_id not in DOMAINS_BY_ID:
+        errors["domain_id"] = f"Unknown domain {domain_id}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def project_create(
+    *,
+    owner: User,
+    resource: Resource,
+    name: str,
+    description: str = "",
+    classification_type: str = Project.ClassificationType.MULTICLASS,
+    domain_id: uuid.UUID = GENERAL.id,
+) -> Project:
+    _validate(
+        owner=owner,
+        resource=resource,
+        name=name,
+        classification_type=classification_type,
+        domain_id=domain_id,
+    )
+    return Project.objects.create(
+        owner=owner,
+        resource=resource,
+        name=name.strip(),
+        description=description.strip(),
+        classification_type=classification_type,
+        domain_id=domain_id,
+    )
+
+
+@transaction.atomic
+def project_update(
+    *,
+    project: Project,
+    name: str,
+    description: str,
+    classification_type: str,
+    domain_id: uuid.UUID,
+    resource: Resource | None = None,
+) -> Project:
+    """Rename, or change type and domain; the images and tags stay as they are."""
+    resource = resource or project.resource
+    _validate(
+        owner=project.owner,
+        resource=resource,
+        name=name,
+        classification_type=classification_type,
+        domain_id=domain_id,
+    )
+    if classification_type == Project.ClassificationType.MULTICLASS and not project.is_multiclass:
+        crowded = (
+            Image.objects.filter(project=project)
+            .annotate(regular=Count("tags", filter=Q(tags__type=Tag.Type.REGULAR)))
+            .filter(regular__gt=1)
+            .count()
+        )
+        if crowded:
+            raise ValidationError(
+                {
+                    "classification_type": (
+                        f"{crowded} image(s) have more than one tag; a Multiclass project "
+                        "allows one. Untag them first."
+                    )
+                }
+            )
+    project.name = name.strip()
+    project.description = description.strip()
+    project.classification_type = classification_type
+    project.domain_id = domain_id
+    project.resource = resource
+    project.save()
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete the project with its tags and images, and their files once the delete commits."""
+    names = list(Image.objects.filter(project=project).values_list("file", "thumbnail"))
+    project.delete()
+    delete_files_on_commit([name for pair in names for name in pair])

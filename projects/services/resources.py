@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from projects.models import Resource
+
+
+@dataclass(frozen=True)
+class ResourceKeys:
+    """Plain keys, returned once on creation or regeneration and never stored."""
+
+    key1: str
+    key2: str | None = None
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def _new_key() -> str:
+    # 32 hex characters, the shape of an Azure Cognitive Services key.
+    return secrets.token_hex(16)
+
+
+def resource_create(*, owner: User, name: str, kind: str) -> tuple[Resource, ResourceKeys]:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the resource a name."})
+    if kind not in Resource.Kind.values:
+        raise ValidationError({"kind": f"Kind must be one of {', '.join(Resource.Kind.values)}."})
+    if Resource.objects.filter(owner=owner, name__iexact=name).exists():
+        raise ValidationError({"name": f"You already have a resource named {name!r}."})
+    key1, key2 = _new_key(), _new_key()
+    resource = Resource.objects.create(
+        owner=owner, name=name, kind=kind, key1_hash=key_hash(key1), key2_hash=key_hash(key2)
+    )
+    return resource, ResourceKeys(key1=key1, key2=key2)
+
+
+def resource_regenerate_key(*, resource: Resource, which: Literal[1, 2]) -> str:
+    """Replace Key 1 or Key 2 (rotation: clients move to the other key first)."""
+    key = _new_key()
+    field = {1: "key1_hash", 2: "key2_hash"}[which]
+    setattr(resource, field, key_hash(key))
+    resource.save(update_fields=[field])
+    return key
+
+
+@transaction.atomic
+def resource_delete(*, resource: Resource) -> None:
+    if resource.projects.exists():
+        raise ValidationError("Delete or move this resource's projects first.")
+    resource.delete()

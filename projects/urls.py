@@ -1,0 +1,38 @@
+from django.urls import path
+
+from projects import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("projects/", views.project_list, name="list"),
+    path("projects/new/", views.project_create, name="create"),
+    path("projects/<uuid:project_id>/", views.project_detail, name="detail"),
+    path("projects/<uuid:project_id>/settings/", views.project_settings, name="settings"),
+    path("projects/<uuid:project_id>/delete/", views.project_delete, name="delete"),
+    path("projects/<uuid:project_id>/images/", views.training_images, name="images"),
+    path("projects/<uuid:project_id>/images/upload/", views.images_upload, name="upload"),
+    path("projects/<uuid:project_id>/images/bulk/", views.images_bulk, name="bulk"),
+    path("projects/<uuid:project_id>/images/<uuid:image_id>/", views.image_detail, name="image"),
+    path(
+        "projects/<uuid:project_id>/images/<uuid:image_id>/file/",
+        views.image_file,
+        name="image_file",
+    ),
+    path(
+        "projects/<uuid:project_id>/images/<uuid:image_id>/thumbnail/",
+        views.image_thumbnail,
+        name="image_thumbnail",
+    ),
+    path("projects/<uuid:project_id>/tags/", views.tags, name="tags"),
+    path("projects/<uuid:project_id>/tags/<uuid:tag_id>/", views.tag_edit, name="tag_edit"),
+    path(
+        "projects/<uuid:project_id>/tags/<uuid:tag_id>/delete/", views.tag_delete, name="tag_delete"
+    ),
+    path("resources/", views.resources, name="resources"),
+    path(
+        "resources/<uuid:resource_id>/regenerate/<int:which>/",
+        views.resource_regenerate,
+        name="resource_regenerate",
+    ),
+]

@@ -1,0 +1,446 @@
+"""Portal pages. Each view: ownership helper → form → one service call → redirect or render."""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from projects import selectors, services
+from projects.domains import DOMAINS_BY_ID
+from projects.forms import (
+    BulkImagesForm,
+    ImageFilterForm,
+    ImageTagsForm,
+    ProjectForm,
+    ProjectSettingsForm,
+    ResourceForm,
+    TagForm,
+    UploadForm,
+)
+from projects.models import Image, Project, Resource
+
+IMAGES_PER_PAGE = 60
+
+
+class AuthedRequest(HttpRequest):
+    """What `login_required` views receive: a request whose user is signed in."""
+
+    user: User
+
+
+def _images_url(project: Project) -> str:
+    return reverse("projects:images", args=[project.id])
+
+
+# --- Projects -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def project_list(request: AuthedRequest) -> HttpResponse:
+    form = ProjectForm(user=request.user)
+    return render(
+        request,
+        "projects/list.html",
+        {
+            "projects": selectors.project_list(user=request.user),
+            "form": form,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request: AuthedRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                resource = data["resource"]
+                if resource is None:
+                    resource, _keys = services.resource_create(
+                        owner=request.user,
+                        name=data["new_resource_name"],
+                        kind=Resource.Kind.TRAINING,
+                    )
+                project = services.project_create(
+                    owner=request.user,
+                    resource=resource,
+                    name=data["name"],
+                    description=data["description"],
+                    classification_type=data["classification_type"],
+                    domain_id=data["domain_id"],
+                )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            return redirect(_images_url(project))
+    return render(request, "projects/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def project_detail(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    return redirect(_images_url(project))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    initial = {
+        "name": project.name,
+        "description": project.description,
+        "resource": project.resource,
+        "classification_type": project.classification_type,
+        "domain_id": str(project.domain_id),
+    }
+    form = ProjectSettingsForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.project_update(
+                project=project,
+                name=data["name"],
+                description=data["description"],
+                classification_type=data["classification_type"],
+                domain_id=data["domain_id"],
+                resource=data["resource"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Project settings saved.")
+            return redirect("projects:settings", project.id)
+    return render(
+        request,
+        "projects/settings.html",
+        {
+            "project": project,
+            "form": form,
+            "domain": DOMAINS_BY_ID[project.domain_id],
+            "tab": "settings",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def project_delete(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    name = project.name
+    services.project_delete(project=project)
+    messages.success(request, f"Project {name!r} deleted.")
+    return redirect("projects:list")
+
+
+# --- Training images ------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    tags = list(selectors.tag_list(project=project))
+    filters = ImageFilterForm(request.GET, tags=tags)
+    state, tag_ids = selectors.ImageFilter.ALL, []
+    if filters.is_valid():
+        state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
+        tag_ids = filters.cleaned_data["tag"]
+    images = selectors.image_list(project=project, state=state, tag_ids=tag_ids)
+    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "projects/images.html",
+        {
+            "project": project,
+            "tags": tags,
+            "page": page,
+            "state": state,
+            "selected_tag_ids": {str(t) for t in tag_ids},
+            "counts": selectors.image_counts(project=project),
+            "upload_form": UploadForm(max_files=settings.CV_MAX_IMAGES_PER_BATCH),
+            "max_files": settings.CV_MAX_IMAGES_PER_BATCH,
+            "filter_query": _query_without_page(request),
+            "tab": "images",
+        },
+    )
+
+
+def _query_without_page(request: AuthedRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+@require_POST
+def images_upload(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    form = UploadForm(request.POST, request.FILES, max_files=settings.CV_MAX_IMAGES_PER_BATCH)
+    results = []
+    if form.is_valid():
+        try:
+            tags = services.tags_get_or_create(project=project, names=form.tag_names())
+        except ValidationError as exc:
+            form.add_error("tag_input", exc.messages)
+        else:
+            results = services.images_create(
+                project=project,
+                uploads=[
+                    services.ImageUpload(name=f.name, file=f) for f in form.cleaned_data["files"]
+                ],
+                tag_ids=[t.id for t in tags],
+            )
+    failed = [r for r in results if not r.status.ok]
+    context = {
+        "project": project,
+        "form": form,
+        "results": results,
+        "failed": failed,
+        "added": sum(1 for r in results if r.status == "OK"),
+        "duplicates": [r for r in results if r.status == "OKDuplicate"],
+        "tab": "images",
+    }
+    status = 400 if form.errors else 200
+    return render(request, "projects/upload_result.html", context, status=status)
+
+
+@login_required
+@require_POST
+def images_bulk(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
+    form = BulkImagesForm(request.POST, image_ids=ids)
+    back = request.POST.get("next") or _images_url(project)
+    if not back.startswith("/"):  # only our own pages
+        back = _images_url(project)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in error))
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    try:
+        message = _bulk(project, data["action"], data["images"], data["tag_name"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, message)
+    return HttpResponseRedirect(back)
+
+
+def _bulk(project: Project, action: str, image_ids: list[uuid.UUID], tag_name: str) -> str:
+    if action == "delete":
+        count = services.images_delete(project=project, image_ids=image_ids)
+        return f"Deleted {count} image(s)."
+    if action == "tag":
+        tags = services.tags_get_or_create(project=project, names=[tag_name])
+        count = services.images_tags_add(
+            project=project, image_ids=image_ids, tags=tags, replace_conflicting=True
+        )
+        return f"Tagged {count} image(s) {tags[0].name!r}."
+    tag = selectors.tag_list(project=project).filter(name__iexact=tag_name.strip()).first()
+    if tag is None:
+        raise ValidationError(f"The project has no tag named {tag_name!r}.")
+    count = services.images_tags_remove(project=project, image_ids=image_ids, tags=[tag])
+    return f"Removed {tag.name!r} from {count} image(s)."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def image_detail(
+    request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID
+) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    image = selectors.image_get_for_project(project, image_id)
+    form = ImageTagsForm(
+        request.POST or None, project=project, initial={"tags": list(image.tags.all())}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.image_tags_set(image=image, tags=list(form.cleaned_data["tags"]))
+        except ValidationError as exc:
+            form.add_error("tags", exc)
+        else:
+            messages.success(request, "Tags saved.")
+            return redirect(request.POST.get("next") or _images_url(project))
+    return render(
+        request,
+        "projects/image_detail.html",
+        {
+            "project": project,
+            "image": image,
+            "form": form,
+            "tab": "images",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _serve(name: str | None) -> FileResponse:
+    if not name:
+        raise Http404("The file is missing.")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    # Private data: browsers may cache it, shared caches may not.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def image_file(request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID) -> FileResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    return _serve(selectors.image_get_for_project(project, image_id).file.name)
+
+
+@login_required
+@require_GET
+def image_thumbnail(
+    request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID
+) -> FileResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    return _serve(selectors.image_get_for_project(project, image_id).thumbnail.name)
+
+
+# --- Tags -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tags(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    form = TagForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tag = services.tag_create(project=project, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Tag {tag.name!r} created.")
+            return redirect("projects:tags", project.id)
+    return render(
+        request,
+        "projects/tags.html",
+        {
+            "project": project,
+            "tags": selectors.tag_list(project=project),
+            "form": form,
+            "tab": "images",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tag_edit(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    tag = selectors.tag_get_for_project(project, tag_id)
+    form = TagForm(
+        request.POST or None,
+        initial={
+            "name": tag.name,
+            "description": tag.description,
+            "type": tag.type,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.tag_update(tag=tag, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Tag saved.")
+            return redirect("projects:tags", project.id)
+    return render(
+        request,
+        "projects/tag_edit.html",
+        {
+            "project": project,
+            "tag": tag,
+            "form": form,
+            "tab": "images",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def tag_delete(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID) -> HttpResponse:
+    project = selectors.project_get_for_user(request.user, project_id)
+    tag = selectors.tag_get_for_project(project, tag_id)
+    services.tag_delete(tag=tag)
+    messages.success(request, f"Tag {tag.name!r} deleted; its images are kept.")
+    return redirect("projects:tags", project.id)
+
+
+# --- Resources ------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def resources(request: AuthedRequest) -> HttpResponse:
+    form = ResourceForm(request.POST or None)
+    shown: dict[str, object] | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            resource, keys = services.resource_create(owner=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            form = ResourceForm()
+            shown = {"resource": resource, "key1": keys.key1, "key2": keys.key2}
+    return render(
+        request,
+        "projects/resources.html",
+        {
+            "resources": selectors.resource_list(user=request.user),
+            "form": form,
+            "keys": shown,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def resource_regenerate(request: AuthedRequest, resource_id: uuid.UUID, which: int) -> HttpResponse:
+    resource = selectors.resource_get_for_user(request.user, resource_id)
+    if which not in (1, 2):
+        return redirect("projects:resources")
+    key = services.resource_regenerate_key(resource=resource, which=1 if which == 1 else 2)
+    return render(
+        request,
+        "projects/resources.html",
+        {
+            "resources": selectors.resource_list(user=request.user),
+            "form": ResourceForm(),
+            "keys": {"resource": resource, f"key{which}": key},
+        },
+    )
+
+
+def _add_errors(form: ProjectForm | TagForm | ResourceForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)

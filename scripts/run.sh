@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make run`: the portal and one Celery worker on the embedded defaults (SQLite, filesystem
+# broker, local storage under var/). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export CV_DATA_DIR="${CV_DATA_DIR:-$PWD/var}"
+PORT="${PORT:-8000}"
+mkdir -p "$CV_DATA_DIR"
+if [ -z "${SECRET_KEY:-}" ] && [ ! -s "$CV_DATA_DIR/secret_key" ]; then
+  (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(50))' \
+    > "$CV_DATA_DIR/secret_key")
+fi
+
+"$BIN/python" manage.py migrate --noinput
+"$BIN/python" manage.py collectstatic --noinput --verbosity 0
+login="$("$BIN/python" manage.py ensureadmin)"
+
+pids=()
+stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait || true; }
+trap stop INT TERM EXIT
+
+"$BIN/celery" -A portal worker --loglevel=INFO --concurrency=1 &
+pids+=($!)
+"$BIN/gunicorn" portal.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+  --access-logfile - --graceful-timeout 5 &
+pids+=($!)
+
+echo
+echo "  Custom Vision is running at http://127.0.0.1:$PORT/"
+echo "  $login"
+echo "  Data lives in $CV_DATA_DIR. Press Ctrl-C to stop."
+echo
+# Stop everything as soon as either process exits.
+wait -n

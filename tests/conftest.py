@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from projects import services
+from projects.models import Project, Resource
+from tests.factories import ProjectFactory, ResourceFactory, UserFactory
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "custom-vision-sample"
+
+
+@pytest.fixture(autouse=True)
+def media_storage(settings, tmp_path) -> Path:
+    """Each test stores files in its own folder, and static files need no manifest."""
+    location = tmp_path / "media"
+    settings.STORAGES = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    return location
+
+
+def stored_files(location: Path) -> list[Path]:
+    return sorted(p for p in location.rglob("*") if p.is_file()) if location.exists() else []
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def resource(alice) -> Resource:
+    return ResourceFactory(owner=alice)
+
+
+@pytest.fixture
+def project(alice, resource) -> Project:
+    return ProjectFactory(owner=alice, resource=resource)
+
+
+@pytest.fixture
+def multilabel_project(alice, resource) -> Project:
+    return ProjectFactory(
+        owner=alice, resource=resource, classification_type=Project.ClassificationType.MULTILABEL
+    )
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def sample_dir() -> Path:
+    if not SAMPLES.is_dir():
+        pytest.fail(f"The sample images are missing: {SAMPLES}")
+    return SAMPLES
+
+
+__all__ = ["services", "stored_files"]
