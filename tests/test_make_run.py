@@ -1,0 +1,93 @@
+"""`make run`'s script on a fresh data directory: migrates, prints a login, serves the portal
+with static files, runs a worker on the embedded broker, and stops everything on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_script_serves_the_portal_and_a_worker(tmp_path):
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SECRET_KEY")
+    }
+    env.update(
+        {
+            "CV_DATA_DIR": str(tmp_path),
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            "CV_ADMIN_PASSWORD": "",
+        }
+    )
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        # Celery logs "celery@host ready." once the worker consumes.
+        while "ready." not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.5)
+        while time.monotonic() < deadline:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.5)
+        text = page.read().decode()
+        assert "<title>Sign in" in text
+        css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portal/site.css")
+        assert css.status == 200
+        output = log.read_text()
+        password = (tmp_path / "admin-password").read_text().strip()
+        assert f"password {password!r}" in output
+        assert (tmp_path / "db.sqlite3").exists() and (tmp_path / "secret_key").exists()
+
+        # The worker that the script started answers on the embedded broker.
+        ping = subprocess.run(
+            [
+                str(ROOT / ".venv/bin/python"),
+                "-c",
+                "import django; django.setup(); from portal.tasks import ping; "
+                "print(ping.delay().get(timeout=60))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert ping.stdout.strip() == "pong", ping.stderr + log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    time.sleep(1)
+    leftovers = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True)
+    assert leftovers.stdout == b"", "gunicorn still running after Ctrl-C"
