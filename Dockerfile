@@ -15,7 +15,8 @@ COPY static static
 RUN SECRET_KEY=build python manage.py collectstatic --noinput --verbosity 0
 VOLUME /data
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+# Uploads of 64 large photos are decoded in the request: give them time.
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "300"]
 
 FROM base AS gpu
 # torch's CUDA wheels bring their own CUDA libraries; the host needs only the NVIDIA driver

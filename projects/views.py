@@ -13,7 +13,14 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -208,17 +215,28 @@ def images_upload(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse
                 ],
                 tag_ids=[t.id for t in tags],
             )
-    failed = [r for r in results if not r.status.ok]
+    status = 400 if form.errors else 200
+    if request.headers.get("Accept") == "application/json":
+        # The upload dialog sends more files than one batch holds as several such requests.
+        return JsonResponse(
+            {
+                "errors": [str(e) for errors in form.errors.values() for e in errors],
+                "results": [
+                    {"name": r.source_name, "status": r.status.value, "message": r.message}
+                    for r in results
+                ],
+            },
+            status=status,
+        )
     context = {
         "project": project,
         "form": form,
         "results": results,
-        "failed": failed,
+        "failed": [r for r in results if not r.status.ok],
         "added": sum(1 for r in results if r.status == "OK"),
         "duplicates": [r for r in results if r.status == "OKDuplicate"],
         "tab": "images",
     }
-    status = 400 if form.errors else 200
     return render(request, "projects/upload_result.html", context, status=status)
 
 

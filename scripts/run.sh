@@ -23,7 +23,7 @@ trap stop INT TERM EXIT
 "$BIN/celery" -A portal worker --loglevel=INFO --concurrency=1 &
 pids+=($!)
 "$BIN/gunicorn" portal.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
-  --access-logfile - --graceful-timeout 5 &
+  --timeout 300 --access-logfile - --graceful-timeout 5 &
 pids+=($!)
 
 echo

@@ -20,8 +20,8 @@
     var max = parseInt(button.dataset.max, 10);
     button.textContent = n ? "Upload " + n + " file" + (n === 1 ? "" : "s") : "Upload files";
     if (n > max) {
-      summary.textContent = "You chose " + n + " files; upload at most " + max + " at a time.";
-      button.disabled = true;
+      summary.textContent = n + " files: they go up in batches of " + max + ".";
+      button.disabled = false;
     } else if (n) {
       var names = Array.prototype.slice.call(files.files, 0, 5).map(function (f) { return f.name; });
       summary.textContent = names.join(", ") + (n > 5 ? " and " + (n - 5) + " more" : "");
@@ -68,10 +68,86 @@
         if (last) last.remove();
       }
     });
-    uploadForm.addEventListener("submit", function () {
+    uploadForm.addEventListener("submit", function (event) {
+      var max = parseInt(button.dataset.max, 10);
       button.disabled = true;
       button.textContent = "Uploading…";
+      if (files.files.length > max) {
+        event.preventDefault();
+        uploadInBatches(Array.prototype.slice.call(files.files), max);
+      }
     });
+  }
+
+  // More files than one batch holds: send them batch by batch, then show one summary.
+  function uploadInBatches(all, max) {
+    var results = [];
+    var tags = Array.prototype.map.call(chips.querySelectorAll("input[name=tag]"), function (i) {
+      return i.value;
+    });
+    var token = uploadForm.querySelector("input[name=csrfmiddlewaretoken]").value;
+
+    function send(start) {
+      if (start >= all.length) return Promise.resolve();
+      var batch = all.slice(start, start + max);
+      button.textContent = "Uploading " + (start + 1) + "–" + (start + batch.length) +
+        " of " + all.length + "…";
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", token);
+      tags.forEach(function (t) { data.append("tag", t); });
+      data.append("tag_input", tagInput.value);
+      batch.forEach(function (f) { data.append("files", f, f.name); });
+      return fetch(uploadForm.action, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: {"Accept": "application/json"}
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          if (body.errors && body.errors.length) {
+            batch.forEach(function (f) {
+              results.push({name: f.name, status: "ErrorSource", message: body.errors.join(" ")});
+            });
+          }
+          results = results.concat(body.results || []);
+        });
+      }).catch(function (error) {
+        batch.forEach(function (f) {
+          results.push({name: f.name, status: "ErrorSource", message: String(error)});
+        });
+      }).then(function () { return send(start + max); });
+    }
+
+    send(0).then(function () { showSummary(results); });
+  }
+
+  function showSummary(results) {
+    var added = results.filter(function (r) { return r.status === "OK"; }).length;
+    var failed = results.filter(function (r) { return r.status.indexOf("OK") !== 0; });
+    var box = document.createElement("div");
+    box.className = "dialog-form";
+    var heading = document.createElement("h2");
+    heading.id = "upload-summary";
+    heading.textContent = added + " of " + results.length + " files uploaded";
+    box.appendChild(heading);
+    if (failed.length) {
+      var table = document.createElement("table");
+      table.className = "results";
+      failed.forEach(function (r) {
+        var row = table.insertRow();
+        [r.name, r.status, r.message].forEach(function (text) {
+          row.insertCell().textContent = text;
+        });
+      });
+      box.appendChild(table);
+    }
+    var actions = document.createElement("div");
+    actions.className = "actions";
+    var done = document.createElement("a");
+    done.className = "button primary";
+    done.href = window.location.pathname;
+    done.textContent = "Done";
+    actions.appendChild(done);
+    box.appendChild(actions);
+    uploadForm.replaceWith(box);
   }
 
   // --- Selecting images ----------------------------------------------------------------------

@@ -100,3 +100,33 @@ def test_select_many_and_retag_then_delete(page, shot, sample_dir, alice, projec
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_text("Deleted 1 image(s).")).to_be_visible()
     expect(page.locator(".image-grid .thumb")).to_have_count(2)
+
+
+def test_more_files_than_a_batch_go_up_in_batches(page, shot, alice, project, settings, tmp_path):
+    from tests import images
+
+    settings.CV_MAX_IMAGES_PER_BATCH = 5
+    paths = []
+    for i, data in enumerate(images.distinct(11)):
+        paths.append(tmp_path / f"photo-{i:02}.jpg")
+        paths[-1].write_bytes(data)
+    paths.append(tmp_path / "not-a-photo.jpg")
+    paths[-1].write_bytes(images.HTML)
+
+    page.goto("/signin/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"/projects/{project.id}/images/")
+    page.get_by_role("button", name="Add images").click()
+    page.locator("#id_files").set_input_files([str(p) for p in paths])
+    expect(page.locator("#file-summary")).to_have_text("12 files: they go up in batches of 5.")
+    page.locator("#id_tag_input").fill("Many")
+    page.locator("#upload-button").click()
+    expect(page.locator("#upload-summary")).to_have_text("11 of 12 files uploaded")
+    expect(page.locator("dialog table.results")).to_contain_text("not-a-photo.jpg")
+    expect(page.locator("dialog table.results")).to_contain_text("ErrorImageFormat")
+    shot(page, "09-batched-upload")
+    page.get_by_role("link", name="Done").click()
+    expect(page.locator('[data-tag-count="Many"]')).to_have_text("11")
+    assert Image.objects.filter(project=project).count() == 11

@@ -318,3 +318,29 @@ def test_resources_page_shows_keys_once(alice_client, alice):
     assert key.encode() not in alice_client.get(url).content  # never again
     response = alice_client.post(reverse("projects:resource_regenerate", args=[resource.id, 2]))
     assert response.context["keys"]["key2"].encode() in response.content
+
+
+def test_upload_answers_json_for_the_batching_dialog(alice_client, project):
+    response = alice_client.post(
+        reverse("projects:upload", args=[project.id]),
+        {
+            "files": [
+                SimpleUploadedFile("a.jpg", images.solid(), "image/jpeg"),
+                SimpleUploadedFile("b.jpg", b"nope", "image/jpeg"),
+            ],
+            "tag": ["Tree"],
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "errors": [],
+        "results": [
+            {"name": "a.jpg", "status": "OK", "message": ""},
+            {
+                "name": "b.jpg",
+                "status": "ErrorImageFormat",
+                "message": "Not a supported image: use JPEG, PNG, BMP or GIF.",
+            },
+        ],
+    }
