@@ -21,4 +21,4 @@ CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--t
 FROM base AS gpu
 # torch's CUDA wheels bring their own CUDA libraries; the host needs only the NVIDIA driver
 # and the container toolkit.
-CMD ["celery", "-A", "portal", "worker", "--loglevel=INFO", "--concurrency=1"]
+CMD ["celery", "-A", "portal", "worker", "--queues=training", "--concurrency=1", "--loglevel=INFO"]

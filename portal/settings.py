@@ -202,3 +202,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Training -------------------------------------------------------------------------------
+CV_TRAINING_DEVICE = env_str("CV_TRAINING_DEVICE", "")  # "" = CUDA when available, else CPU
+CV_HEARTBEAT_SECONDS = env_int("CV_HEARTBEAT_SECONDS", 10, minimum=1)
+CV_HEARTBEAT_TIMEOUT_SECONDS = env_int("CV_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
+CELERY_TASK_ROUTES = {"training.train_iteration": {"queue": "training"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},
+}

@@ -11,5 +11,6 @@ urlpatterns = [
     path("signin/", auth_views.LoginView.as_view(), name="login"),
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("projects.urls")),
+    path("", include("training.urls")),
     path("admin/", admin.site.urls),
 ]

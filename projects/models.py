@@ -126,6 +126,9 @@ class Image(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
     original_name = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when the image is removed from the project while an iteration still references it:
+    # the iteration keeps what it was trained on; the image goes when its last iteration does.
+    removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     tags = models.ManyToManyField(Tag, through="ImageTag", related_name="images")
 
     class Meta:

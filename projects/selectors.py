@@ -22,6 +22,11 @@ def _uuid_or_404(value: uuid.UUID | str) -> uuid.UUID:
         raise Http404("No such object.") from None
 
 
+def active_images(project: Project) -> QuerySet[Image]:
+    """The project's training images (not those kept only for an iteration's sake)."""
+    return Image.objects.filter(project=project, removed_at__isnull=True)
+
+
 def project_get_for_user(user: UserLike, project_id: uuid.UUID | str) -> Project:
     project = (
         Project.objects.select_related("resource")
@@ -41,7 +46,7 @@ def tag_get_for_project(project: Project, tag_id: uuid.UUID | str) -> Tag:
 
 
 def image_get_for_project(project: Project, image_id: uuid.UUID | str) -> Image:
-    image = Image.objects.filter(pk=_uuid_or_404(image_id), project=project).first()
+    image = active_images(project).filter(pk=_uuid_or_404(image_id)).first()
     if image is None:
         raise Http404("No such image.")
     return image
@@ -51,7 +56,9 @@ def project_list(*, user: UserLike) -> QuerySet[Project]:
     return (
         Project.objects.filter(owner_id=user.pk)
         .select_related("resource")
-        .annotate(image_count=Count("images", distinct=True))
+        .annotate(
+            image_count=Count("images", filter=Q(images__removed_at__isnull=True), distinct=True)
+        )
     )
 
 
@@ -76,7 +83,7 @@ def image_list(
     *, project: Project, state: str = ImageFilter.ALL, tag_ids: list[uuid.UUID] | None = None
 ) -> QuerySet[Image]:
     """Images newest first. `tag_ids` keeps images carrying any of those tags."""
-    images = Image.objects.filter(project=project)
+    images = active_images(project)
     if state == ImageFilter.TAGGED:
         images = images.filter(Q(image_tags__isnull=False))
     elif state == ImageFilter.UNTAGGED:
@@ -94,7 +101,7 @@ class ImageCounts:
 
 
 def image_counts(*, project: Project) -> ImageCounts:
-    counts = Image.objects.filter(project=project).aggregate(
+    counts = active_images(project).aggregate(
         all=Count("id", distinct=True),
         untagged=Count("id", filter=Q(image_tags__isnull=True), distinct=True),
     )

@@ -37,7 +37,7 @@ from projects.forms import (
     TagForm,
     UploadForm,
 )
-from projects.models import Image, Project, Resource
+from projects.models import Project, Resource
 
 IMAGES_PER_PAGE = 60
 
@@ -244,7 +244,7 @@ def images_upload(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse
 @require_POST
 def images_bulk(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
-    ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
+    ids = list(selectors.active_images(project).values_list("id", flat=True))
     form = BulkImagesForm(request.POST, image_ids=ids)
     back = request.POST.get("next") or _images_url(project)
     if not back.startswith("/"):  # only our own pages

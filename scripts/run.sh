@@ -20,7 +20,12 @@ pids=()
 stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap stop INT TERM EXIT
 
-"$BIN/celery" -A portal worker --loglevel=INFO --concurrency=1 &
+# One training at a time on its own queue; light jobs and the periodic sweep beside it.
+"$BIN/celery" -A portal worker --queues=training --concurrency=1 --hostname="training@%h" \
+  --loglevel=INFO &
+pids+=($!)
+"$BIN/celery" -A portal worker --queues=celery --concurrency=1 --hostname="light@%h" \
+  --beat --schedule="$CV_DATA_DIR/celerybeat-schedule" --loglevel=INFO &
 pids+=($!)
 "$BIN/gunicorn" portal.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --timeout 300 --access-logfile - --graceful-timeout 5 &

@@ -17,6 +17,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "custom-
 def media_storage(settings, tmp_path) -> Path:
     """Each test stores files in its own folder, and static files need no manifest."""
     location = tmp_path / "media"
+    settings.CV_DATA_DIR = tmp_path  # feature cache and other runtime state
     settings.STORAGES = {
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_compose_file_has_the_production_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker", "worker-gpu", "migrate"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "worker-light", "worker-gpu", "migrate"} <= set(
+        services
+    )
     for name in ("web", "worker", "worker-gpu"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://")

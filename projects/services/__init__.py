@@ -10,6 +10,7 @@ from projects.services.images import (
     image_tags_set,
     images_create,
     images_delete,
+    images_purge_removed,
     images_tags_add,
     images_tags_remove,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "image_tags_set",
     "images_create",
     "images_delete",
+    "images_purge_removed",
     "images_tags_add",
     "images_tags_remove",
     "project_create",

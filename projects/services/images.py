@@ -17,9 +17,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.models import Image, ImageTag, Project, Tag
+from projects.selectors import active_images
 from projects.services.storage import delete_files, delete_files_on_commit
 
 logger = logging.getLogger(__name__)
@@ -110,7 +113,7 @@ def images_create(
         tags, tag_error = _resolve_tags(project, tag_ids), None
     except _Rejected as exc:
         tags, tag_error = [], exc
-    count = Image.objects.filter(project=project).count()
+    count = active_images(project).count()
     results = []
     for upload in uploads:
         if tag_error is not None:
@@ -135,7 +138,7 @@ def _create_one(
         return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
 
     existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
-    if existing is not None:
+    if existing is not None and existing.removed_at is None:
         return _duplicate(upload, existing)
     if count >= settings.CV_MAX_IMAGES_PER_PROJECT:
         return ImageCreateResult(
@@ -143,6 +146,12 @@ def _create_one(
             ImageStatus.ERROR_LIMIT_EXCEED,
             f"The project has reached its limit of {settings.CV_MAX_IMAGES_PER_PROJECT} images.",
         )
+    if existing is not None:  # removed earlier but kept for an iteration: bring it back
+        with transaction.atomic():
+            Image.objects.filter(pk=existing.pk).update(removed_at=None)
+            ImageTag.objects.bulk_create([ImageTag(image=existing, tag=t) for t in tags])
+        existing.removed_at = None
+        return ImageCreateResult(upload.name, ImageStatus.OK, "", existing)
     return _store(project, upload, prepared, tags, source)
 
 
@@ -261,9 +270,7 @@ def images_tags_add(
     problem = tag_set_problem(project, tags)
     if problem:
         raise ValidationError(problem[1], code=problem[0].value)
-    images = list(
-        Image.objects.filter(project=project, id__in=list(image_ids)).prefetch_related("tags")
-    )
+    images = list(active_images(project).filter(id__in=list(image_ids)).prefetch_related("tags"))
     changed = 0
     for image in images:
         current = list(image.tags.all())
@@ -291,9 +298,30 @@ def images_tags_remove(
 
 @transaction.atomic
 def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
-    images = Image.objects.filter(project=project, id__in=list(image_ids))
-    names = [name for pair in images.values_list("file", "thumbnail") for name in pair]
-    deleted = images.count()
-    images.delete()
-    delete_files_on_commit(names)
+    """Remove images from the project.
+
+    An image that a trained iteration still references leaves the project (and loses its
+    tags) but keeps its row and file until that iteration is deleted; the others go now.
+    """
+    images = active_images(project).filter(id__in=list(image_ids))
+    kept = set(images.filter(iteration_images__isnull=False).values_list("id", flat=True))
+    ImageTag.objects.filter(image_id__in=kept).delete()
+    Image.objects.filter(id__in=kept).update(removed_at=timezone.now())
+    gone = images.exclude(id__in=kept)
+    deleted = len(kept) + _delete_rows_and_files(gone)
     return deleted
+
+
+def images_purge_removed(*, project: Project) -> int:
+    """Delete removed images that no iteration references any more."""
+    orphans = Image.objects.filter(
+        project=project, removed_at__isnull=False, iteration_images__isnull=True
+    )
+    return _delete_rows_and_files(orphans)
+
+
+def _delete_rows_and_files(images: QuerySet[Image]) -> int:
+    rows = list(images.values_list("pk", "file", "thumbnail"))
+    Image.objects.filter(pk__in=[row[0] for row in rows]).delete()
+    delete_files_on_commit([name for row in rows for name in row[1:]])
+    return len(rows)

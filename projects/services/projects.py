@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 
 from projects.domains import DOMAINS_BY_ID, GENERAL
 from projects.models import Image, Project, Resource, Tag
+from projects.selectors import active_images
 from projects.services.storage import delete_files_on_commit
 
 
@@ -80,7 +81,7 @@ def project_update(
     )
     if classification_type == Project.ClassificationType.MULTICLASS and not project.is_multiclass:
         crowded = (
-            Image.objects.filter(project=project)
+            active_images(project)
             .annotate(regular=Count("tags", filter=Q(tags__type=Tag.Type.REGULAR)))
             .filter(regular__gt=1)
             .count()
@@ -106,6 +107,12 @@ def project_update(
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     """Delete the project with its tags and images, and their files once the delete commits."""
-    names = list(Image.objects.filter(project=project).values_list("file", "thumbnail"))
+    names = [
+        n
+        for pair in Image.objects.filter(project=project).values_list("file", "thumbnail")
+        for n in pair
+    ]
+    # Model files of the project's iterations (training/ owns the model; the relation is enough).
+    names += [n for n in project.iterations.values_list("model_file", flat=True) if n]
     project.delete()
-    delete_files_on_commit([name for pair in names for name in pair])
+    delete_files_on_commit(names)

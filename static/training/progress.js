@@ -1,0 +1,27 @@
+// While an iteration trains, poll its status and update the bar; reload once it finishes.
+(function () {
+  "use strict";
+  var box = document.getElementById("progress");
+  if (!box) return;
+  var bar = box.querySelector("progress");
+  var percent = document.getElementById("progress-percent");
+  var phase = document.getElementById("progress-phase");
+  var status = document.getElementById("iteration-status");
+  function poll() {
+    fetch(box.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        bar.value = data.progress;
+        percent.textContent = data.progress + "%";
+        phase.textContent = data.phase || "Waiting for a worker";
+        status.textContent = data.status;
+        if (data.status === "Queued" || data.status === "Training") {
+          window.setTimeout(poll, 1000);
+        } else {
+          window.location.reload();
+        }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
+  }
+  window.setTimeout(poll, 500);
+})();

@@ -1,0 +1,124 @@
+"""The engine on its own: no Django, real pretrained weights, synthetic images."""
+
+from __future__ import annotations
+
+import torch
+
+from tests.training.synthetic import photo
+from training.engine.features import DirectoryCache, Sample
+from training.engine.predict import Predictor, save_bundle
+from training.engine.recipes import recipe_for
+from training.engine.train import TrainRequest, assign_folds, fold_count, train
+
+
+def make_request(classes, per_class, multilabel=False, domain="General", **kwargs):
+    samples, rows = [], []
+    for c, colour in enumerate(classes):
+        for i in range(per_class):
+            data = photo(colour, seed=c * 100 + i)
+            samples.append(Sample(key=f"{colour}-{i}", read=lambda d=data: d))
+            rows.append([1.0 if j == c else 0.0 for j in range(len(classes))])
+    return TrainRequest(
+        samples=samples,
+        targets=torch.tensor(rows),
+        tag_names=list(classes),
+        multilabel=multilabel,
+        recipe=recipe_for(domain),
+        **kwargs,
+    )
+
+
+class CountingCache(DirectoryCache):
+    def __init__(self, root):
+        super().__init__(root)
+        self.puts = 0
+
+    def put(self, namespace, key, value):
+        self.puts += 1
+        super().put(namespace, key, value)
+
+
+def test_quick_training_separates_colours_with_honest_metrics(tmp_path):
+    phases = []
+    result = train(
+        make_request(["red", "blue"], 8),
+        cache=DirectoryCache(tmp_path),
+        progress=lambda p, phase: phases.append((p, phase)),
+    )
+    assert result.weights_source.startswith("bundled efficientnet-lite0")
+    overall = result.metrics["overall"]
+    assert overall["precision"][50] == 1.0 and overall["recall"][50] == 1.0
+    assert overall["average_precision"] == 1.0
+    assert result.metrics["folds"] == 5
+    # Out-of-fold probabilities: every image was scored, each row sums to one (softmax).
+    assert torch.allclose(result.oof_probabilities.sum(1), torch.ones(16), atol=1e-5)
+    assert [p for p, _ in phases] == sorted(p for p, _ in phases)
+    assert phases[-1] == (100, "Completed")
+
+
+def test_model_bundle_round_trip_predicts_the_right_tag(tmp_path):
+    result = train(make_request(["red", "blue", "green"], 6), cache=DirectoryCache(tmp_path))
+    predictor = Predictor.from_bytes(save_bundle(result.bundle))
+    for index, colour in enumerate(["red", "blue", "green"]):
+        probs = predictor.predict(photo(colour, seed=999 + index))
+        assert max(range(3), key=probs.__getitem__) == index, (colour, probs)
+        assert abs(sum(probs) - 1) < 1e-5
+
+
+def test_multilabel_uses_independent_sigmoids(tmp_path):
+    samples, rows = [], []
+    combos = [("red", None, [1, 0]), ("blue", None, [0, 1]), ("red", "blue", [1, 1])]
+    for k, (a, b, row) in enumerate(combos):
+        for i in range(6):
+            data = photo(a, seed=k * 50 + i, second=b)
+            samples.append(Sample(key=f"{k}-{i}", read=lambda d=data: d))
+            rows.append(row)
+    request = TrainRequest(
+        samples=samples,
+        targets=torch.tensor(rows, dtype=torch.float),
+        tag_names=["red", "blue"],
+        multilabel=True,
+        recipe=recipe_for("General"),
+    )
+    result = train(request, cache=DirectoryCache(tmp_path))
+    assert result.metrics["overall"]["average_precision"] > 0.9
+    both = result.oof_probabilities[12:]
+    assert (both > 0.5).all(), both  # images with both shapes get both tags
+
+
+def test_feature_cache_makes_a_retrain_compute_only_new_images(tmp_path):
+    cache = CountingCache(tmp_path)
+    train(make_request(["red", "blue"], 5), cache=cache)
+    assert cache.puts == 10
+    bigger = make_request(["red", "blue"], 7)
+    train(bigger, cache=cache)
+    assert cache.puts == 14  # only the 4 new images
+
+
+def test_landmarks_recipe_never_flips():
+    recipe = recipe_for("Landmarks")
+    assert "flip" not in recipe.train_views + recipe.test_views and not recipe.flips
+    assert recipe_for("Retail").color_jitter == 0
+    assert recipe_for("General (compact)").torchvision == ("mobilenet_v3_large",)
+
+
+def test_folds_are_stratified():
+    targets = torch.tensor([[1, 0]] * 10 + [[0, 1]] * 5, dtype=torch.float)
+    k = fold_count(targets, 5, multilabel=False)
+    folds = assign_folds(targets, k, seed=1)
+    assert k == 5
+    for fold in range(k):
+        rows = targets[folds == fold]
+        assert rows[:, 1].sum() == 1 and rows[:, 0].sum() == 2
+
+
+def test_advanced_training_fine_tunes_within_its_budget(tmp_path):
+    request = make_request(["red", "blue"], 5, advanced=True, budget_seconds=8, folds=2)
+    result = train(request, cache=DirectoryCache(tmp_path))
+    assert result.bundle["kind"] == "finetuned"
+    assert all(epochs >= 1 for epochs in result.details["epochs"])
+    assert result.seconds < 60
+    assert result.metrics["overall"]["average_precision"] > 0.9
+    predictor = Predictor.from_bytes(save_bundle(result.bundle))
+    probs = predictor.predict(photo("blue", seed=4242))
+    assert probs[1] > probs[0]

@@ -1,0 +1,54 @@
+"""Metric code against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from training.engine.metrics import at_threshold, average_precision, evaluate, pr_curves
+
+TRUTH = torch.tensor([[1, 0], [1, 0], [0, 1], [0, 1]])
+PROBS = torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
+
+
+def test_precision_and_recall_at_thresholds():
+    precision, recall, overall_p, overall_r = pr_curves(TRUTH, PROBS)
+    # At 0.50 each tag is predicted for two images, one of them right.
+    assert precision[0, 50] == pytest.approx(0.5) and recall[0, 50] == pytest.approx(0.5)
+    assert precision[1, 50] == pytest.approx(0.5) and recall[1, 50] == pytest.approx(0.5)
+    assert overall_p[50] == pytest.approx(0.5) and overall_r[50] == pytest.approx(0.5)
+    # At 0.00 everything is predicted: recall 1, precision = share of positives.
+    assert precision[0, 0] == pytest.approx(0.5) and recall[0, 0] == 1
+    # "At or above": 0.90 still predicts the 0.9 image (one right out of one).
+    assert precision[0, 90] == 1 and recall[0, 90] == pytest.approx(0.5)
+    # Above every probability nothing is predicted: precision undefined, recall 0.
+    assert math.isnan(precision[0, 95]) and recall[0, 95] == 0
+
+
+def test_average_precision_by_hand():
+    # Tag 0 ranked: 0.9 (yes), 0.8 (no), 0.4 (yes), 0.3 (no): 0.5 × 1 + 0.5 × 2/3.
+    assert average_precision(TRUTH[:, 0], PROBS[:, 0]) == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert average_precision(torch.tensor([1, 1, 0]), torch.tensor([0.9, 0.8, 0.1])) == 1.0
+    # Tied scores are one threshold: precision 1/2 at recall 1.
+    assert average_precision(torch.tensor([1, 0]), torch.tensor([0.5, 0.5])) == 0.5
+    assert average_precision(torch.tensor([0, 0]), torch.tensor([0.5, 0.2])) is None
+
+
+def test_evaluate_reports_tables_means_and_fold_spread():
+    metrics = evaluate(TRUTH, PROBS, folds=torch.tensor([0, 0, 1, 1]))
+    assert len(metrics["thresholds"]) == 101 and metrics["thresholds"][50] == 0.5
+    assert metrics["folds"] == 2
+    tag0 = metrics["tags"][0]
+    assert tag0["image_count"] == 2
+    assert tag0["average_precision"] == pytest.approx(0.8333, abs=1e-4)
+    assert metrics["overall"]["average_precision"] == pytest.approx(0.8333, abs=1e-4)
+    # Fold 0 (images 0, 1): tag 0 precision 1 at 0.5; fold 1 (images 2, 3): 0. Spread 0.5.
+    assert tag0["precision_std"][50] == pytest.approx(0.5)
+    # Recall of tag 0 is undefined in fold 1 (no positives): no spread from one fold.
+    assert tag0["recall_std"][50] is None
+    assert tag0["precision"][95] is None
+    numbers = at_threshold(metrics, 0.5)
+    assert numbers["overall"]["precision"] == 0.5
+    assert numbers["tags"][1]["recall"] == 0.5

