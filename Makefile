@@ -3,7 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only}
+# The worker integration tests need a broker that separate processes share: the machine's Redis
+# unless CELERY_BROKER_URL says otherwise.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} \
+	CELERY_RESULT_BACKEND=$${CELERY_RESULT_BACKEND:-redis://127.0.0.1:6379/1}
 
 .PHONY: install run test lint format browser-deps clean
 
