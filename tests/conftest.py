@@ -6,7 +6,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from projects import services
 from projects.models import Project, Resource
 from tests.factories import ProjectFactory, ResourceFactory, UserFactory
 
@@ -80,4 +79,5 @@ def sample_dir() -> Path:
     return SAMPLES
 
 
-__all__ = ["services", "stored_files"]
+# Worker-process fixtures, shared by the training and browser tests.
+from tests.workers import sample_project, start_worker  # noqa: E402, F401

@@ -130,3 +130,25 @@ def test_more_files_than_a_batch_go_up_in_batches(page, shot, alice, project, se
     page.get_by_role("link", name="Done").click()
     expect(page.locator('[data-tag-count="Many"]')).to_have_text("11")
     assert Image.objects.filter(project=project).count() == 11
+
+
+@pytest.mark.worker
+def test_train_and_read_performance(page, shot, alice, sample_project, start_worker):
+    start_worker("browser-trainer")
+    page.goto("/signin/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"/projects/{sample_project.id}/images/")
+    page.get_by_role("link", name="Train", exact=True).click()
+    expect(page.get_by_role("heading", name="Choose training type")).to_be_visible()
+    page.get_by_label("Quick training").check()
+    shot(page, "10-train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.locator("#iteration-status")).to_have_text(re.compile("Queued|Training"))
+    shot(page, "11-training-progress")
+    expect(page.locator("#iteration-status")).to_have_text("Completed", timeout=120_000)
+    expect(page.locator("#overall-precision")).to_have_text(re.compile(r"\d+\.\d%"))
+    expect(page.locator("#tag-performance")).to_contain_text("Japanese Cherry")
+    expect(page.locator("#iteration-weights")).to_contain_text("efficientnet-lite0")
+    shot(page, "12-performance")

@@ -26,8 +26,14 @@ def test_changelists_and_search_load(admin_user_client, project):
     services.images_create(
         project=project, uploads=[ImageUpload(name="a.jpg", data=images.solid())]
     )
-    for model in ("resource", "project", "tag", "image"):
-        url = reverse(f"admin:projects_{model}_changelist")
+    for model in (
+        "projects_resource",
+        "projects_project",
+        "projects_tag",
+        "projects_image",
+        "training_iteration",
+    ):
+        url = reverse(f"admin:{model}_changelist")
         assert admin_user_client.get(url).status_code == 200, model
         assert admin_user_client.get(url, {"q": "a"}).status_code == 200, model
 

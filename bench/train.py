@@ -1,0 +1,202 @@
+"""Training benchmark (not a test: this machine is shared and timings are noisy).
+
+Prints:
+  * sample project (20 photos): Train → Completed wall time through the product — a real
+    Celery worker on the embedded broker, SQLite, local storage — with a cold feature cache;
+  * retrain after adding 10 images (only the new images' features are computed);
+  * the worker's peak memory;
+  * grocery-store (2,640 train images, 81 fine classes): quick training time, peak memory and
+    top-1 on its 296 val images; advanced training too with --advanced-minutes N.
+
+    .venv/bin/python bench/train.py                 # sample project only
+    .venv/bin/python bench/train.py --grocery       # + grocery-store quick
+    .venv/bin/python bench/train.py --grocery --advanced-minutes 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "datasets" / "custom-vision-sample"
+sys.path.insert(0, str(ROOT))
+
+
+def configure(data: Path) -> dict[str, str]:
+    env = {
+        "CV_DATA_DIR": str(data),
+        "SECRET_KEY": "bench",
+        "DATABASE_URL": f"sqlite:///{data}/db",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        os.environ.pop(key, None)  # the embedded broker, as `make run` uses
+    os.environ.update(env)
+    return dict(os.environ)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Largest VmHWM among the process and its children (the prefork pool)."""
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == pid or status.parent.name == str(pid):
+            peaks.append(int(fields.get("VmHWM", "0 kB").split()[0]) / 1024)
+    return max(peaks, default=0.0)
+
+
+def sample_project(data: Path) -> None:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import User
+
+    from projects import services as p
+    from projects.services import ImageUpload
+    from training import services as t
+
+    env = dict(os.environ)
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "portal",
+            "worker",
+            "--queues=training,celery",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        user = User.objects.create_user("bench")
+        resource_, _ = p.resource_create(owner=user, name="bench", kind="training")
+
+        def upload(project, folder, tag, files):
+            tags = p.tags_get_or_create(project=project, names=[tag])
+            p.images_create(
+                project=project,
+                tag_ids=[tags[0].id],
+                uploads=[ImageUpload(name=f.name, data=f.read_bytes()) for f in files],
+            )
+
+        def train(project) -> float:
+            started = time.monotonic()
+            iteration = t.iteration_train_start(project=project)
+            while True:
+                iteration.refresh_from_db()
+                if not iteration.is_active:
+                    break
+                time.sleep(0.1)
+            assert iteration.status == "Completed", iteration.error
+            return time.monotonic() - started
+
+        hemlock = sorted((SAMPLES / "Hemlock").glob("*.jpg"))
+        cherry = sorted((SAMPLES / "Japanese_Cherry").glob("*.jpg"))
+
+        # Warm the worker (first task imports torch) with a throwaway project of other photos.
+        warm = p.project_create(owner=user, resource=resource_, name="warm-up")
+        upload(warm, "Hemlock", "a", hemlock[:5])
+        upload(warm, "Japanese_Cherry", "b", cherry[:5])
+        train(warm)
+        shutil.rmtree(data / "features", ignore_errors=True)
+
+        full = p.project_create(owner=user, resource=resource_, name="sample")
+        upload(full, "Hemlock", "Hemlock", hemlock)
+        upload(full, "Japanese_Cherry", "Japanese Cherry", cherry)
+        cold = train(full)
+        print(f"sample project, 20 images, Train → Completed (cold feature cache): {cold:.1f} s")
+
+        shutil.rmtree(data / "features", ignore_errors=True)
+        grow = p.project_create(owner=user, resource=resource_, name="grow")
+        upload(grow, "Hemlock", "Hemlock", hemlock[:5])
+        upload(grow, "Japanese_Cherry", "Japanese Cherry", cherry[:5])
+        first = train(grow)
+        upload(grow, "Hemlock", "Hemlock", hemlock[5:])
+        upload(grow, "Japanese_Cherry", "Japanese Cherry", cherry[5:])
+        again = train(grow)
+        print(f"10 images: {first:.1f} s; retrain after adding 10 images: {again:.1f} s")
+        print(f"worker peak memory: {peak_rss_mb(worker.pid):.0f} MB")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def grocery(data: Path, advanced_minutes: float) -> None:
+    import torch
+
+    from bench.grocery import load_split, samples_and_targets
+    from training.engine.features import DirectoryCache
+    from training.engine.predict import Predictor
+    from training.engine.recipes import recipe_for
+    from training.engine.train import TrainRequest, train
+
+    train_paths, train_labels, names = load_split("train")
+    val_paths, val_labels, _ = load_split("val")
+    samples, targets = samples_and_targets(train_paths, train_labels, len(names))
+    runs = [("quick", False, 0.0)]
+    if advanced_minutes:
+        runs.append(("advanced", True, advanced_minutes * 60))
+    for label, advanced, budget in runs:
+        request = TrainRequest(
+            samples=samples,
+            targets=targets,
+            tag_names=names,
+            multilabel=False,
+            recipe=recipe_for("Food"),
+            advanced=advanced,
+            budget_seconds=budget,
+        )
+        started = time.monotonic()
+        result = train(request, cache=DirectoryCache(data / f"features-{label}"))
+        seconds = time.monotonic() - started
+        predictor = Predictor(result.bundle)
+        correct = 0
+        for path, truth in zip(val_paths, val_labels, strict=True):
+            probs = predictor.predict(path.read_bytes())
+            correct += int(max(range(len(probs)), key=probs.__getitem__) == truth)
+        cv = result.metrics["overall"]
+        print(
+            f"grocery-store {label}: {seconds:.0f} s for {len(samples)} images "
+            f"({result.backbone}, {result.device}); val top-1 {correct / len(val_paths):.1%} "
+            f"({correct}/{len(val_paths)}); cross-validated mAP {cv['average_precision']:.1%}; "
+            f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
+        if advanced:
+            print(f"  advanced details: {result.details}")
+    print("reference: frozen lite0 features + logistic regression = 74.7% (WEIGHTS.md)")
+    del torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grocery", action="store_true")
+    parser.add_argument("--advanced-minutes", type=float, default=0.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
+        data = Path(tmp)
+        configure(data)
+        sample_project(data)
+        if args.grocery:
+            grocery(data, args.advanced_minutes)
+
+
+if __name__ == "__main__":
+    main()
