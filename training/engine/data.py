@@ -11,7 +11,7 @@ from PIL import Image
 from training.engine.backbones import BackboneSpec
 
 VIEWS = ("center", "flip", "full", "zoom")
-PREPROCESSING_VERSION = 1  # bump when a view changes: cached features are keyed by it
+PREPROCESSING_VERSION = 2  # bump when a view changes: cached features are keyed by it
 
 
 def load_rgb(data: bytes, size: int) -> Image.Image:

@@ -21,7 +21,7 @@ class Recipe:
     color_jitter: float = 0.3
     rotation: float = 10.0
     # Frozen-feature views per image for quick training; prediction averages the test views.
-    train_views: tuple[str, ...] = ("center", "flip", "full")
+    train_views: tuple[str, ...] = ("center", "flip")
     test_views: tuple[str, ...] = ("center", "flip")
     head_weight_decay: float = 1e-3
     head_steps: int = 150
@@ -32,7 +32,7 @@ class Recipe:
     batch_size: int = 32
 
 
-NO_FLIP_TRAIN = ("center", "full", "zoom")
+NO_FLIP_TRAIN = ("center", "zoom")
 
 RECIPES: dict[str, Recipe] = {
     r.domain: r
