@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 from training import services
 
@@ -30,3 +30,9 @@ def sweep_stale_iterations() -> int:
 def _sweep_on_start(**_: Any) -> None:
     # A restarted worker cleans up after the one that died, without waiting for beat.
     services.iterations_fail_stale()
+
+
+@worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    # Import torch and the engine when the pool process starts, not when the first user waits.
+    import training.engine.train  # noqa: F401

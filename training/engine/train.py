@@ -342,6 +342,9 @@ def _fine_tune(
             scaler.step(optimiser)
             scaler.update()
             total += float(loss.detach()) * len(batch_rows)
+            # Report within epochs too: keeps the bar moving and lets a cancel stop us soon.
+            fraction = min(1.0, (time.monotonic() - started) / seconds)
+            progress(span[0] + (span[1] - span[0]) * fraction, f"{label}: epoch {epoch + 1}")
         epoch += 1
         mean_loss = total / max(len(order), 1)
         stale = 0 if mean_loss < best - 1e-3 else stale + 1
