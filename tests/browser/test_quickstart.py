@@ -13,6 +13,13 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def sign_in(page) -> None:
+    page.goto("/signin/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+
+
 def upload(page, files, tag: str) -> None:
     page.get_by_role("button", name="Add images").click()
     page.locator("#id_files").set_input_files([str(f) for f in files])
@@ -78,11 +85,7 @@ def test_select_many_and_retag_then_delete(page, shot, sample_dir, alice, projec
     services.images_create(
         project=project, uploads=[ImageUpload(name=p.name, data=p.read_bytes()) for p in paths]
     )
-    page.context.add_cookies([])  # fresh session: sign in through the page
-    page.goto("/signin/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery staple")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page)
     page.goto(f"/projects/{project.id}/images/")
     expect(page.locator('[data-count="untagged"]')).to_have_text("3")
 
@@ -113,10 +116,7 @@ def test_more_files_than_a_batch_go_up_in_batches(page, shot, alice, project, se
     paths.append(tmp_path / "not-a-photo.jpg")
     paths[-1].write_bytes(images.HTML)
 
-    page.goto("/signin/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery staple")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page)
     page.goto(f"/projects/{project.id}/images/")
     page.get_by_role("button", name="Add images").click()
     page.locator("#id_files").set_input_files([str(p) for p in paths])
@@ -135,10 +135,7 @@ def test_more_files_than_a_batch_go_up_in_batches(page, shot, alice, project, se
 @pytest.mark.worker
 def test_train_and_read_performance(page, shot, alice, sample_project, start_worker):
     start_worker("browser-trainer")
-    page.goto("/signin/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery staple")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page)
     page.goto(f"/projects/{sample_project.id}/images/")
     page.get_by_role("link", name="Train", exact=True).click()
     expect(page.get_by_role("heading", name="Choose training type")).to_be_visible()
