@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "projects",
     "training",
     "prediction",
+    "api",
 ]
 
 MIDDLEWARE = [

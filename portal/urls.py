@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("training.urls")),
     path("admin/", admin.site.urls),
+    path("", include("api.urls")),
 ]

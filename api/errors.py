@@ -1,0 +1,88 @@
+"""Errors in Custom Vision's shape: {"code": ..., "message": ...} with Azure's codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from api.auth import resource_for_request
+from projects.models import Resource
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message}, status=status)
+
+
+def _validation_code(exc: ValidationError) -> str:
+    code = getattr(exc, "code", None)
+    if code and str(code)[:1].isupper():
+        return str(code)
+    return "BadRequest"
+
+
+def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+    """Authenticate by key header, turn results into JSON and exceptions into Azure errors.
+
+    The wrapped view gets `resource` (the caller's resource) as its second argument and may
+    return a JSON-able value, (value, status) or an HttpResponse.
+    """
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
+        @csrf_exempt  # key-authenticated, no cookies: CSRF does not apply
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            kwargs.pop("version", None)
+            resource = resource_for_request(request, kind)
+            if resource is None:
+                header = "Training-Key" if kind == Resource.Kind.TRAINING else "Prediction-Key"
+                return error(
+                    401,
+                    "Unauthorized",
+                    f"Access denied due to a missing or invalid {header} header.",
+                )
+            try:
+                result = view(request, resource, *args, **kwargs)
+            except ApiError as exc:
+                return error(exc.status, exc.code, exc.message)
+            except Http404 as exc:
+                return error(404, "NotFound", str(exc) or "Not found.")
+            except ValidationError as exc:
+                return error(400, _validation_code(exc), " ".join(exc.messages))
+            if isinstance(result, HttpResponse):
+                return result
+            status = 200
+            if isinstance(result, tuple):
+                result, status = result
+            if result is None:
+                return HttpResponse(status=204 if status == 200 else status)
+            return JsonResponse(result, status=status, safe=False)
+
+        return wrapper
+
+    return decorate
+
+
+def json_body(request: HttpRequest) -> Any:
+    if not request.body:
+        return {}
+    try:
+        return json.loads(request.body)
+    except ValueError:
+        raise ApiError(
+            400, "BadRequestInvalidJson", "The request body is not valid JSON."
+        ) from None
