@@ -8,8 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from api.auth import resource_for_request
@@ -35,17 +36,17 @@ def _validation_code(exc: ValidationError) -> str:
     return "BadRequest"
 
 
-def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponseBase]]:
     """Authenticate by key header, turn results into JSON and exceptions into Azure errors.
 
     The wrapped view gets `resource` (the caller's resource) as its second argument and may
     return a JSON-able value, (value, status) or an HttpResponse.
     """
 
-    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
         @csrf_exempt  # key-authenticated, no cookies: CSRF does not apply
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             kwargs.pop("version", None)
             resource = resource_for_request(request, kind)
             if resource is None:
@@ -63,7 +64,7 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
                 return error(404, "NotFound", str(exc) or "Not found.")
             except ValidationError as exc:
                 return error(400, _validation_code(exc), " ".join(exc.messages))
-            if isinstance(result, HttpResponse):
+            if isinstance(result, HttpResponseBase):
                 return result
             status = 200
             if isinstance(result, tuple):
@@ -78,8 +79,15 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
 
 
 def json_body(request: HttpRequest) -> Any:
-    if not request.body:
-        return {}
+    try:
+        if not request.body:
+            return {}
+    except RequestDataTooBig:
+        raise ApiError(
+            413,
+            "BadRequestImageBatch",
+            "The request body is too large; send fewer or smaller images.",
+        ) from None
     try:
         return json.loads(request.body)
     except ValueError:

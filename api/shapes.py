@@ -58,3 +58,75 @@ def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
         "type": tag.type,
         "imageCount": count,
     }
+
+
+def image_json(image: Any, base: str) -> dict[str, Any]:
+    """`base` is the absolute training URL prefix; image files are served there by key."""
+    tags = [
+        {"tagId": str(it.tag_id), "tagName": it.tag.name, "created": iso(it.created_at)}
+        for it in image.image_tags.all()
+    ]
+    root = f"{base}/projects/{image.project_id}/images/{image.id}"
+    return {
+        "id": str(image.id),
+        "created": iso(image.created_at),
+        "width": image.width,
+        "height": image.height,
+        "resizedImageUri": f"{root}/resized",
+        "thumbnailUri": f"{root}/thumbnail",
+        "originalImageUri": f"{root}/original",
+        "tags": tags,
+        "regions": [],
+        "metadata": {},
+    }
+
+
+def iteration_json(iteration: Any) -> dict[str, Any]:
+    minutes = round((iteration.training_seconds or 0) / 60)
+    return {
+        "id": str(iteration.id),
+        "name": iteration.name,
+        "status": iteration.status,
+        "created": iso(iteration.created_at),
+        "lastModified": iso(iteration.trained_at or iteration.started_at or iteration.created_at),
+        "trainedAt": iso(iteration.trained_at),
+        "projectId": str(iteration.project_id),
+        "exportable": False,
+        "exportableTo": [],
+        "domainId": str(iteration.domain_id),
+        "classificationType": iteration.classification_type,
+        "trainingType": iteration.training_type,
+        "reservedBudgetInHours": round(iteration.reserved_budget_hours),
+        "trainingTimeInMinutes": minutes,
+        "publishName": None,
+        "originalPublishResourceId": None,
+        "customBaseModelInfo": None,
+        "trainingErrorDetails": iteration.error or None,
+    }
+
+
+def performance_json(numbers: dict[str, Any] | None) -> dict[str, Any]:
+    def block(values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "precision": values["precision"] or 0.0,
+            "precisionStdDeviation": values["precision_std"] or 0.0,
+            "recall": values["recall"] or 0.0,
+            "recallStdDeviation": values["recall_std"] or 0.0,
+            "averagePrecision": values["average_precision"] or 0.0,
+        }
+
+    if numbers is None:
+        return {
+            "perTagPerformance": [],
+            **block(
+                dict.fromkeys(
+                    ("precision", "precision_std", "recall", "recall_std", "average_precision")
+                )
+            ),
+        }
+    return {
+        "perTagPerformance": [
+            {"id": t["id"], "name": t["name"], **block(t)} for t in numbers["tags"]
+        ],
+        **block(numbers["overall"]),
+    }

@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from api import images_views as i
 from api import training_views as t
 
 
@@ -26,4 +27,29 @@ urlpatterns = [
     path(f"{training}/projects/<uuid:project_id>", t.project),
     path(f"{training}/projects/<uuid:project_id>/tags", t.tags),
     path(f"{training}/projects/<uuid:project_id>/tags/<uuid:tag_id>", t.tag),
+    path(f"{training}/projects/<uuid:project_id>/images", i.images),
+    path(f"{training}/projects/<uuid:project_id>/images/files", i.images_files),
+    path(f"{training}/projects/<uuid:project_id>/images/tagged", i.images_tagged),
+    path(f"{training}/projects/<uuid:project_id>/images/untagged", i.images_untagged),
+    path(f"{training}/projects/<uuid:project_id>/images/id", i.images_by_ids),
+    path(f"{training}/projects/<uuid:project_id>/images/count", i.images_count),
+    path(
+        f"{training}/projects/<uuid:project_id>/images/tagged/count",
+        i.images_count,
+        {"state": "tagged"},
+    ),
+    path(
+        f"{training}/projects/<uuid:project_id>/images/untagged/count",
+        i.images_count,
+        {"state": "untagged"},
+    ),
+    path(f"{training}/projects/<uuid:project_id>/images/tags", i.image_tags),
+    path(f"{training}/projects/<uuid:project_id>/images/<uuid:image_id>/<str:size>", i.image_file),
+    path(f"{training}/projects/<uuid:project_id>/train", i.train),
+    path(f"{training}/projects/<uuid:project_id>/iterations", i.iterations),
+    path(f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>", i.iteration),
+    path(
+        f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>/performance",
+        i.performance,
+    ),
 ]

@@ -160,6 +160,8 @@ if DEBUG:
 # Uploads: a batch is at most CV_MAX_IMAGES_PER_BATCH files; Django's own cap sits above it so
 # an oversized batch reaches our form and gets a readable error instead of a bare 400.
 DATA_UPLOAD_MAX_NUMBER_FILES = 256
+# JSON bodies carry base64 images (CreateImagesFromFiles): room for a batch of typical photos.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CV_MAX_REQUEST_BODY_BYTES", 100 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # --- Security -------------------------------------------------------------------------------
