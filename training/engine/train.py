@@ -324,8 +324,10 @@ def _fine_tune(
         for stage in list(trunk.stages)[: -recipe.unfreeze_stages]:
             stage.eval()  # frozen BatchNorm statistics stay ImageNet's
         order = indices[torch.randperm(len(indices))]
-        total = 0.0
+        total, seen = 0.0, 0
         for start in range(0, len(order), recipe.batch_size):
+            if start and time.monotonic() - started >= seconds:
+                break  # the budget is a promise: stop mid-epoch rather than overrun it
             batch_rows = order[start : start + recipe.batch_size]
             x = torch.stack([normalise(augment(images[i]), spec) for i in batch_rows]).to(device)
             if device.type == "cuda":
@@ -342,11 +344,12 @@ def _fine_tune(
             scaler.step(optimiser)
             scaler.update()
             total += float(loss.detach()) * len(batch_rows)
+            seen += len(batch_rows)
             # Report within epochs too: keeps the bar moving and lets a cancel stop us soon.
             fraction = min(1.0, (time.monotonic() - started) / seconds)
             progress(span[0] + (span[1] - span[0]) * fraction, f"{label}: epoch {epoch + 1}")
         epoch += 1
-        mean_loss = total / max(len(order), 1)
+        mean_loss = total / max(seen, 1)
         stale = 0 if mean_loss < best - 1e-3 else stale + 1
         best = min(best, mean_loss)
         fraction = min(1.0, (time.monotonic() - started) / seconds)
