@@ -318,3 +318,25 @@ def performance(
             "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
         )
     return performance_json(training_selectors.iteration_performance(found, threshold))
+
+
+@require_http_methods(["POST", "DELETE"])
+@api_view(TRAINING)
+def publish(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> Any:
+    project = _project(resource, project_id)
+    found = training_selectors.iteration_get_for_project(project, iteration_id)
+    if request.method == "DELETE":
+        training_services.iteration_unpublish(iteration=found)
+        return None
+    target = training_services.prediction_resource_for(
+        owner=resource.owner, prediction_id=request.GET.get("predictionId", "")
+    )
+    training_services.iteration_publish(
+        iteration=found,
+        publish_name=request.GET.get("publishName", ""),
+        prediction_resource=target,
+        overwrite=request.GET.get("overwrite", "").lower() == "true",
+    )
+    return True

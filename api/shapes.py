@@ -98,8 +98,10 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
         "trainingType": iteration.training_type,
         "reservedBudgetInHours": round(iteration.reserved_budget_hours),
         "trainingTimeInMinutes": minutes,
-        "publishName": None,
-        "originalPublishResourceId": None,
+        "publishName": iteration.publish_name or None,
+        "originalPublishResourceId": (
+            str(iteration.prediction_resource_id) if iteration.prediction_resource_id else None
+        ),
         "customBaseModelInfo": None,
         "trainingErrorDetails": iteration.error or None,
     }

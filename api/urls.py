@@ -1,6 +1,7 @@
 from django.urls import path, register_converter
 
 from api import images_views as i
+from api import prediction_views as p
 from api import training_views as t
 
 
@@ -16,9 +17,24 @@ class VersionConverter:
         return value
 
 
+class PredictionWord:
+    regex = "[Pp]rediction"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 register_converter(VersionConverter, "cvversion")
+register_converter(PredictionWord, "predictionword")
 
 training = "customvision/<cvversion:version>/training"
+iteration = f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>"
+# Prediction is v3.0 and v3.1 (the SDK says "prediction"; REST samples say "Prediction").
+prediction = "customvision/<cvversion:version>/<predictionword:_word>"
+classify = f"{prediction}/<uuid:project_id>/classify/iterations/<str:publish_name>"
 
 urlpatterns = [
     path(f"{training}/domains", t.domains),
@@ -52,4 +68,7 @@ urlpatterns = [
         f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>/performance",
         i.performance,
     ),
+    path(f"{iteration}/publish", i.publish),
+    path(f"{classify}/image", p.classify_image, {"store": True}),
+    path(f"{classify}/image/nostore", p.classify_image, {"store": False}),
 ]

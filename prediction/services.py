@@ -1,4 +1,5 @@
-"""Classifying an image with a completed iteration's model (API and Quick Test share this)."""
+"""Classifying an image with a completed iteration's model (API, Quick Test), and keeping the
+images sent to the prediction endpoint."""
 
 from __future__ import annotations
 
@@ -6,12 +7,20 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
 
-from projects.imaging import ImageRejected, ImageRules, prepare_image
+from prediction.models import StoredPrediction
+from projects.imaging import ImageRejected, ImageRules, PreparedImage, prepare_image
+from projects.models import Resource
+from projects.services.storage import delete_files
 from training.engine.predict import Predictor
 from training.models import Iteration
 
@@ -26,6 +35,15 @@ class TagProbability:
     tag_name: str
     tag_type: str
     probability: float
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    iteration_id: uuid.UUID
+    created: datetime
+    predictions: list[TagProbability]
 
 
 def predictor_for(iteration: Iteration) -> Predictor:
@@ -55,15 +73,98 @@ def forget_predictor(iteration_id: uuid.UUID) -> None:
             del _cache[key]
 
 
-def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
-    """Probabilities per tag, highest first. The image passes the same checks as uploads."""
+def _prepare(data: bytes) -> PreparedImage:
+    """The same checks and normalisation as training images get."""
     try:
-        prepared = prepare_image(data, ImageRules(max_bytes=settings.CV_MAX_IMAGE_BYTES))
+        return prepare_image(data, ImageRules(max_bytes=settings.CV_MAX_IMAGE_BYTES))
     except ImageRejected as exc:
-        raise ValidationError(exc.message, code="BadRequestImageFormat") from None
+        code = {
+            "ErrorImageSize": "BadRequestImageSizeBytes",
+            "ErrorImageDimensions": "BadRequestImageDimensions",
+        }.get(exc.status.value, "BadRequestImageFormat")
+        raise ValidationError(exc.message, code=code) from None
+
+
+def _probabilities(iteration: Iteration, prepared: PreparedImage) -> list[TagProbability]:
     probabilities = predictor_for(iteration).predict(prepared.data)
     results = [
         TagProbability(tag["id"], tag["name"], tag["type"], p)
         for tag, p in zip(iteration.tags, probabilities, strict=True)
     ]
     return sorted(results, key=lambda r: r.probability, reverse=True)
+
+
+def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
+    """Probabilities per tag, highest first."""
+    return _probabilities(iteration, _prepare(data))
+
+
+def published_iteration_get(
+    *, resource: Resource, project_id: uuid.UUID, publish_name: str
+) -> Iteration:
+    """The iteration published under this name to this prediction resource; 404 otherwise."""
+    iteration = Iteration.objects.filter(
+        project_id=project_id,
+        publish_name=publish_name,
+        prediction_resource=resource,
+        status=Iteration.Status.COMPLETED,
+    ).first()
+    if iteration is None:
+        raise Http404(
+            f"No iteration of this project is published as {publish_name!r} to "
+            "this prediction resource."
+        )
+    return iteration
+
+
+def prediction_classify(
+    *, iteration: Iteration, data: bytes, store: bool, application: str = ""
+) -> PredictionResult:
+    """Classify an image; unless `store` is false, keep it (and the answer) for the project's
+    Predictions, from where it can become a training image."""
+    prepared = _prepare(data)
+    predictions = _probabilities(iteration, prepared)
+    prediction_id, now = uuid.uuid4(), timezone.now()
+    if store:
+        _store(iteration, prepared, predictions, prediction_id, application)
+    return PredictionResult(prediction_id, iteration.project_id, iteration.id, now, predictions)
+
+
+def _store(
+    iteration: Iteration,
+    prepared: PreparedImage,
+    predictions: list[TagProbability],
+    prediction_id: uuid.UUID,
+    application: str,
+) -> None:
+    base = f"predictions/{iteration.project_id}/{prediction_id}"
+    saved: list[str] = []
+    try:
+        saved.append(
+            default_storage.save(f"{base}.{prepared.extension}", ContentFile(prepared.data))
+        )
+        saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
+        with transaction.atomic():
+            StoredPrediction.objects.create(
+                id=prediction_id,
+                project_id=iteration.project_id,
+                iteration=iteration,
+                file=saved[0],
+                thumbnail=saved[1],
+                content_hash=prepared.content_hash,
+                width=prepared.width,
+                height=prepared.height,
+                application=application[:200],
+                predictions=[
+                    {
+                        "tagId": p.tag_id,
+                        "tagName": p.tag_name,
+                        "tagType": p.tag_type,
+                        "probability": p.probability,
+                    }
+                    for p in predictions
+                ],
+            )
+    except Exception:
+        delete_files(saved)
+        raise

@@ -59,9 +59,26 @@ class Iteration(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     model_file = models.FileField(max_length=255, blank=True)
+    # Published: reachable by the prediction endpoint under this name, with this resource's keys.
+    publish_name = models.CharField(max_length=200, blank=True)
+    prediction_resource = models.ForeignKey(
+        "projects.Resource",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="published_iterations",
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "publish_name"],
+                condition=~models.Q(publish_name=""),
+                name="uniq_publish_name_per_project",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -73,6 +90,10 @@ class Iteration(models.Model):
     @property
     def is_completed(self) -> bool:
         return self.status == self.Status.COMPLETED
+
+    @property
+    def is_published(self) -> bool:
+        return bool(self.publish_name)
 
 
 class IterationImage(models.Model):

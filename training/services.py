@@ -15,6 +15,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import torch
 from django.conf import settings
@@ -26,7 +27,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from projects.domains import DOMAINS_BY_ID
-from projects.models import Image, Project, Tag
+from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services import images_purge_removed
 from projects.services.storage import delete_files_on_commit
@@ -370,6 +371,10 @@ def iteration_delete(*, iteration: Iteration) -> int:
     Returns how many such images were deleted with it.
     """
     iteration.refresh_from_db()  # status and model file as they are now, not as loaded
+    if iteration.is_published:
+        raise ValidationError(
+            "Unpublish the iteration before deleting it.", code="BadRequestIterationIsPublished"
+        )
     if iteration.status == Iteration.Status.TRAINING:
         raise ValidationError(
             "Cancel the training before deleting the iteration.",
@@ -409,3 +414,76 @@ def removed_images_kept(iteration: Iteration) -> int:
         .exclude(iteration_images__iteration__in=Iteration.objects.exclude(pk=iteration.pk))
         .count()
     )
+
+
+# --- Publishing -----------------------------------------------------------------------------
+
+
+def prediction_resource_for(*, owner: Any, prediction_id: str) -> Resource:
+    """One of the owner's prediction resources, by id or by an Azure resource path ending in
+    its name ("/subscriptions/…/providers/Microsoft.CognitiveServices/accounts/NAME")."""
+    value = (prediction_id or "").strip().rstrip("/")
+    resources = Resource.objects.filter(owner=owner, kind=Resource.Kind.PREDICTION)
+    try:
+        found = resources.filter(pk=uuid.UUID(value)).first()
+    except ValueError:
+        found = resources.filter(name__iexact=value.rsplit("/", 1)[-1]).first()
+    if found is None:
+        raise ValidationError(
+            "predictionId must be one of your prediction resources: its id, or an Azure "
+            "resource path ending in its name.",
+            code="BadRequestInvalidPublishTarget",
+        )
+    return found
+
+
+@transaction.atomic
+def iteration_publish(
+    *,
+    iteration: Iteration,
+    publish_name: str,
+    prediction_resource: Resource,
+    overwrite: bool = False,
+) -> Iteration:
+    iteration.refresh_from_db()
+    if not iteration.is_completed:
+        raise ValidationError(
+            "Only a completed iteration can be published.", code="BadRequestIterationIsNotTrained"
+        )
+    name = " ".join((publish_name or "").split())
+    if not name:
+        raise ValidationError(
+            "Give the published iteration a name.", code="BadRequestInvalidPublishName"
+        )
+    if (
+        prediction_resource.kind != Resource.Kind.PREDICTION
+        or prediction_resource.owner_id != iteration.project.owner_id
+    ):
+        raise ValidationError(
+            "Choose one of your prediction resources.", code="BadRequestInvalidPublishTarget"
+        )
+    clash = (
+        Iteration.objects.filter(project=iteration.project_id, publish_name=name)
+        .exclude(pk=iteration.pk)
+        .first()
+    )
+    if clash is not None:
+        if not overwrite:
+            raise ValidationError(
+                f"{clash.name} is already published as {name!r}.",
+                code="BadRequestPublishNameNotUnique",
+            )
+        iteration_unpublish(iteration=clash)
+    iteration.publish_name = name
+    iteration.prediction_resource = prediction_resource
+    iteration.published_at = timezone.now()
+    iteration.save(update_fields=["publish_name", "prediction_resource", "published_at"])
+    return iteration
+
+
+def iteration_unpublish(*, iteration: Iteration) -> Iteration:
+    iteration.publish_name = ""
+    iteration.prediction_resource = None
+    iteration.published_at = None
+    iteration.save(update_fields=["publish_name", "prediction_resource", "published_at"])
+    return iteration
