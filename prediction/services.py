@@ -11,7 +11,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import Http404
@@ -20,7 +19,7 @@ from django.utils import timezone
 from prediction.models import StoredPrediction
 from projects.imaging import ImageRejected, ImageRules, PreparedImage, prepare_image
 from projects.models import Resource
-from projects.services.storage import delete_files
+from projects.services.storage import image_files_saved
 from training.engine.predict import Predictor
 from training.models import Iteration
 
@@ -138,33 +137,24 @@ def _store(
     application: str,
 ) -> None:
     base = f"predictions/{iteration.project_id}/{prediction_id}"
-    saved: list[str] = []
-    try:
-        saved.append(
-            default_storage.save(f"{base}.{prepared.extension}", ContentFile(prepared.data))
+    with image_files_saved(base, prepared) as (file_name, thumbnail_name), transaction.atomic():
+        StoredPrediction.objects.create(
+            id=prediction_id,
+            project_id=iteration.project_id,
+            iteration=iteration,
+            file=file_name,
+            thumbnail=thumbnail_name,
+            content_hash=prepared.content_hash,
+            width=prepared.width,
+            height=prepared.height,
+            application=application[:200],
+            predictions=[
+                {
+                    "tagId": p.tag_id,
+                    "tagName": p.tag_name,
+                    "tagType": p.tag_type,
+                    "probability": p.probability,
+                }
+                for p in predictions
+            ],
         )
-        saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
-        with transaction.atomic():
-            StoredPrediction.objects.create(
-                id=prediction_id,
-                project_id=iteration.project_id,
-                iteration=iteration,
-                file=saved[0],
-                thumbnail=saved[1],
-                content_hash=prepared.content_hash,
-                width=prepared.width,
-                height=prepared.height,
-                application=application[:200],
-                predictions=[
-                    {
-                        "tagId": p.tag_id,
-                        "tagName": p.tag_name,
-                        "tagType": p.tag_type,
-                        "probability": p.probability,
-                    }
-                    for p in predictions
-                ],
-            )
-    except Exception:
-        delete_files(saved)
-        raise

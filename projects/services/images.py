@@ -14,8 +14,6 @@ from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -23,7 +21,7 @@ from django.utils import timezone
 from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.models import Image, ImageTag, Project, Tag
 from projects.selectors import active_images
-from projects.services.storage import delete_files, delete_files_on_commit
+from projects.services.storage import delete_files_on_commit, image_files_saved
 
 logger = logging.getLogger(__name__)
 
@@ -189,17 +187,15 @@ def _store(
     project: Project, upload: ImageUpload, prepared: PreparedImage, tags: list[Tag], source: str
 ) -> ImageCreateResult:
     base = f"images/{project.id}/{prepared.content_hash}"
-    saved: list[str] = []
     try:
-        saved.append(
-            default_storage.save(f"{base}.{prepared.extension}", ContentFile(prepared.data))
-        )
-        saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
-        with transaction.atomic():
+        with (
+            image_files_saved(base, prepared) as (file_name, thumbnail_name),
+            transaction.atomic(),
+        ):
             image = Image.objects.create(
                 project=project,
-                file=saved[0],
-                thumbnail=saved[1],
+                file=file_name,
+                thumbnail=thumbnail_name,
                 content_hash=prepared.content_hash,
                 width=prepared.width,
                 height=prepared.height,
@@ -211,14 +207,12 @@ def _store(
             ImageTag.objects.bulk_create([ImageTag(image=image, tag=tag) for tag in tags])
     except IntegrityError:
         # The same content arrived concurrently and the other upload won.
-        delete_files(saved)
         existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
         if existing is not None:
             return _duplicate(upload, existing)
         logger.exception("Integrity error storing image %s", upload.name)
         return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Could not save.")
     except Exception:
-        delete_files(saved)
         logger.exception("Could not store image %s", upload.name)
         return ImageCreateResult(
             upload.name, ImageStatus.ERROR_UNKNOWN, "The image could not be stored."
