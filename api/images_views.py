@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from email.parser import BytesParser
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -18,9 +19,11 @@ from django.views.decorators.http import require_http_methods
 from api.errors import ApiError, api_view, json_body
 from api.shapes import image_json, iteration_json, performance_json
 from api.training_views import TRAINING, _project, _uuid
+from prediction import services as prediction_services
 from projects import selectors, services
 from projects.models import Image, ImageTag, Project, Resource, Tag
 from projects.services import ImageCreateResult, ImageUpload
+from projects.services.fetching import uploads_from_urls
 from projects.views import _serve
 from training import selectors as training_selectors
 from training import services as training_services
@@ -97,23 +100,35 @@ def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     return parts
 
 
-def _create_in_groups(
-    project: Project, entries: list[tuple[ImageUpload, tuple[str, ...]]]
-) -> list[ImageCreateResult]:
-    """images_create per distinct tag set, results back in the order given."""
-    if len(entries) > 64:
-        raise ApiError(400, "BadRequestImageBatch", "A batch holds at most 64 images.")
-    results: list[ImageCreateResult | None] = [None] * len(entries)
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, (_upload, tags) in enumerate(entries):
-        groups.setdefault(tags, []).append(index)
-    for tags, indices in groups.items():
-        created = services.images_create(
-            project=project, tag_ids=list(tags), uploads=[entries[i][0] for i in indices]
+def _check_batch(count: int) -> None:
+    # Azure refuses an oversized batch outright rather than taking part of it.
+    if count > settings.CV_MAX_IMAGES_PER_BATCH:
+        raise ApiError(
+            400,
+            "BadRequestImageBatch",
+            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images.",
         )
-        for index, result in zip(indices, created, strict=True):
-            results[index] = result
-    return [r for r in results if r is not None]
+
+
+def _create(
+    project: Project,
+    entries: list[tuple[ImageUpload, tuple[str, ...]]],
+    source: str = Image.Source.UPLOAD,
+) -> list[ImageCreateResult]:
+    _check_batch(len(entries))
+    return services.images_create_each(project=project, entries=entries, source=source)
+
+
+def _entries(body: Any, key: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The batch's entries and its shared tagIds, from a JSON body."""
+    if not isinstance(body, dict) or not isinstance(body.get(key) or [], list):
+        raise ApiError(400, "BadRequestInvalid", f"The body needs a list of {key}.")
+    entries = [e for e in body.get(key) or [] if isinstance(e, dict)]
+    return entries, [str(t) for t in body.get("tagIds") or []]
+
+
+def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(set(shared) | {str(t) for t in entry.get("tagIds") or []}))
 
 
 @require_http_methods(["GET", "POST", "DELETE"])
@@ -140,26 +155,47 @@ def images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> A
     uploads = [ImageUpload(name=name, data=data) for name, data in _image_parts(request)]
     if not uploads:
         raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
-    return _summary(_create_in_groups(project, [(u, tags) for u in uploads]), request)
+    return _summary(_create(project, [(u, tags) for u in uploads]), request)
 
 
 @require_http_methods(["POST"])
 @api_view(TRAINING)
 def images_files(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    body = json_body(request)
-    shared = [str(t) for t in body.get("tagIds") or []]
+    images, shared = _entries(json_body(request), "images")
     entries = []
-    for entry in body.get("images") or []:
-        name = entry.get("name") or "image"
-        tags = tuple(sorted(set(shared) | {str(t) for t in entry.get("tagIds") or []}))
+    for entry in images:
+        name = str(entry.get("name") or "image")
+        tags = _tags(shared, entry)
         try:
             data = base64.b64decode(entry.get("contents") or "", validate=True)
         except (binascii.Error, ValueError):
             entries.append((ImageUpload(name=name, source_error="contents is not base64."), tags))
             continue
         entries.append((ImageUpload(name=name, data=data), tags))
-    return _summary(_create_in_groups(project, entries), request)
+    return _summary(_create(project, entries), request)
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def images_urls(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    images, shared = _entries(json_body(request), "images")
+    _check_batch(len(images))  # before fetching anything
+    uploads = uploads_from_urls([str(e.get("url") or "") for e in images])
+    entries = [(u, _tags(shared, e)) for u, e in zip(uploads, images, strict=True)]
+    return _summary(_create(project, entries, Image.Source.URL), request)
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def images_predictions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    images, shared = _entries(json_body(request), "images")
+    _check_batch(len(images))
+    entries = [(_uuid(e.get("id"), "id"), _tags(shared, e)) for e in images]
+    results = prediction_services.predictions_to_images(project=project, entries=entries)
+    return _summary(results, request)
 
 
 @require_http_methods(["GET"])

@@ -8,54 +8,52 @@ from typing import Any
 from django.http import HttpRequest
 from django.views.decorators.http import require_http_methods
 
-from api.errors import ApiError, api_view
+from api.errors import ApiError, api_view, json_body
 from api.images_views import _image_parts
-from api.shapes import iso
+from api.shapes import prediction_json
 from prediction import services
-from prediction.services import PredictionResult
 from projects.models import Resource
 
 PREDICTION = Resource.Kind.PREDICTION
 
 
-def prediction_json(result: PredictionResult) -> dict[str, Any]:
-    return {
-        "id": str(result.id),
-        "project": str(result.project_id),
-        "iteration": str(result.iteration_id),
-        "created": iso(result.created),
-        "predictions": [
-            {
-                "probability": p.probability,
-                "tagId": p.tag_id,
-                "tagName": p.tag_name,
-                "tagType": p.tag_type,
-            }
-            for p in result.predictions
-        ],
-    }
-
-
 @require_http_methods(["POST"])
 @api_view(PREDICTION)
-def classify_image(
+def classify(
     request: HttpRequest,
     resource: Resource,
     project_id: uuid.UUID,
     publish_name: str,
     store: bool,
+    source: str,
     _word: str = "",
 ) -> Any:
+    """ClassifyImage and ClassifyImageUrl, with and without /nostore."""
     iteration = services.published_iteration_get(
         resource=resource, project_id=project_id, publish_name=publish_name
     )
+    image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
+    result = services.prediction_classify(
+        iteration=iteration,
+        store=store,
+        application=request.GET.get("application", ""),
+        **image,
+    )
+    return prediction_json(result)
+
+
+def image_data(request: HttpRequest) -> bytes:
+    """The one image of a classify / quick test request (multipart or the raw body)."""
     parts = _image_parts(request)
     if not parts:
         raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
-    result = services.prediction_classify(
-        iteration=iteration,
-        data=parts[0][1],
-        store=store,
-        application=request.GET.get("application", ""),
-    )
-    return prediction_json(result)
+    return parts[0][1]
+
+
+def image_url(request: HttpRequest) -> str:
+    """The {"url": ...} body of a classify / quick test URL request."""
+    body = json_body(request)
+    url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        raise ApiError(400, "BadRequestImageUrl", 'The body needs {"url": "..."}.')
+    return url.strip()

@@ -72,9 +72,7 @@ def image_json(image: Any, base: str) -> dict[str, Any]:
         "created": iso(image.created_at),
         "width": image.width,
         "height": image.height,
-        "resizedImageUri": f"{root}/resized",
-        "thumbnailUri": f"{root}/thumbnail",
-        "originalImageUri": f"{root}/original",
+        **_uris(root),
         "tags": tags,
         "regions": [],
         "metadata": {},
@@ -131,4 +129,65 @@ def performance_json(numbers: dict[str, Any] | None) -> dict[str, Any]:
             {"id": t["id"], "name": t["name"], **block(t)} for t in numbers["tags"]
         ],
         **block(numbers["overall"]),
+    }
+
+
+def prediction_json(result: Any) -> dict[str, Any]:
+    """An ImagePrediction: a PredictionResult or a StoredPrediction (with `base`, its URIs)."""
+    predictions = result.predictions
+    if predictions and not isinstance(predictions[0], dict):
+        predictions = [
+            {
+                "probability": p.probability,
+                "tagId": p.tag_id,
+                "tagName": p.tag_name,
+                "tagType": p.tag_type,
+            }
+            for p in predictions
+        ]
+    return {
+        "id": str(result.id),
+        "project": str(result.project_id),
+        "iteration": str(result.iteration_id) if result.iteration_id else None,
+        "created": iso(getattr(result, "created", None) or result.created_at),
+        "predictions": [
+            {
+                "probability": p["probability"],
+                "tagId": p["tagId"],
+                "tagName": p["tagName"],
+                "tagType": p["tagType"],
+                "boundingBox": None,
+            }
+            for p in predictions
+        ],
+    }
+
+
+def _uris(root: str) -> dict[str, str]:
+    return {
+        "resizedImageUri": f"{root}/resized",
+        "thumbnailUri": f"{root}/thumbnail",
+        "originalImageUri": f"{root}/original",
+    }
+
+
+def stored_prediction_json(prediction: Any, base: str) -> dict[str, Any]:
+    root = f"{base}/projects/{prediction.project_id}/predictions/{prediction.id}"
+    return {**_uris(root), "domain": None, **prediction_json(prediction)}
+
+
+def suggestion_json(suggestion: Any, base: str) -> dict[str, Any]:
+    image = suggestion.image
+    root = f"{base}/projects/{image.project_id}/images/{image.id}"
+    return {
+        "id": str(image.id),
+        "project": str(image.project_id),
+        "iteration": str(suggestion.iteration_id),
+        "created": iso(image.created_at),
+        "width": image.width,
+        "height": image.height,
+        **_uris(root),
+        "domain": None,
+        "predictions": [{**p, "boundingBox": None} for p in suggestion.predictions],
+        "predictionUncertainty": suggestion.uncertainty,
     }

@@ -1,7 +1,21 @@
-from django.urls import path, register_converter
+"""Every Custom Vision route, in one table that also writes the OpenAPI description.
+
+Operation ids are the official SDK's (azure-cognitiveservices-vision-customvision 3.1.1), so a
+reader can match each route to the method their code calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import URLPattern, path, register_converter
 
 from api import images_views as i
+from api import openapi
 from api import prediction_views as p
+from api import tools_views as x
 from api import training_views as t
 
 
@@ -30,45 +44,177 @@ class PredictionWord:
 register_converter(VersionConverter, "cvversion")
 register_converter(PredictionWord, "predictionword")
 
-training = "customvision/<cvversion:version>/training"
-iteration = f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>"
-# Prediction is v3.0 and v3.1 (the SDK says "prediction"; REST samples say "Prediction").
-prediction = "customvision/<cvversion:version>/<predictionword:_word>"
-classify = f"{prediction}/<uuid:project_id>/classify/iterations/<str:publish_name>"
 
-urlpatterns = [
-    path(f"{training}/domains", t.domains),
-    path(f"{training}/domains/<uuid:domain_id>", t.domain),
-    path(f"{training}/projects", t.projects),
-    path(f"{training}/projects/<uuid:project_id>", t.project),
-    path(f"{training}/projects/<uuid:project_id>/tags", t.tags),
-    path(f"{training}/projects/<uuid:project_id>/tags/<uuid:tag_id>", t.tag),
-    path(f"{training}/projects/<uuid:project_id>/images", i.images),
-    path(f"{training}/projects/<uuid:project_id>/images/files", i.images_files),
-    path(f"{training}/projects/<uuid:project_id>/images/tagged", i.images_tagged),
-    path(f"{training}/projects/<uuid:project_id>/images/untagged", i.images_untagged),
-    path(f"{training}/projects/<uuid:project_id>/images/id", i.images_by_ids),
-    path(f"{training}/projects/<uuid:project_id>/images/count", i.images_count),
-    path(
-        f"{training}/projects/<uuid:project_id>/images/tagged/count",
+@dataclass(frozen=True)
+class Route:
+    api: str  # "training" or "prediction"
+    path: str  # after /customvision/<version>/<api>/
+    view: Callable[..., Any]
+    operations: dict[str, str]  # HTTP method -> SDK operation id
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+P = "projects/<uuid:project_id>"
+IT = f"{P}/iterations/<uuid:iteration_id>"
+CLASSIFY = "<uuid:project_id>/classify/iterations/<str:publish_name>"
+
+ROUTES = [
+    Route("training", "domains", t.domains, {"GET": "GetDomains"}),
+    Route("training", "domains/<uuid:domain_id>", t.domain, {"GET": "GetDomain"}),
+    Route("training", "projects", t.projects, {"GET": "GetProjects", "POST": "CreateProject"}),
+    Route("training", "projects/import", x.import_project, {"POST": "ImportProject"}),
+    Route(
+        "training",
+        P,
+        t.project,
+        {"GET": "GetProject", "PATCH": "UpdateProject", "DELETE": "DeleteProject"},
+    ),
+    Route("training", f"{P}/export", x.export_project, {"GET": "ExportProject"}),
+    Route("training", f"{P}/tags", t.tags, {"GET": "GetTags", "POST": "CreateTag"}),
+    Route(
+        "training",
+        f"{P}/tags/<uuid:tag_id>",
+        t.tag,
+        {"GET": "GetTag", "PATCH": "UpdateTag", "DELETE": "DeleteTag"},
+    ),
+    Route(
+        "training",
+        f"{P}/images",
+        i.images,
+        {"GET": "GetImages", "POST": "CreateImagesFromData", "DELETE": "DeleteImages"},
+    ),
+    Route("training", f"{P}/images/files", i.images_files, {"POST": "CreateImagesFromFiles"}),
+    Route("training", f"{P}/images/urls", i.images_urls, {"POST": "CreateImagesFromUrls"}),
+    Route(
+        "training",
+        f"{P}/images/predictions",
+        i.images_predictions,
+        {"POST": "CreateImagesFromPredictions"},
+    ),
+    Route("training", f"{P}/images/tagged", i.images_tagged, {"GET": "GetTaggedImages"}),
+    Route("training", f"{P}/images/untagged", i.images_untagged, {"GET": "GetUntaggedImages"}),
+    Route("training", f"{P}/images/id", i.images_by_ids, {"GET": "GetImagesByIds"}),
+    Route("training", f"{P}/images/count", i.images_count, {"GET": "GetImageCount"}),
+    Route(
+        "training",
+        f"{P}/images/tagged/count",
         i.images_count,
+        {"GET": "GetTaggedImageCount"},
         {"state": "tagged"},
     ),
-    path(
-        f"{training}/projects/<uuid:project_id>/images/untagged/count",
+    Route(
+        "training",
+        f"{P}/images/untagged/count",
         i.images_count,
+        {"GET": "GetUntaggedImageCount"},
         {"state": "untagged"},
     ),
-    path(f"{training}/projects/<uuid:project_id>/images/tags", i.image_tags),
-    path(f"{training}/projects/<uuid:project_id>/images/<uuid:image_id>/<str:size>", i.image_file),
-    path(f"{training}/projects/<uuid:project_id>/train", i.train),
-    path(f"{training}/projects/<uuid:project_id>/iterations", i.iterations),
-    path(f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>", i.iteration),
-    path(
-        f"{training}/projects/<uuid:project_id>/iterations/<uuid:iteration_id>/performance",
-        i.performance,
+    Route(
+        "training",
+        f"{P}/images/tags",
+        i.image_tags,
+        {"POST": "CreateImageTags", "DELETE": "DeleteImageTags"},
     ),
-    path(f"{iteration}/publish", i.publish),
-    path(f"{classify}/image", p.classify_image, {"store": True}),
-    path(f"{classify}/image/nostore", p.classify_image, {"store": False}),
+    Route(
+        "training", f"{P}/images/suggested", x.suggested_images, {"POST": "QuerySuggestedImages"}
+    ),
+    Route(
+        "training",
+        f"{P}/images/suggested/count",
+        x.suggested_count,
+        {"POST": "QuerySuggestedImageCount"},
+    ),
+    Route(
+        "training",
+        f"{P}/images/<uuid:image_id>/<str:size>",
+        i.image_file,
+        {"GET": "GetImageFile"},
+    ),
+    Route(
+        "training",
+        f"{P}/tagsandregions/suggestions",
+        x.suggest_tags,
+        {"POST": "SuggestTagsAndRegions"},
+    ),
+    Route("training", f"{P}/train", i.train, {"POST": "TrainProject"}),
+    Route("training", f"{P}/iterations", i.iterations, {"GET": "GetIterations"}),
+    Route(
+        "training",
+        IT,
+        i.iteration,
+        {"GET": "GetIteration", "PATCH": "UpdateIteration", "DELETE": "DeleteIteration"},
+    ),
+    Route("training", f"{IT}/performance", i.performance, {"GET": "GetIterationPerformance"}),
+    Route(
+        "training",
+        f"{IT}/performance/images",
+        x.image_performances,
+        {"GET": "GetImagePerformances"},
+    ),
+    Route(
+        "training",
+        f"{IT}/performance/images/count",
+        x.image_performance_count,
+        {"GET": "GetImagePerformanceCount"},
+    ),
+    Route(
+        "training",
+        f"{IT}/publish",
+        i.publish,
+        {"POST": "PublishIteration", "DELETE": "UnpublishIteration"},
+    ),
+    Route("training", f"{P}/quicktest/image", x.quick_test_image, {"POST": "QuickTestImage"}),
+    Route("training", f"{P}/quicktest/url", x.quick_test_url, {"POST": "QuickTestImageUrl"}),
+    Route("training", f"{P}/predictions", x.predictions, {"DELETE": "DeletePrediction"}),
+    Route("training", f"{P}/predictions/query", x.predictions_query, {"POST": "QueryPredictions"}),
+    Route(
+        "training",
+        f"{P}/predictions/<uuid:prediction_id>/<str:size>",
+        x.prediction_file,
+        {"GET": "GetPredictionImageFile"},
+    ),
+    Route(
+        "prediction",
+        f"{CLASSIFY}/image",
+        p.classify,
+        {"POST": "ClassifyImage"},
+        {"store": True, "source": "image"},
+    ),
+    Route(
+        "prediction",
+        f"{CLASSIFY}/image/nostore",
+        p.classify,
+        {"POST": "ClassifyImageWithNoStore"},
+        {"store": False, "source": "image"},
+    ),
+    Route(
+        "prediction",
+        f"{CLASSIFY}/url",
+        p.classify,
+        {"POST": "ClassifyImageUrl"},
+        {"store": True, "source": "url"},
+    ),
+    Route(
+        "prediction",
+        f"{CLASSIFY}/url/nostore",
+        p.classify,
+        {"POST": "ClassifyImageUrlWithNoStore"},
+        {"store": False, "source": "url"},
+    ),
+]
+
+# Prediction is v3.0 and v3.1 (the SDK says "prediction"; REST samples say "Prediction").
+PREFIX = {
+    "training": "customvision/<cvversion:version>/training/",
+    "prediction": "customvision/<cvversion:version>/<predictionword:_word>/",
+}
+
+
+def _pattern(route: Route) -> URLPattern:
+    return path(PREFIX[route.api] + route.path, route.view, route.kwargs)
+
+
+urlpatterns = [
+    path("customvision/openapi.json", openapi.document, {"routes": ROUTES}, name="openapi"),
+    *(_pattern(r) for r in ROUTES),
 ]

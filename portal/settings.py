@@ -14,6 +14,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_choice, env_int, env_list, env_str
+from portal.urlfetch import parse_networks
 
 # Lets admin.ModelAdmin[Model] and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -197,6 +198,19 @@ CV_MAX_TAGS_PER_PROJECT = env_int("CV_MAX_TAGS_PER_PROJECT", 500, minimum=1)
 CV_MAX_IMAGES_PER_BATCH = env_int("CV_MAX_IMAGES_PER_BATCH", 64, minimum=1)
 CV_MAX_TAGS_PER_BATCH = env_int("CV_MAX_TAGS_PER_BATCH", 20, minimum=1)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
+CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
+    "CV_MAX_PREDICTION_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1024
+)
+
+# --- Fetching user-given URLs (images from URLs, classify URL, quick test URL) --------------
+# Networks exempt from the public-address rule (e.g. "127.0.0.1/32" for a local test server).
+# Empty by default: a URL can never reach this machine or its private network.
+CV_URL_FETCH_ALLOW = env_list("CV_URL_FETCH_ALLOW", [])
+try:
+    parse_networks(CV_URL_FETCH_ALLOW)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CV_URL_FETCH_ALLOW: {exc}") from None
+CV_URL_FETCH_TIMEOUT_SECONDS = env_int("CV_URL_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Local admin login created by `make run` (python manage.py ensureadmin) -----------------
 CV_ADMIN_USERNAME = env_str("CV_ADMIN_USERNAME", "admin")

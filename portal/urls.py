@@ -12,6 +12,7 @@ urlpatterns = [
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("projects.urls")),
     path("", include("training.urls")),
+    path("", include("prediction.urls")),
     path("admin/", admin.site.urls),
     path("", include("api.urls")),
 ]

@@ -6,7 +6,7 @@ import uuid
 
 from django.db import models
 
-from projects.models import Project
+from projects.models import Image, Project
 from training.models import Iteration
 
 
@@ -32,3 +32,24 @@ class StoredPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction {self.id}"
+
+
+class Suggestion(models.Model):
+    """What an iteration's model says about an untagged image (Suggested tags), computed once
+    per iteration and image so the Untagged view can sort and filter by it."""
+
+    iteration = models.ForeignKey(Iteration, on_delete=models.CASCADE, related_name="suggestions")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="suggestions")
+    predictions = models.JSONField(help_text="[{tagId, tagName, tagType, probability}], best first")
+    uncertainty = models.FloatField(help_text="1 = the model cannot tell; 0 = certain")
+    top_tag_id = models.UUIDField()
+    top_probability = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["iteration", "image"], name="uniq_suggestion")
+        ]
+        indexes = [models.Index(fields=["iteration", "uncertainty"])]
+
+    def __str__(self) -> str:
+        return f"{self.iteration_id}/{self.image_id}"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,10 +18,18 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from prediction.models import StoredPrediction
+from prediction.models import StoredPrediction, Suggestion
 from projects.imaging import ImageRejected, ImageRules, PreparedImage, prepare_image
-from projects.models import Resource
-from projects.services.storage import image_files_saved
+from projects.models import Image, Project, Resource, Tag
+from projects.selectors import active_images
+from projects.services.fetching import url_image
+from projects.services.images import (
+    ImageCreateResult,
+    ImageUpload,
+    images_create_each,
+    images_tags_add,
+)
+from projects.services.storage import delete_files_on_commit, image_files_saved
 from training.engine.predict import Predictor
 from training.models import Iteration
 
@@ -43,6 +53,7 @@ class PredictionResult:
     iteration_id: uuid.UUID
     created: datetime
     predictions: list[TagProbability]
+    thumbnail: bytes = b""  # JPEG, for showing the image back (Quick Test); not in the API
 
 
 def predictor_for(iteration: Iteration) -> Predictor:
@@ -72,10 +83,10 @@ def forget_predictor(iteration_id: uuid.UUID) -> None:
             del _cache[key]
 
 
-def _prepare(data: bytes) -> PreparedImage:
+def _prepare(data: bytes, max_bytes: int) -> PreparedImage:
     """The same checks and normalisation as training images get."""
     try:
-        return prepare_image(data, ImageRules(max_bytes=settings.CV_MAX_IMAGE_BYTES))
+        return prepare_image(data, ImageRules(max_bytes=max_bytes))
     except ImageRejected as exc:
         code = {
             "ErrorImageSize": "BadRequestImageSizeBytes",
@@ -85,7 +96,10 @@ def _prepare(data: bytes) -> PreparedImage:
 
 
 def _probabilities(iteration: Iteration, prepared: PreparedImage) -> list[TagProbability]:
-    probabilities = predictor_for(iteration).predict(prepared.data)
+    return _ranked(iteration, predictor_for(iteration).predict(prepared.data))
+
+
+def _ranked(iteration: Iteration, probabilities: list[float]) -> list[TagProbability]:
     results = [
         TagProbability(tag["id"], tag["name"], tag["type"], p)
         for tag, p in zip(iteration.tags, probabilities, strict=True)
@@ -95,7 +109,7 @@ def _probabilities(iteration: Iteration, prepared: PreparedImage) -> list[TagPro
 
 def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
     """Probabilities per tag, highest first."""
-    return _probabilities(iteration, _prepare(data))
+    return _probabilities(iteration, _prepare(data, settings.CV_MAX_IMAGE_BYTES))
 
 
 def published_iteration_get(
@@ -117,16 +131,30 @@ def published_iteration_get(
 
 
 def prediction_classify(
-    *, iteration: Iteration, data: bytes, store: bool, application: str = ""
+    *,
+    iteration: Iteration,
+    data: bytes | None = None,
+    url: str = "",
+    store: bool,
+    application: str = "",
+    max_bytes: int | None = None,
 ) -> PredictionResult:
-    """Classify an image; unless `store` is false, keep it (and the answer) for the project's
-    Predictions, from where it can become a training image."""
-    prepared = _prepare(data)
+    """Classify an image (its bytes, or the image at `url`); unless `store` is false, keep it
+    (and the answer) for the project's Predictions, from where it can become a training image.
+
+    The prediction endpoint takes images up to 4 MB as Azure's does; Quick Test up to 6 MB.
+    """
+    limit = max_bytes or settings.CV_MAX_PREDICTION_IMAGE_BYTES
+    if data is None:
+        data = url_image(url, max_bytes=limit)
+    prepared = _prepare(data, limit)
     predictions = _probabilities(iteration, prepared)
     prediction_id, now = uuid.uuid4(), timezone.now()
     if store:
         _store(iteration, prepared, predictions, prediction_id, application)
-    return PredictionResult(prediction_id, iteration.project_id, iteration.id, now, predictions)
+    return PredictionResult(
+        prediction_id, iteration.project_id, iteration.id, now, predictions, prepared.thumbnail
+    )
 
 
 def _store(
@@ -148,13 +176,129 @@ def _store(
             width=prepared.width,
             height=prepared.height,
             application=application[:200],
-            predictions=[
-                {
-                    "tagId": p.tag_id,
-                    "tagName": p.tag_name,
-                    "tagType": p.tag_type,
-                    "probability": p.probability,
-                }
-                for p in predictions
-            ],
+            predictions=[_prediction_json(p) for p in predictions],
         )
+
+
+def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
+    """Forget stored predictions (and their image files)."""
+    with transaction.atomic():
+        found = list(StoredPrediction.objects.filter(project=project, id__in=ids))
+        StoredPrediction.objects.filter(pk__in=[p.pk for p in found]).delete()
+        delete_files_on_commit(str(n) for p in found for n in (p.file.name, p.thumbnail.name))
+    return len(found)
+
+
+def predictions_to_images(
+    *, project: Project, entries: Sequence[tuple[uuid.UUID, Sequence[uuid.UUID | str]]]
+) -> list[ImageCreateResult]:
+    """Move stored predictions into the training images with the tags given (the portal's
+    "Save and close", the API's CreateImagesFromPredictions). Each goes through the same
+    ingestion as an upload; one that went in leaves the Predictions list."""
+    found = {
+        p.id: p
+        for p in StoredPrediction.objects.filter(project=project, id__in=[e[0] for e in entries])
+    }
+    uploads = []
+    for prediction_id, tags in entries:
+        stored = found.get(prediction_id)
+        if stored is None:
+            upload = ImageUpload(
+                name=str(prediction_id), source_error="No such stored prediction in the project."
+            )
+        else:
+            with default_storage.open(str(stored.file.name), "rb") as handle:
+                upload = ImageUpload(name=str(prediction_id), data=handle.read())
+        uploads.append((upload, tags))
+    results = images_create_each(project=project, entries=uploads, source=Image.Source.PREDICTION)
+    moved = [uuid.UUID(r.source_name) for r in results if r.status.ok]
+    predictions_delete(project=project, ids=moved)
+    return results
+
+
+def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> float:
+    """How unsure the model is: multiclass, 1 − the margin between its two best tags;
+    multilabel, the tag whose probability is nearest 50 %."""
+    probabilities = [p.probability for p in predictions]  # best first
+    if not probabilities:
+        return 1.0
+    if iteration.classification_type == Project.ClassificationType.MULTICLASS:
+        second = probabilities[1] if len(probabilities) > 1 else 0.0
+        return round(1.0 - (probabilities[0] - second), 6)
+    return round(max(1.0 - abs(2.0 * p - 1.0) for p in probabilities), 6)
+
+
+def suggestions_for(*, iteration: Iteration, images: Sequence[Image]) -> list[Suggestion]:
+    """The iteration's suggestion for each image, computing (and keeping) the missing ones."""
+    have = {s.image_id: s for s in Suggestion.objects.filter(iteration=iteration, image__in=images)}
+    for image in images:
+        if image.id in have:
+            continue
+        with default_storage.open(str(image.file.name), "rb") as handle:
+            data = handle.read()
+        predictions = _ranked(iteration, predictor_for(iteration).predict(data))
+        have[image.id], _ = Suggestion.objects.get_or_create(
+            iteration=iteration,
+            image=image,
+            defaults={
+                "predictions": [_prediction_json(p) for p in predictions],
+                "uncertainty": _uncertainty(iteration, predictions),
+                "top_tag_id": predictions[0].tag_id,
+                "top_probability": predictions[0].probability,
+            },
+        )
+    return [have[i.id] for i in images]
+
+
+def _prediction_json(p: TagProbability) -> dict[str, Any]:
+    return {
+        "tagId": p.tag_id,
+        "tagName": p.tag_name,
+        "tagType": p.tag_type,
+        "probability": p.probability,
+    }
+
+
+def _probability(suggestion: Suggestion, tag_id: str) -> float:
+    return next((p["probability"] for p in suggestion.predictions if p["tagId"] == tag_id), 0.0)
+
+
+def suggested_untagged(
+    *,
+    project: Project,
+    iteration: Iteration,
+    tag_ids: Sequence[str] = (),
+    threshold: float = 0.0,
+    most_uncertain_first: bool = True,
+) -> list[Suggestion]:
+    """Untagged images with what the iteration suggests, sorted by uncertainty; with `tag_ids`,
+    only those suggesting one of them at `threshold` or above."""
+    untagged = list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
+    found = suggestions_for(iteration=iteration, images=untagged)
+    if tag_ids:
+        found = [s for s in found if any(_probability(s, t) >= threshold for t in tag_ids)]
+    return sorted(found, key=lambda s: s.uncertainty, reverse=most_uncertain_first)
+
+
+def suggested_counts(
+    *, project: Project, iteration: Iteration, tag_ids: Sequence[str], threshold: float
+) -> dict[str, int]:
+    """Per tag, how many untagged images the iteration suggests it for at `threshold`."""
+    found = suggested_untagged(project=project, iteration=iteration)
+    return {t: sum(1 for s in found if _probability(s, t) >= threshold) for t in tag_ids}
+
+
+def suggestions_confirm(*, project: Project, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+    """Tag each (image, suggested tag) pair: the Untagged view's "Confirm". Returns how many
+    images were tagged; one call per tag, through the usual tagging rules."""
+    by_tag: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for image_id, tag_id in pairs:
+        by_tag.setdefault(tag_id, []).append(image_id)
+    tags = {t.id: t for t in Tag.objects.filter(project=project, id__in=by_tag)}
+    if len(tags) != len(by_tag):
+        raise ValidationError("A suggested tag is not in this project.")
+    changed = 0
+    with transaction.atomic():
+        for tag_id, image_ids in by_tag.items():
+            changed += images_tags_add(project=project, image_ids=image_ids, tags=[tags[tag_id]])
+    return changed

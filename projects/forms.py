@@ -116,23 +116,65 @@ class UploadForm(forms.Form):
 
 
 class BulkImagesForm(forms.Form):
+    """Tag, untag or delete the ticked images, or every image the page's filter matches."""
+
     ACTIONS = (("tag", "Tag"), ("untag", "Untag"), ("delete", "Delete"))
+    SELECTED, MATCHING = "selected", "matching"
     action = forms.ChoiceField(choices=ACTIONS)
+    scope = forms.ChoiceField(
+        choices=((SELECTED, "The selected images"), (MATCHING, "Every image the filter matches")),
+        required=False,
+    )
     images = forms.TypedMultipleChoiceField(coerce=uuid.UUID, choices=())
     tag_name = forms.CharField(required=False, max_length=256)
+    # The filter as the page showed it, for MATCHING; `expected` is the count the page offered,
+    # so images uploaded or re-tagged since then are never swept up unseen.
+    filter_state = forms.ChoiceField(
+        choices=[(c, c.title()) for c in ImageFilter.CHOICES], required=False
+    )
+    filter_tag = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False, choices=())
+    expected = forms.IntegerField(min_value=0, required=False)
 
-    def __init__(self, *args: Any, image_ids: list[uuid.UUID], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, image_ids: list[uuid.UUID], tags: list[Tag], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["images"]
-        assert isinstance(field, forms.TypedMultipleChoiceField)
-        field.choices = [(str(i), str(i)) for i in image_ids]
-        field.error_messages["required"] = "Select at least one image."
-        field.error_messages["invalid_choice"] = "An image you selected no longer exists."
+        if self.data.get("scope") == self.MATCHING:
+            # The ticked boxes ride along but the filter decides; a stale one must not refuse.
+            del self.fields["images"]
+        else:
+            field = self.fields["images"]
+            assert isinstance(field, forms.TypedMultipleChoiceField)
+            field.choices = [(str(i), str(i)) for i in image_ids]
+            field.error_messages["required"] = "Select at least one image."
+            field.error_messages["invalid_choice"] = "An image you selected no longer exists."
+        tag_field = self.fields["filter_tag"]
+        assert isinstance(tag_field, forms.TypedMultipleChoiceField)
+        tag_field.choices = [(str(t.id), t.name) for t in tags]
+        tag_field.error_messages["invalid_choice"] = (
+            "The filter names a tag that no longer exists; reload the page and select again."
+        )
+        self.fields["filter_state"].error_messages["invalid_choice"] = (
+            "Unknown filter %(value)r: use all, tagged or untagged."
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        data["scope"] = data.get("scope") or self.SELECTED
+        data.setdefault("images", [])
+        if data["scope"] == self.SELECTED:
+            # Here the filter only recounts the page's matches; a tag deleted since the page
+            # loaded must not block an action on the ticked images.
+            for name in ("filter_state", "filter_tag", "expected"):
+                self.errors.pop(name, None)
+            data.setdefault("filter_state", "")
+            data.setdefault("filter_tag", [])
         if data.get("action") in ("tag", "untag") and not (data.get("tag_name") or "").strip():
             self.add_error("tag_name", "Name the tag.")
+        if data["scope"] == self.MATCHING and data.get("expected") is None:
+            self.add_error(
+                "expected", "Say how many images the filter matched; reload the page and try again."
+            )
         return data
 
 
@@ -145,7 +187,7 @@ class ImageTagsForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["tags"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
-        field.queryset = Tag.objects.filter(project=project)
+        field.queryset = Tag.objects.filter(project=project).order_by("name")
 
 
 class TagForm(forms.Form):

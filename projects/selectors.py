@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import Http404
+from django_stubs_ext import WithAnnotations
 
 from projects.models import Image, Project, Resource, Tag
 
@@ -68,8 +71,14 @@ def resource_list(*, user: UserLike, kind: str | None = None) -> QuerySet[Resour
 
 
 def tag_list(*, project: Project) -> QuerySet[Tag]:
-    """The project's tags with `image_count`, as Custom Vision's Tag.imageCount."""
-    return Tag.objects.filter(project=project).annotate(image_count=Count("image_tags"))
+    """The project's tags with `image_count`, as Custom Vision's Tag.imageCount, by name."""
+    # Explicit order: Django drops Meta.ordering from GROUP BY queries, and the number keys
+    # on the Training Images page follow this order, so it must not change between requests.
+    return (
+        Tag.objects.filter(project=project)
+        .annotate(image_count=Count("image_tags"))
+        .order_by(Lower("name"), "id")
+    )
 
 
 class ImageFilter:
@@ -115,3 +124,135 @@ def resource_get_for_user(user: UserLike, resource_id: uuid.UUID | str) -> Resou
     if resource is None:
         raise Http404("No such resource.")
     return resource
+
+
+def image_ids_matching(
+    *, project: Project, state: str = ImageFilter.ALL, tag_ids: list[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """Every image the Training Images filter shows, across all pages ("select all matching")."""
+    images = image_list(project=project, state=state, tag_ids=tag_ids)
+    return list(images.order_by().values_list("id", flat=True))
+
+
+class _Counted(TypedDict):
+    image_count: int
+
+
+def tag_image_counts(*, project: Project) -> list[tuple[Tag, int]]:
+    """Each tag with its number of images, in the order the tag list shows them."""
+    tags = cast("QuerySet[WithAnnotations[Tag, _Counted]]", tag_list(project=project))
+    return [(t, t.image_count) for t in tags]
+
+
+# --- Dataset health -------------------------------------------------------------------------
+# The rules the Training Images tab checks, in one place. The hard minimum is training's own
+# (`training.services.MIN_IMAGES_PER_TAG`, what `iteration_train_start` enforces on Multiclass
+# projects), so the panel and the Train button never disagree. Training lets Multilabel tags
+# through with fewer; the panel still flags them, as Custom Vision's minimum, not a refusal.
+
+# Custom Vision's guidance: at least 30 images per tag for a good classifier.
+RECOMMENDED_IMAGES_PER_TAG = 30
+# Custom Vision's guidance: "keep at least a 1:2 ratio between the tag with the fewest images
+# and the tag with the most". Exactly 2× is still within it; more than 2× earns the warning.
+MAX_TAG_IMBALANCE = 2
+
+
+class TagHealth:
+    """How a tag stands, worst first."""
+
+    TOO_FEW = "too-few"  # below training's minimum
+    LOW = "low"  # trainable, but below the recommended count
+    OK = "ok"
+    EMPTY = "empty"  # no images: training leaves the tag out
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag: Tag
+    count: int
+    level: str
+    share: int  # the bar's width: percent of the largest tag's count
+
+
+@dataclass(frozen=True)
+class Imbalance:
+    largest: TagCount
+    smallest: TagCount
+
+    @property
+    def ratio(self) -> float:
+        return self.largest.count / self.smallest.count
+
+
+@dataclass(frozen=True)
+class DatasetHealth:
+    tags: list[TagCount]
+    min_images_per_tag: int
+    minimum_blocks_training: bool
+    recommended_images_per_tag: int
+    min_tags: int
+    max_imbalance: int
+    imbalance: Imbalance | None
+
+    @property
+    def too_few(self) -> list[TagCount]:
+        return [t for t in self.tags if t.level == TagHealth.TOO_FEW]
+
+    @property
+    def low(self) -> list[TagCount]:
+        return [t for t in self.tags if t.level == TagHealth.LOW]
+
+    @property
+    def trained_tag_count(self) -> int:
+        return sum(1 for t in self.tags if t.count and not t.tag.is_negative)
+
+    @property
+    def needs_more_tags(self) -> bool:
+        return self.trained_tag_count < self.min_tags
+
+    @property
+    def warning_count(self) -> int:
+        return (
+            len(self.too_few)
+            + len(self.low)
+            + (1 if self.imbalance else 0)
+            + (1 if self.needs_more_tags else 0)
+        )
+
+
+def dataset_health(*, project: Project) -> DatasetHealth:
+    """Images per tag and what Custom Vision would warn about before training."""
+    # Imported here: training.services imports this module, and pulls in torch.
+    from training.services import MIN_IMAGES_PER_TAG, MIN_TAGS
+
+    def level(count: int) -> str:
+        if count == 0:
+            return TagHealth.EMPTY
+        if count < MIN_IMAGES_PER_TAG:
+            return TagHealth.TOO_FEW
+        if count < RECOMMENDED_IMAGES_PER_TAG:
+            return TagHealth.LOW
+        return TagHealth.OK
+
+    tags = tag_image_counts(project=project)
+    largest_count = max((n for _, n in tags), default=0) or 1
+    counts = [
+        TagCount(tag=t, count=n, level=level(n), share=round(100 * n / largest_count))
+        for t, n in tags
+    ]
+    # Balance is between the classes the model learns; the Negative tag is "none of these".
+    classes = sorted(
+        (c for c in counts if c.count and not c.tag.is_negative), key=lambda c: c.count
+    )
+    imbalance = None
+    if len(classes) >= 2 and classes[-1].count > MAX_TAG_IMBALANCE * classes[0].count:
+        imbalance = Imbalance(largest=classes[-1], smallest=classes[0])
+    return DatasetHealth(
+        tags=counts,
+        min_images_per_tag=MIN_IMAGES_PER_TAG,
+        minimum_blocks_training=project.is_multiclass,
+        recommended_images_per_tag=RECOMMENDED_IMAGES_PER_TAG,
+        min_tags=MIN_TAGS,
+        max_imbalance=MAX_TAG_IMBALANCE,
+        imbalance=imbalance,
+    )

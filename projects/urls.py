@@ -1,12 +1,14 @@
 from django.urls import path
 
-from projects import views
+from projects import transfer_views, views
 
 app_name = "projects"
 
 urlpatterns = [
     path("projects/", views.project_list, name="list"),
     path("projects/new/", views.project_create, name="create"),
+    path("projects/import/", transfer_views.project_import, name="import"),
+    path("projects/<uuid:project_id>/export/", transfer_views.project_export, name="export"),
     path("projects/<uuid:project_id>/", views.project_detail, name="detail"),
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="settings"),
     path("projects/<uuid:project_id>/delete/", views.project_delete, name="delete"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,7 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -40,6 +42,7 @@ from projects.forms import (
 from projects.models import Project, Resource
 
 IMAGES_PER_PAGE = 60
+SHORTCUT_TAGS = 9  # keys 1–9
 
 
 class AuthedRequest(HttpRequest):
@@ -182,6 +185,9 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
             "state": state,
             "selected_tag_ids": {str(t) for t in tag_ids},
             "counts": selectors.image_counts(project=project),
+            "health": selectors.dataset_health(project=project),
+            # Number keys 1–9 apply these, in the order the sidebar lists and numbers them.
+            "shortcut_tags": [t.name for t in tags[:SHORTCUT_TAGS]],
             "upload_form": UploadForm(max_files=settings.CV_MAX_IMAGES_PER_BATCH),
             "max_files": settings.CV_MAX_IMAGES_PER_BATCH,
             "filter_query": _query_without_page(request),
@@ -244,23 +250,73 @@ def images_upload(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse
 @require_POST
 def images_bulk(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
-    ids = list(selectors.active_images(project).values_list("id", flat=True))
-    form = BulkImagesForm(request.POST, image_ids=ids)
+    form = BulkImagesForm(
+        request.POST,
+        image_ids=list(selectors.active_images(project).values_list("id", flat=True)),
+        tags=list(selectors.tag_list(project=project)),
+    )
+    # The keyboard shortcuts ask for JSON and update the page in place; the form reloads it.
+    wants_json = request.headers.get("Accept") == "application/json"
     back = request.POST.get("next") or _images_url(project)
     if not back.startswith("/"):  # only our own pages
         back = _images_url(project)
-    if not form.is_valid():
-        for error in form.errors.values():
-            messages.error(request, " ".join(str(e) for e in error))
-        return HttpResponseRedirect(back)
-    data = form.cleaned_data
     try:
-        message = _bulk(project, data["action"], data["images"], data["tag_name"])
+        if not form.is_valid():
+            raise ValidationError(
+                [" ".join(str(e) for e in errors) for errors in form.errors.values()]
+            )
+        data = form.cleaned_data
+        # One transaction: a refusal half-way (say, a conflicting tag) leaves nothing behind,
+        # not even the tag "Tag as" would have created.
+        with transaction.atomic():
+            message = _bulk(project, data["action"], _bulk_targets(project, data), data["tag_name"])
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, message)
+        if wants_json:
+            return JsonResponse({"errors": exc.messages}, status=400)
+        for error in exc.messages:
+            messages.error(request, error)
+        return HttpResponseRedirect(back)
+    if wants_json:
+        return JsonResponse(_images_page_state(project, data, message))
+    messages.success(request, message)
     return HttpResponseRedirect(back)
+
+
+def _matching(project: Project, data: dict[str, Any]) -> list[uuid.UUID]:
+    return selectors.image_ids_matching(
+        project=project,
+        state=data["filter_state"] or selectors.ImageFilter.ALL,
+        tag_ids=data["filter_tag"],
+    )
+
+
+def _bulk_targets(project: Project, data: dict[str, Any]) -> list[uuid.UUID]:
+    if data["scope"] != BulkImagesForm.MATCHING:
+        return list(data["images"])
+    ids = _matching(project, data)
+    if len(ids) != data["expected"]:
+        raise ValidationError(
+            f"The filter now matches {len(ids):,} images, not the {data['expected']:,} you "
+            "selected; nothing was changed. Check the images and select again."
+        )
+    return ids
+
+
+def _images_page_state(project: Project, data: dict[str, Any], message: str) -> dict[str, Any]:
+    """What the Training Images page redraws after a shortcut: the images' tags and counts."""
+    shown = selectors.active_images(project).filter(id__in=data["images"]).prefetch_related("tags")
+    counts = selectors.image_counts(project=project)
+    return {
+        "message": message,
+        # Tagging from the Untagged filter shrinks it: "Select all N matching" must follow.
+        "matching": len(_matching(project, data)),
+        "images": {str(i.id): [t.name for t in i.tags.all()] for i in shown},
+        "counts": {"all": counts.all, "tagged": counts.tagged, "untagged": counts.untagged},
+        "tag_counts": {t.name: n for t, n in selectors.tag_image_counts(project=project)},
+        "health_html": render_to_string(
+            "projects/_health.html", {"health": selectors.dataset_health(project=project)}
+        ),
+    }
 
 
 def _bulk(project: Project, action: str, image_ids: list[uuid.UUID], tag_name: str) -> str:

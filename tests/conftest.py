@@ -80,4 +80,21 @@ def sample_dir() -> Path:
 
 
 # Worker-process fixtures, shared by the training and browser tests.
+# A loopback image server for URL tests (and the SSRF trap).
+from tests.servers import allow_local, image_server  # noqa: E402, F401
 from tests.workers import sample_project, start_worker  # noqa: E402, F401
+
+
+@pytest.fixture
+def trained(project):
+    """A completed iteration of `project` (5 red, 5 blue synthetic photos), trained in-process."""
+    from tests.training.test_services import add
+    from training import services as training_services
+
+    add(project, "red", 5, ["Red"])
+    add(project, "blue", 5, ["Blue"])
+    iteration = training_services.iteration_train_start(project=project)
+    training_services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.is_completed, iteration.error
+    return iteration

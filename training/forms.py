@@ -5,7 +5,8 @@ from typing import Any
 
 from django import forms
 
-from projects.models import Project, Tag
+from projects.models import Project, Resource, Tag
+from projects.selectors import resource_list
 from training.models import Iteration
 
 
@@ -51,3 +52,37 @@ class TrainForm(forms.Form):
 
 class RenameForm(forms.Form):
     name = forms.CharField(max_length=200)
+
+
+class _ResourceChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.name)  # every choice is a prediction resource: the kind says nothing
+
+    def to_python(self, value: Any) -> Any:
+        # A malformed id is just another wrong choice: say the same, not "not a valid UUID".
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from None
+
+
+class PublishForm(forms.Form):
+    publish_name = forms.CharField(
+        max_length=200,
+        label="Model name",
+        error_messages={"required": "Give the published iteration a name."},
+    )
+    prediction_resource = _ResourceChoiceField(
+        queryset=Resource.objects.none(),
+        label="Prediction resource",
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose one of your prediction resources."},
+    )
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["prediction_resource"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = resource_list(user=owner, kind=Resource.Kind.PREDICTION)

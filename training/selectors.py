@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django.db.models import QuerySet
 from django.http import Http404
 
-from projects.models import Project
+from projects.models import Image, Project
 from training.engine.metrics import at_threshold
 from training.models import Iteration
 
@@ -31,3 +33,203 @@ def iteration_performance(iteration: Iteration, threshold: float = 0.5) -> dict[
         row.update(id=tag["id"], name=tag["name"], type=tag["type"])
     numbers["threshold"] = threshold
     return numbers
+
+
+# --- Performance page: the threshold table, what each image was predicted as -----------------
+
+# Multilabel images count a tag as predicted at this probability; the Performance page's
+# confusion counts and mistakes use it (the slider recomputes only precision and recall).
+PREDICTION_THRESHOLD = 0.5
+
+
+def iteration_threshold_table(iteration: Iteration) -> dict[str, Any] | None:
+    """Precision and recall at every threshold 0.00 … 1.00, overall and per tag, for the
+    page's slider to read (embedded with json_script): nothing else, to keep the page small."""
+    if not iteration.metrics:
+        return None
+    metrics = iteration.metrics
+    overall = metrics["overall"]
+    return {
+        "thresholds": metrics["thresholds"],
+        "overall": {
+            key: overall[key] for key in ("precision", "recall", "precision_std", "recall_std")
+        },
+        "tags": [{"precision": t["precision"], "recall": t["recall"]} for t in metrics["tags"]],
+    }
+
+
+@dataclass
+class ImageOutcome:
+    """One image of an iteration: its true tags and what its out-of-fold model predicted."""
+
+    image: Image
+    true_tags: list[dict[str, Any]]
+    predicted: list[tuple[dict[str, Any], float]]  # (tag, probability), most probable first
+    top: tuple[dict[str, Any], float]  # the most probable tag, predicted or not
+    scored: list[tuple[dict[str, Any], float]]  # every tag, most probable first
+
+    @property
+    def true_ids(self) -> set[str]:
+        return {t["id"] for t in self.true_tags}
+
+    @property
+    def predicted_ids(self) -> set[str]:
+        return {t["id"] for t, _ in self.predicted}
+
+    @property
+    def is_wrong(self) -> bool:
+        return self.true_ids != self.predicted_ids
+
+    @property
+    def confidence(self) -> float:
+        """How sure the model was: the probability of its top tag."""
+        return self.top[1]
+
+
+def iteration_outcomes(iteration: Iteration) -> list[ImageOutcome]:
+    """Every scored image of the iteration with its true and predicted tags.
+
+    Multiclass predicts the most probable tag (argmax), as Custom Vision's portal does;
+    multilabel every tag at or above PREDICTION_THRESHOLD. Images removed from the project
+    since are included: the iteration was measured on them.
+    """
+    tags = iteration.tags
+    by_id = {t["id"]: t for t in tags}
+    multiclass = iteration.classification_type == Project.ClassificationType.MULTICLASS
+    rows = (
+        iteration.images.filter(probabilities__isnull=False)
+        .select_related("image")
+        .order_by("image__created_at", "image_id")
+    )
+    outcomes = []
+    for row in rows:
+        probabilities = row.probabilities
+        assert probabilities is not None  # filtered above
+        # Rounded as the metrics are, so a 0.5 shown as 50% counts at the 50% threshold.
+        scored = sorted(
+            ((tag, round(float(p), 6)) for tag, p in zip(tags, probabilities, strict=True)),
+            key=lambda pair: -pair[1],
+        )
+        predicted = (
+            scored[:1] if multiclass else [s for s in scored if s[1] >= PREDICTION_THRESHOLD]
+        )
+        outcomes.append(
+            ImageOutcome(
+                image=row.image,
+                true_tags=[by_id[t] for t in row.tag_ids if t in by_id],
+                predicted=predicted,
+                top=scored[0],
+                scored=scored,
+            )
+        )
+    return outcomes
+
+
+@dataclass
+class ConfusionMatrix:
+    """Rows: true tag; columns: predicted tag; cells: how many images."""
+
+    tags: list[dict[str, Any]]
+    rows: list[tuple[dict[str, Any], list[tuple[dict[str, Any], int]]]]
+
+
+def confusion_matrix(iteration: Iteration, outcomes: list[ImageOutcome]) -> ConfusionMatrix | None:
+    """Multiclass only: a multilabel image can be in several rows and columns at once."""
+    if iteration.classification_type != Project.ClassificationType.MULTICLASS:
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    for outcome in outcomes:
+        for true_id in outcome.true_ids:
+            for predicted_id in outcome.predicted_ids:
+                counts[true_id, predicted_id] = counts.get((true_id, predicted_id), 0) + 1
+    tags = iteration.tags
+    return ConfusionMatrix(
+        tags=tags,
+        rows=[(t, [(p, counts.get((t["id"], p["id"]), 0)) for p in tags]) for t in tags],
+    )
+
+
+def tag_errors(iteration: Iteration, outcomes: list[ImageOutcome]) -> list[dict[str, Any]]:
+    """Per tag: images predicted with it but not tagged so (false positives) and tagged so
+    but not predicted with it (false negatives)."""
+    rows = []
+    for tag in iteration.tags:
+        rows.append(
+            {
+                "tag": tag,
+                "false_positives": sum(
+                    tag["id"] in o.predicted_ids and tag["id"] not in o.true_ids for o in outcomes
+                ),
+                "false_negatives": sum(
+                    tag["id"] in o.true_ids and tag["id"] not in o.predicted_ids for o in outcomes
+                ),
+            }
+        )
+    return rows
+
+
+def mistakes(outcomes: list[ImageOutcome]) -> list[ImageOutcome]:
+    """The images the model got wrong, the most confidently wrong first."""
+    return sorted((o for o in outcomes if o.is_wrong), key=lambda o: -o.confidence)
+
+
+def iteration_tag_or_404(iteration: Iteration, tag_id: uuid.UUID | str) -> dict[str, Any]:
+    """One of the tags the iteration trained on (it may since have been renamed or deleted)."""
+    for tag in iteration.tags:
+        if tag["id"] == str(tag_id):
+            return tag
+    raise Http404("The iteration has no such tag.")
+
+
+def outcomes_in_cell(
+    outcomes: list[ImageOutcome], *, true_tag_id: str, predicted_tag_id: str
+) -> list[ImageOutcome]:
+    return [
+        o for o in outcomes if true_tag_id in o.true_ids and predicted_tag_id in o.predicted_ids
+    ]
+
+
+def outcomes_with_error(
+    outcomes: list[ImageOutcome], *, tag_id: str, false_positive: bool
+) -> list[ImageOutcome]:
+    if false_positive:
+        return [o for o in outcomes if tag_id in o.predicted_ids and tag_id not in o.true_ids]
+    return [o for o in outcomes if tag_id in o.true_ids and tag_id not in o.predicted_ids]
+
+
+def prediction_urls(*, iteration: Iteration, base_url: str) -> dict[str, str] | None:
+    """Where a published iteration answers, as Custom Vision's portal shows it."""
+    if not iteration.is_published:
+        return None
+    root = (
+        f"{base_url.rstrip('/')}/customvision/v3.0/Prediction/{iteration.project_id}"
+        f"/classify/iterations/{quote(iteration.publish_name, safe='')}"
+    )
+    return {"image": f"{root}/image", "url": f"{root}/url"}
+
+
+def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
+    """Per tag, its (recall, precision) at each threshold where both are defined, from the
+    lowest threshold (high recall) to the highest: a precision–recall curve."""
+    if not iteration.metrics:
+        return []
+    curves = []
+    for tag, block in zip(iteration.tags, iteration.metrics["tags"], strict=True):
+        points: list[tuple[float, float]] = []
+        for p, r in zip(block["precision"], block["recall"], strict=True):
+            if p is not None and r is not None and (not points or points[-1] != (r, p)):
+                points.append((r, p))
+        if points:
+            # Where nothing is predicted precision is undefined; end the curve at recall 0,
+            # precision 1, as scikit-learn's precision_recall_curve does, so it reads as one.
+            points.append((0.0, 1.0))
+        p, r = block["precision"][50], block["recall"][50]  # the page opens at 50 %
+        curves.append(
+            {
+                "tag": tag,
+                "points": points,
+                "marker": (r, p) if p is not None and r is not None else None,
+                "average_precision": block["average_precision"],
+            }
+        )
+    return curves

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MIN_IMAGES_PER_TAG = 5  # Custom Vision's rule for Multiclass projects
 MIN_TAGS = 2
+MIN_IMAGES_PER_TAG_MULTILABEL = 2  # Multilabel projects train with fewer per tag
 
 
 # --- Starting -------------------------------------------------------------------------------
@@ -89,7 +90,7 @@ def _check_trainable(
     for ids in labels.values():
         for tag_id in ids:
             counts[tag_id] += 1
-    minimum = MIN_IMAGES_PER_TAG if project.is_multiclass else 2
+    minimum = MIN_IMAGES_PER_TAG if project.is_multiclass else MIN_IMAGES_PER_TAG_MULTILABEL
     short = [f"{t.name} ({counts[t.id]})" for t in tags if counts[t.id] < minimum]
     if short:
         raise ValidationError(
@@ -454,6 +455,14 @@ def iteration_publish(
     if not name:
         raise ValidationError(
             "Give the published iteration a name.", code="BadRequestInvalidPublishName"
+        )
+    # The name is a path segment of the prediction URL, and Django decodes %2F before routing:
+    # a name with a slash could be published but never called.
+    if "/" in name or len(name) > 200:
+        raise ValidationError(
+            "A published name can't contain / (it is part of the prediction URL) and is at "
+            "most 200 characters.",
+            code="BadRequestInvalidPublishName",
         )
     if (
         prediction_resource.kind != Resource.Kind.PREDICTION

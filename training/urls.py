@@ -32,4 +32,26 @@ urlpatterns = [
         views.delete,
         name="delete",
     ),
+    path(
+        "projects/<uuid:project_id>/iterations/<uuid:iteration_id>/publish/",
+        views.publish,
+        name="publish",
+    ),
+    path(
+        "projects/<uuid:project_id>/iterations/<uuid:iteration_id>/unpublish/",
+        views.unpublish,
+        name="unpublish",
+    ),
+    path(
+        "projects/<uuid:project_id>/performance/<uuid:iteration_id>/confusion/"
+        "<uuid:true_tag_id>/<uuid:predicted_tag_id>/",
+        views.confusion_cell,
+        name="confusion_cell",
+    ),
+    path(
+        "projects/<uuid:project_id>/performance/<uuid:iteration_id>/tags/<uuid:tag_id>/"
+        "<slug:kind>/",
+        views.tag_errors,
+        name="tag_errors",
+    ),
 ]

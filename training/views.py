@@ -7,14 +7,25 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from projects.models import Project
 from projects.selectors import project_get_for_user
 from projects.views import AuthedRequest
 from training import selectors, services
-from training.forms import RenameForm, TrainForm
+from training.forms import PublishForm, RenameForm, TrainForm
+from training.models import Iteration
+
+# The Performance page shows this many of the images the model got wrong, so it stays light
+# with thousands of images; the confusion matrix's cells (or the error counts) lead to the rest.
+MISTAKES_SHOWN = 48
+ERROR_KINDS = {
+    "false-positives": "Predicted {} but not tagged so",
+    "false-negatives": "Tagged {} but not predicted",
+}
 
 
 @login_required
@@ -58,18 +69,31 @@ def performance(
     if iteration_id is None and iterations:
         return redirect("training:performance", project.id, iterations[0].id)
     iteration = selectors.iteration_get_for_project(project, iteration_id) if iteration_id else None
-    return render(
-        request,
-        "training/performance.html",
-        {
-            "project": project,
-            "iterations": iterations,
-            "iteration": iteration,
-            "numbers": selectors.iteration_performance(iteration) if iteration else None,
-            "kept_images": services.removed_images_kept(iteration) if iteration else 0,
-            "tab": "performance",
-        },
-    )
+    context = {"project": project, "iterations": iterations, "iteration": iteration}
+    if iteration is not None:
+        context |= {
+            "numbers": selectors.iteration_performance(iteration),
+            "kept_images": services.removed_images_kept(iteration),
+            "publish_form": PublishForm(
+                owner=request.user,
+                initial={"publish_name": "".join(iteration.name.split())},
+            ),
+            "prediction_urls": selectors.prediction_urls(
+                iteration=iteration, base_url=request.build_absolute_uri("/")
+            ),
+        }
+    if iteration is not None and iteration.metrics:
+        outcomes = selectors.iteration_outcomes(iteration)
+        wrong = selectors.mistakes(outcomes)
+        context |= {
+            "threshold_table": selectors.iteration_threshold_table(iteration),
+            "curves": selectors.pr_curves(iteration),
+            "confusion": selectors.confusion_matrix(iteration, outcomes),
+            "tag_errors": selectors.tag_errors(iteration, outcomes),
+            "mistakes": wrong[:MISTAKES_SHOWN],
+            "mistake_count": len(wrong),
+        }
+    return render(request, "training/performance.html", context | {"tab": "performance"})
 
 
 @login_required
@@ -125,3 +149,120 @@ def delete(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
     extra = f" and {purged} image(s) only it still kept" if purged else ""
     messages.success(request, f"Deleted {iteration.name}{extra}.")
     return redirect("training:performance_latest", project.id)
+
+
+@login_required
+@require_POST
+def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    form = PublishForm(request.POST, owner=request.user)
+    try:
+        if not form.is_valid():
+            raise ValidationError([e for errors in form.errors.values() for e in errors])
+        services.iteration_publish(
+            iteration=iteration,
+            publish_name=form.cleaned_data["publish_name"],
+            prediction_resource=form.cleaned_data["prediction_resource"],
+        )
+    except ValidationError as exc:
+        messages.error(request, "Not published: " + " ".join(exc.messages))
+    else:
+        messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
+    return redirect("training:performance", project.id, iteration.id)
+
+
+@login_required
+@require_POST
+def unpublish(
+    request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    if iteration.is_published:
+        services.iteration_unpublish(iteration=iteration)
+        messages.success(request, f"Unpublished {iteration.name}: its prediction URL is gone.")
+    else:
+        messages.info(request, f"{iteration.name} is not published.")
+    return redirect("training:performance", project.id, iteration.id)
+
+
+@login_required
+@require_GET
+def confusion_cell(
+    request: AuthedRequest,
+    project_id: uuid.UUID,
+    iteration_id: uuid.UUID,
+    true_tag_id: uuid.UUID,
+    predicted_tag_id: uuid.UUID,
+) -> HttpResponse:
+    """The images behind one cell of a multiclass confusion matrix."""
+    iteration = _completed_iteration(request, project_id, iteration_id)
+    if iteration.classification_type != Project.ClassificationType.MULTICLASS:
+        raise Http404("A multilabel iteration has no confusion matrix.")
+    true_tag = selectors.iteration_tag_or_404(iteration, true_tag_id)
+    predicted_tag = selectors.iteration_tag_or_404(iteration, predicted_tag_id)
+    outcomes = selectors.outcomes_in_cell(
+        selectors.iteration_outcomes(iteration),
+        true_tag_id=true_tag["id"],
+        predicted_tag_id=predicted_tag["id"],
+    )
+    return _images_page(
+        request,
+        iteration,
+        outcomes,
+        title=f"Tagged {true_tag['name']}, predicted {predicted_tag['name']}",
+    )
+
+
+@login_required
+@require_GET
+def tag_errors(
+    request: AuthedRequest,
+    project_id: uuid.UUID,
+    iteration_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    kind: str,
+) -> HttpResponse:
+    """The false positives or the false negatives of one tag."""
+    iteration = _completed_iteration(request, project_id, iteration_id)
+    if kind not in ERROR_KINDS:
+        raise Http404("Ask for false-positives or false-negatives.")
+    tag = selectors.iteration_tag_or_404(iteration, tag_id)
+    outcomes = selectors.outcomes_with_error(
+        selectors.iteration_outcomes(iteration),
+        tag_id=tag["id"],
+        false_positive=kind == "false-positives",
+    )
+    return _images_page(request, iteration, outcomes, title=ERROR_KINDS[kind].format(tag["name"]))
+
+
+def _completed_iteration(
+    request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> Iteration:
+    project = project_get_for_user(request.user, project_id)
+    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    if not iteration.is_completed:
+        raise Http404("The iteration has not finished training.")
+    return iteration
+
+
+def _images_page(
+    request: AuthedRequest,
+    iteration: Iteration,
+    outcomes: list[selectors.ImageOutcome],
+    *,
+    title: str,
+) -> HttpResponse:
+    page = Paginator(outcomes, 60).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "training/iteration_images.html",
+        {
+            "project": iteration.project,
+            "iteration": iteration,
+            "title": title,
+            "page": page,
+            "tab": "performance",
+        },
+    )

@@ -124,6 +124,36 @@ def images_create(
     return results
 
 
+def images_create_each(
+    *,
+    project: Project,
+    entries: Sequence[tuple[ImageUpload, Sequence[uuid.UUID | str]]],
+    source: str = Image.Source.UPLOAD,
+) -> list[ImageCreateResult]:
+    """A batch where each image has tags of its own (the API's entries): images_create per
+    distinct tag set, results back in the order given."""
+    if len(entries) > settings.CV_MAX_IMAGES_PER_BATCH:
+        raise ValidationError(
+            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
+            f"this one has {len(entries)}.",
+            code="BadRequestImageBatch",
+        )
+    results: list[ImageCreateResult | None] = [None] * len(entries)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, (_upload, tags) in enumerate(entries):
+        groups.setdefault(tuple(sorted({str(t) for t in tags})), []).append(index)
+    for tags, indices in groups.items():
+        created = images_create(
+            project=project,
+            tag_ids=list(tags),
+            uploads=[entries[i][0] for i in indices],
+            source=source,
+        )
+        for index, result in zip(indices, created, strict=True):
+            results[index] = result
+    return [r for r in results if r is not None]
+
+
 def _create_one(
     project: Project, upload: ImageUpload, tags: list[Tag], source: str, count: int
 ) -> ImageCreateResult:

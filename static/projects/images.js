@@ -1,5 +1,6 @@
 // Training Images: filters that apply on change, "My Tags" chips, the upload button label,
-// and selecting many images for a bulk action.
+// selecting many images (or every image the filter matches) for a bulk action, and the
+// keyboard shortcuts for tagging at speed.
 (function () {
   "use strict";
 
@@ -152,29 +153,231 @@
 
   // --- Selecting images ----------------------------------------------------------------------
   var selectAll = document.getElementById("select-all");
-  var picks = document.querySelectorAll("input.pick");
+  var selectMatching = document.getElementById("select-matching");
+  var picks = Array.prototype.slice.call(document.querySelectorAll("input.pick"));
   var count = document.getElementById("selected-count");
   var bulk = document.getElementById("bulk");
+  var scope = document.getElementById("bulk-scope");
+  var matchingCount = selectMatching ? parseInt(selectMatching.dataset.count, 10) : 0;
+
+  // Same grouping as the server's numbers (1,234), whatever the browser's own locale.
+  function fmt(n) { return Number(n).toLocaleString("en-US"); }
+  function matching() { return !!scope && scope.value === "matching"; }
+  function checked() { return picks.filter(function (p) { return p.checked; }); }
 
   function updateCount() {
-    var n = document.querySelectorAll("input.pick:checked").length;
-    if (count) count.textContent = n + " selected";
+    var n = checked().length;
+    if (count) {
+      count.textContent = matching() ? "All " + fmt(matchingCount) + " matching selected"
+        : fmt(n) + " selected";
+    }
     picks.forEach(function (p) { p.closest(".thumb").classList.toggle("selected", p.checked); });
+    if (selectAll) selectAll.checked = n > 0 && n === picks.length;
+    if (selectMatching) {
+      selectMatching.textContent = matching() ? "Clear selection"
+        : "Select all " + fmt(matchingCount) + " matching";
+      selectMatching.setAttribute("aria-pressed", matching() ? "true" : "false");
+    }
   }
-  picks.forEach(function (p) { p.addEventListener("change", updateCount); });
+
+  function setMatching(on) {
+    if (scope) scope.value = on ? "matching" : "selected";
+    picks.forEach(function (p) { p.checked = on; });
+    updateCount();
+  }
+
+  picks.forEach(function (p) {
+    p.addEventListener("change", function () {
+      // Unticking one image means "not all of them" any more.
+      if (!p.checked && matching()) scope.value = "selected";
+      updateCount();
+    });
+  });
   if (selectAll) {
     selectAll.addEventListener("change", function () {
+      if (matching()) scope.value = "selected";
       picks.forEach(function (p) { p.checked = selectAll.checked; });
       updateCount();
     });
   }
+  if (selectMatching) {
+    selectMatching.addEventListener("click", function () { setMatching(!matching()); });
+  }
   if (bulk) {
     bulk.addEventListener("submit", function (event) {
-      var n = document.querySelectorAll("input.pick:checked").length;
+      var n = matching() ? matchingCount : checked().length;
       var action = document.getElementById("bulk-action").value;
-      if (action === "delete" && !window.confirm("Delete " + n + " image(s)? This cannot be undone.")) {
+      if (action === "delete" &&
+          !window.confirm("Delete " + fmt(n) + " image(s)? This cannot be undone.")) {
         event.preventDefault();
       }
     });
   }
+  updateCount();
+
+  // --- Keyboard shortcuts --------------------------------------------------------------------
+  var grid = document.querySelector(".image-grid");
+  var tiles = grid ? Array.prototype.slice.call(grid.querySelectorAll(".thumb")) : [];
+  var tagData = document.getElementById("shortcut-tags");
+  var shortcutTags = tagData ? JSON.parse(tagData.textContent) : [];
+  var help = document.getElementById("shortcuts");
+  var status = document.getElementById("shortcut-status");
+  var NOT_TYPING = ["checkbox", "radio", "button", "submit", "reset", "file", "image", "range", "color"];
+
+  function say(text, isError) {
+    if (!status) return;
+    status.textContent = text;
+    status.classList.toggle("error", !!isError);
+  }
+
+  // A key pressed while writing in a field is text, never a command.
+  function typing(el) {
+    if (!el || !el.tagName) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && NOT_TYPING.indexOf(el.type) === -1;
+  }
+
+  function currentTile() {
+    var el = document.activeElement;
+    return el && el.closest ? el.closest(".image-grid .thumb") : null;
+  }
+
+  function focusTile(tile) {
+    if (tile) tile.querySelector("a").focus();
+  }
+
+  // Tiles per row, read from the layout so it follows the grid at every width.
+  function columns() {
+    var top = tiles[0].offsetTop;
+    var n = 0;
+    while (n < tiles.length && tiles[n].offsetTop === top) n++;
+    return Math.max(n, 1);
+  }
+
+  function move(key) {
+    var tile = currentTile();
+    if (!tile) { focusTile(tiles[0]); return; }
+    var cols = columns();
+    var step = {ArrowLeft: -1, ArrowRight: 1, ArrowUp: -cols, ArrowDown: cols}[key];
+    var next = tiles.indexOf(tile) + step;
+    if (next >= 0 && next < tiles.length) focusTile(tiles[next]);
+  }
+
+  function toggleFocused() {
+    var tile = currentTile();
+    if (!tile) { say("Move to an image with the arrow keys first."); return; }
+    var pick = tile.querySelector("input.pick");
+    pick.checked = !pick.checked;
+    pick.dispatchEvent(new Event("change"));
+  }
+
+  function redraw(body) {
+    Object.keys(body.images).forEach(function (id) {
+      var tile = grid.querySelector('[data-image-id="' + id + '"]');
+      if (!tile) return;
+      var chips = tile.querySelector(".chips");
+      chips.textContent = "";
+      var names = body.images[id].length ? body.images[id] : [null];
+      names.forEach(function (name) {
+        var chip = document.createElement("span");
+        chip.className = name ? "chip" : "chip untagged";
+        chip.textContent = name || "Untagged";
+        chips.appendChild(chip);
+      });
+    });
+    Object.keys(body.counts).forEach(function (key) {
+      var el = document.querySelector('[data-count="' + key + '"]');
+      if (el) el.textContent = fmt(body.counts[key]);
+    });
+    document.querySelectorAll("[data-tag-count]").forEach(function (el) {
+      el.textContent = fmt(body.tag_counts[el.dataset.tagCount] || 0);
+    });
+    if (selectMatching) {
+      matchingCount = body.matching;
+      bulk.querySelector("input[name=expected]").value = body.matching;
+      updateCount();
+    }
+    var panel = document.getElementById("dataset-health");
+    if (panel && body.health_html) {
+      var wasOpen = panel.querySelector("details.per-tag[open]");
+      panel.outerHTML = body.health_html;
+      if (wasOpen) document.querySelector("#dataset-health details.per-tag").open = true;
+    }
+  }
+
+  function apply(action, name) {
+    var label = "\u201c" + name + "\u201d";
+    if (matching()) {
+      // Possibly thousands of images: use the ordinary form, whose answer is a fresh page.
+      var question = action === "tag"
+        ? "Tag all " + fmt(matchingCount) + " matching images " + label + "?"
+        : "Remove " + label + " from all " + fmt(matchingCount) + " matching images?";
+      if (!window.confirm(question)) return;
+      document.getElementById("bulk-action").value = action;
+      document.getElementById("bulk-tag").value = name;
+      bulk.submit();
+      return;
+    }
+    var ids = checked().map(function (p) { return p.value; });
+    if (!ids.length && currentTile()) ids = [currentTile().dataset.imageId];
+    if (!ids.length) {
+      say("Select images with x, or move to one with the arrow keys, then press the number.");
+      return;
+    }
+    var data = new FormData();
+    data.append("csrfmiddlewaretoken", bulk.querySelector("input[name=csrfmiddlewaretoken]").value);
+    data.append("action", action);
+    data.append("tag_name", name);
+    ids.forEach(function (id) { data.append("images", id); });
+    // The page's filter, so the answer can say how many images it matches now.
+    bulk.querySelectorAll("input[name=filter_state], input[name=filter_tag]").forEach(function (i) {
+      data.append(i.name, i.value);
+    });
+    say((action === "tag" ? "Tagging " : "Untagging ") + fmt(ids.length) + " image(s)…");
+    // getAttribute: the form's own "action" field shadows the form.action property.
+    fetch(bulk.getAttribute("action"), {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: {"Accept": "application/json"}
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) { say(body.errors.join(" "), true); return; }
+        redraw(body);
+        say(body.message);
+      });
+    }).catch(function (error) { say("Not saved: " + error, true); });
+  }
+
+  function toggleHelp() {
+    help.open = !help.open;
+    if (help.open) help.scrollIntoView({block: "nearest"});
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (!grid || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event.target) || document.querySelector("dialog[open]")) return;
+    var digit = /^(?:Digit|Numpad)([1-9])$/.exec(event.code || "");
+    var inGrid = !!currentTile() || event.target === document.body;
+    if (digit) {
+      var n = parseInt(digit[1], 10);
+      event.preventDefault();
+      if (n > shortcutTags.length) {
+        say("There is no tag " + n + ": the project has " + shortcutTags.length +
+          " numbered tag(s).", true);
+      } else {
+        apply(event.shiftKey ? "untag" : "tag", shortcutTags[n - 1]);
+      }
+    } else if (event.key.indexOf("Arrow") === 0 && inGrid) {
+      event.preventDefault();
+      move(event.key);
+    } else if ((event.key === "x" || event.key === "X") && !event.shiftKey) {
+      event.preventDefault();
+      toggleFocused();
+    } else if (event.key === "?") {
+      event.preventDefault();
+      toggleHelp();
+    } else if (event.key === "Escape" && (checked().length || matching())) {
+      setMatching(false);
+      say("Selection cleared.");
+    }
+  });
 })();

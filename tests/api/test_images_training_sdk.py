@@ -6,12 +6,18 @@ import time
 
 import pytest
 import requests
+from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     CustomVisionErrorException,
     ImageFileCreateBatch,
     ImageFileCreateEntry,
+    ImageIdCreateBatch,
+    ImageIdCreateEntry,
     ImageTagCreateEntry,
+    PredictionQueryTag,
+    PredictionQueryToken,
+    SuggestedTagAndRegionQueryToken,
 )
 from msrest.authentication import ApiKeyCredentials
 
@@ -47,7 +53,11 @@ def upload_samples(trainer, project, sample_dir):
     return hemlock, cherry
 
 
-def test_quickstart_flow_through_the_sdk(trainer, sample_dir, start_worker, key, live_server):
+def test_quickstart_flow_through_the_sdk(
+    trainer, sample_dir, start_worker, key, live_server, alice, image_server, allow_local
+):
+    """The whole of an Azure script: build, train, evaluate, publish, predict (bytes and URL),
+    quick test, read and promote stored predictions, suggest, export/import, clean up."""
     start_worker("sdk-trainer")
     project = trainer.create_project("Trees")
     hemlock, cherry = upload_samples(trainer, project, sample_dir)
@@ -69,15 +79,96 @@ def test_quickstart_flow_through_the_sdk(trainer, sample_dir, start_worker, key,
     performance = trainer.get_iteration_performance(project.id, iteration.id, threshold=0.5)
     assert performance.precision > 0.8 and performance.recall > 0.8
     assert {t.name for t in performance.per_tag_performance} == {"Hemlock", "Japanese Cherry"}
+    per_image = trainer.get_image_performances(project.id, iteration.id, take=50)
+    assert len(per_image) == 20 == trainer.get_image_performance_count(project.id, iteration.id)
+    assert all(len(i.predictions) == 2 and i.tags for i in per_image)
+    assert trainer.get_image_performance_count(project.id, iteration.id, [hemlock.id]) == 10
 
     with pytest.raises(CustomVisionErrorException) as info:
         trainer.train_project(project.id)
     assert info.value.inner_exception.code == "BadRequestTrainingNotNeeded"
 
+    # Publish and predict with the prediction client, by bytes and by URL.
+    _resource, prediction_keys = services.resource_create(
+        owner=alice, name="trees-prediction", kind="prediction"
+    )
+    trainer.publish_iteration(project.id, iteration.id, "treeClassModel", str(_resource.id))
+    predictor = CustomVisionPredictionClient(
+        live_server.url, ApiKeyCredentials(in_headers={"Prediction-key": prediction_keys.key1})
+    )
+    test_photo = (sample_dir / "Test" / "test_image.jpg").read_bytes()
+    by_bytes = predictor.classify_image(project.id, "treeClassModel", test_photo)
+    assert by_bytes.predictions[0].tag_name == "Hemlock"  # the sample "test" photo is a hemlock
+    url = image_server.serve("/test_image.jpg", test_photo)
+    by_url = predictor.classify_image_url(project.id, "treeClassModel", url=url)
+    assert by_url.predictions[0].tag_name == "Hemlock"
+    assert by_url.predictions[0].probability == pytest.approx(by_bytes.predictions[0].probability)
+    predictor.classify_image_url_with_no_store(project.id, "treeClassModel", url=url)
+
+    # Quick test: stored unless told not to.
+    quick = trainer.quick_test_image_url(project.id, url=url, iteration_id=iteration.id)
+    assert quick.predictions[0].tag_name == "Hemlock"
+    trainer.quick_test_image(project.id, test_photo, store=False)
+
+    # Stored predictions: three kept (bytes, URL, quick test); promote one into training.
+    stored = trainer.query_predictions(
+        project.id, PredictionQueryToken(order_by="Newest", max_count=10)
+    ).results
+    assert {p.id for p in stored} == {by_bytes.id, by_url.id, quick.id}
+    hemlock_only = trainer.query_predictions(
+        project.id,
+        PredictionQueryToken(tags=[PredictionQueryTag(id=hemlock.id, min_threshold=0.5)]),
+    ).results
+    assert len(hemlock_only) == 3
+    promoted = trainer.create_images_from_predictions(
+        project.id,
+        ImageIdCreateBatch(images=[ImageIdCreateEntry(id=by_bytes.id, tag_ids=[hemlock.id])]),
+    )
+    assert promoted.is_batch_successful
+    assert trainer.get_tagged_image_count(project.id, tag_ids=[hemlock.id]) == 11
+    trainer.delete_prediction(project.id, [by_url.id])
+    left = trainer.query_predictions(project.id, PredictionQueryToken()).results
+    assert [p.id for p in left] == [quick.id]
+
+    # Suggested tags for an untagged image.
+    cherry_photo = sorted((sample_dir / "Japanese_Cherry").glob("*.jpg"))[0].read_bytes()
+    new = trainer.create_images_from_data(project.id, _rotated(cherry_photo)).images[0].image
+    [suggestion] = trainer.suggest_tags_and_regions(project.id, iteration.id, [new.id])
+    assert suggestion.predictions[0].tag_name == "Japanese Cherry"
+    query = trainer.query_suggested_images(
+        project.id,
+        iteration.id,
+        SuggestedTagAndRegionQueryToken(tag_ids=[cherry.id], threshold=0.5),
+    )
+    assert [r.id for r in query.results] == [new.id]
+
+    # Export and import into a new project.
+    exported = trainer.export_project(project.id)
+    assert exported.image_count == 22 and exported.tag_count == 2
+    copy = trainer.import_project(exported.token, name="Trees copy")
+    assert copy.name == "Trees copy" and trainer.get_image_count(copy.id) == 22
+    assert {t.name for t in trainer.get_tags(copy.id)} == {"Hemlock", "Japanese Cherry"}
+
+    # Unpublish, rename, delete.
+    with pytest.raises(CustomVisionErrorException) as info:
+        trainer.delete_iteration(project.id, iteration.id)
+    assert info.value.inner_exception.code == "BadRequestIterationIsPublished"
+    trainer.unpublish_iteration(project.id, iteration.id)
     assert trainer.update_iteration(project.id, iteration.id, "First").name == "First"
     assert [i.name for i in trainer.get_iterations(project.id)] == ["First"]
     trainer.delete_iteration(project.id, iteration.id)
     assert trainer.get_iterations(project.id) == []
+
+
+def _rotated(data: bytes) -> bytes:
+    """The same photo turned a little: a new image, not a duplicate of a training one."""
+    from io import BytesIO
+
+    from PIL import Image as PILImage
+
+    out = BytesIO()
+    PILImage.open(BytesIO(data)).rotate(5).save(out, "JPEG")
+    return out.getvalue()
 
 
 def test_partly_failed_batch_is_207_with_a_status_per_image(live_server, key, trainer):

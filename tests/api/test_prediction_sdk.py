@@ -11,27 +11,9 @@ from msrest.authentication import ApiKeyCredentials
 
 from prediction.models import StoredPrediction
 from projects import services
-from tests.training.test_services import add
 from training import services as training_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def keys(alice):
-    training = services.resource_create(owner=alice, name="train", kind="training")
-    prediction = services.resource_create(owner=alice, name="my-prediction", kind="prediction")
-    return training, prediction
-
-
-@pytest.fixture
-def trained(project):
-    add(project, "red", 5, ["Red"])
-    add(project, "blue", 5, ["Blue"])
-    iteration = training_services.iteration_train_start(project=project)
-    training_services.iteration_run(iteration_id=iteration.id, worker="test")
-    iteration.refresh_from_db()
-    return iteration
 
 
 def clients(live_server, keys):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from projects import services
-from projects.models import Image, Project, Resource, Tag
+from projects import selectors, services, views
+from projects.models import Image, ImageTag, Project, Resource, Tag
 from projects.services import ImageUpload
 from tests import images
 from tests.factories import ProjectFactory, ResourceFactory, TagFactory
@@ -344,3 +345,307 @@ def test_upload_answers_json_for_the_batching_dialog(alice_client, project):
             },
         ],
     }
+
+
+# --- Select all matching, keyboard shortcuts, dataset health --------------------------------
+
+
+def add_images(project, n, *tags):
+    """n rows straight into the database: the page only counts and lists them, and hundreds of
+    real uploads would make these tests slow. Tests that need files upload them."""
+    rows = Image.objects.bulk_create(
+        [
+            Image(
+                project=project,
+                file=f"images/{project.id}/{i}.jpg",
+                thumbnail=f"images/{project.id}/{i}-thumb.jpg",
+                content_hash=uuid.uuid4().hex,
+                width=300,
+                height=300,
+                format="JPEG",
+                byte_size=1000,
+                original_name=f"{i}.jpg",
+            )
+            for i in range(n)
+        ]
+    )
+    ImageTag.objects.bulk_create([ImageTag(image=i, tag=t) for i in rows for t in tags])
+    return rows
+
+
+def snapshot(*projects):
+    """Every image of the projects, with its tags: what a refused action must leave as it was."""
+    return {
+        (str(i.id), i.removed_at, tuple(sorted(t.name for t in i.tags.all())))
+        for i in Image.objects.filter(project__in=projects).prefetch_related("tags")
+    }
+
+
+@pytest.fixture
+def sorted_out(project, bob):
+    """Alice: 3 Hemlock, 2 Cherry, 2 untagged. Bob: a project of his own, also with Hemlock."""
+    hemlock = TagFactory(project=project, name="Hemlock")
+    cherry = TagFactory(project=project, name="Cherry")
+    bobs = ProjectFactory(owner=bob)
+    return {
+        "hemlock": hemlock,
+        "cherry": cherry,
+        "hemlocks": add_images(project, 3, hemlock),
+        "cherries": add_images(project, 2, cherry),
+        "untagged": add_images(project, 2),
+        "bobs": bobs,
+        "bobs_images": add_images(bobs, 2, TagFactory(project=bobs, name="Hemlock")),
+    }
+
+
+def matching(action, expected, tag_name="", state="all", tags=(), **extra):
+    return {
+        "action": action,
+        "tag_name": tag_name,
+        "scope": "matching",
+        "filter_state": state,
+        "filter_tag": [str(t.id) for t in tags],
+        "expected": expected,
+        **extra,
+    }
+
+
+def tag_names(images_):
+    return {str(i.id): sorted(t.name for t in i.tags.all()) for i in images_}
+
+
+def test_select_all_matching_is_offered_across_pages(
+    alice_client, project, sorted_out, monkeypatch
+):
+    monkeypatch.setattr(views, "IMAGES_PER_PAGE", 2)
+    url = reverse("projects:images", args=[project.id])
+    page = alice_client.get(url, {"tag": str(sorted_out["hemlock"].id)}).content.decode()
+    assert page.count('class="thumb"') == 2
+    assert ">Select all 3 matching</button>" in page
+    assert '<input type="hidden" name="expected" value="3">' in page
+    assert f'name="filter_tag" value="{sorted_out["hemlock"].id}"' in page
+    # Everything on one page: "Select all on this page" says it all.
+    monkeypatch.setattr(views, "IMAGES_PER_PAGE", 60)
+    assert b"matching</button>" not in alice_client.get(url).content
+
+
+def test_select_all_matching_untags_exactly_the_filtered_images(alice_client, project, sorted_out):
+    hemlock, cherry = sorted_out["hemlock"], sorted_out["cherry"]
+    others = sorted_out["cherries"] + sorted_out["untagged"]
+    before = tag_names(others), snapshot(sorted_out["bobs"])
+    response = alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        # A ticked box of an image deleted meanwhile rides along; the filter decides.
+        matching("untag", 3, "Hemlock", tags=[hemlock], images=[str(uuid.uuid4())]),
+        follow=True,
+    )
+    assert "Removed &#x27;Hemlock&#x27; from 3 image(s)." in response.content.decode()
+    assert not ImageTag.objects.filter(tag=hemlock).exists()
+    assert (tag_names(others), snapshot(sorted_out["bobs"])) == before
+    assert cherry.images.count() == 2
+
+
+def test_select_all_matching_tags_the_untagged_and_deletes_a_tag(alice_client, project, sorted_out):
+    url = reverse("projects:bulk", args=[project.id])
+    bobs_before = snapshot(sorted_out["bobs"])
+    alice_client.post(url, matching("tag", 2, "Oak", state="untagged"))
+    assert all(n == ["Oak"] for n in tag_names(sorted_out["untagged"]).values())
+    assert all(n == ["Hemlock"] for n in tag_names(sorted_out["hemlocks"]).values())
+
+    response = alice_client.post(
+        url, matching("delete", 2, tags=[sorted_out["cherry"]]), follow=True
+    )
+    assert b"Deleted 2 image(s)." in response.content
+    assert not Image.objects.filter(id__in=[i.id for i in sorted_out["cherries"]]).exists()
+    assert Image.objects.filter(project=project).count() == 5
+    assert snapshot(sorted_out["bobs"]) == bobs_before
+
+
+def test_select_all_matching_in_another_users_project_is_404(bob_client, project, sorted_out):
+    before = snapshot(project, sorted_out["bobs"])
+    response = bob_client.post(
+        reverse("projects:bulk", args=[project.id]), matching("delete", 3, tags=[])
+    )
+    assert response.status_code == 404
+    assert snapshot(project, sorted_out["bobs"]) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("someone else's tag", "The filter names a tag that no longer exists"),
+        ("not a tag id", "The filter names a tag that no longer exists"),
+        ("bad state", "Unknown filter &#x27;bogus&#x27;: use all, tagged or untagged."),
+        ("no count", "Say how many images the filter matched"),
+        ("count changed", "The filter now matches 3 images, not the 2 you selected"),
+        ("no tag name", "Name the tag."),
+        ("bad action", "Select a valid choice. paint is not one of the available choices."),
+    ],
+)
+def test_select_all_matching_refuses_bad_input_and_changes_nothing(
+    alice_client, project, sorted_out, case, error
+):
+    hemlock = sorted_out["hemlock"]
+    bobs_tag = sorted_out["bobs"].tags.get()
+    data = {
+        "someone else's tag": matching("delete", 2, tags=[bobs_tag]),
+        "not a tag id": {**matching("delete", 7), "filter_tag": ["nonsense"]},
+        "bad state": matching("delete", 7, state="bogus"),
+        "no count": {**matching("delete", 0, tags=[hemlock]), "expected": ""},
+        "count changed": matching("delete", 2, tags=[hemlock]),
+        "no tag name": matching("tag", 3, "  ", tags=[hemlock]),
+        "bad action": matching("paint", 3, "Hemlock", tags=[hemlock]),
+    }[case]
+    before = snapshot(project, sorted_out["bobs"])
+    url = reverse("projects:bulk", args=[project.id])
+    response = alice_client.post(url, data, follow=True)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert snapshot(project, sorted_out["bobs"]) == before
+    # The keyboard shortcuts get the same refusal as JSON.
+    response = alice_client.post(url, data, headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert any(e.startswith(error.replace("&#x27;", "'")[:30]) for e in response.json()["errors"])
+    assert snapshot(project, sorted_out["bobs"]) == before
+
+
+def test_a_stale_filter_does_not_block_the_ticked_images(alice_client, project, sorted_out):
+    image = sorted_out["untagged"][0]
+    response = alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        {"action": "tag", "tag_name": "Oak", "images": [str(image.id)], "filter_tag": ["gone"]},
+        follow=True,
+    )
+    assert b"Tagged 1 image(s) &#x27;Oak&#x27;." in response.content
+    assert [t.name for t in image.tags.all()] == ["Oak"]
+
+
+def test_a_refused_tag_as_creates_no_tag(alice_client, project, sorted_out):
+    """Tag as a new name, but the count check fails: the new tag is not left behind."""
+    alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        matching("tag", 99, "Brand new", tags=[sorted_out["hemlock"]]),
+    )
+    assert not Tag.objects.filter(project=project, name="Brand new").exists()
+
+
+def test_shortcuts_get_the_new_tags_and_counts_as_json(alice_client, project, sorted_out):
+    first, second = sorted_out["untagged"]
+    response = alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        {
+            "action": "tag",
+            "tag_name": "Cherry",
+            "images": [str(first.id), str(second.id)],
+            "filter_state": "untagged",  # the page's filter: it matched 2, now none
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["message"] == "Tagged 2 image(s) 'Cherry'."
+    assert body["matching"] == 0
+    assert body["images"] == {str(first.id): ["Cherry"], str(second.id): ["Cherry"]}
+    assert body["counts"] == {"all": 7, "tagged": 7, "untagged": 0}
+    assert body["tag_counts"] == {"Cherry": 4, "Hemlock": 3}
+    assert 'id="dataset-health"' in body["health_html"]
+
+    response = alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        {"action": "untag", "tag_name": "Cherry", "images": [str(first.id)]},
+        headers={"Accept": "application/json"},
+    )
+    assert response.json()["images"] == {str(first.id): []}
+
+
+def test_images_page_numbers_its_tags_for_the_shortcuts(alice_client, project, sorted_out):
+    page = alice_client.get(reverse("projects:images", args=[project.id])).content.decode()
+    # Tags are listed by name: Cherry is 1, Hemlock is 2.
+    assert re.search(r"Cherry</span>\s*<kbd[^>]*>1</kbd>", page)
+    assert re.search(r"Hemlock</span>\s*<kbd[^>]*>2</kbd>", page)
+    assert '<script id="shortcut-tags" type="application/json">["Cherry", "Hemlock"]' in page
+    assert "Keyboard shortcuts" in page
+
+
+def test_images_page_groups_big_numbers(alice_client, project):
+    add_images(project, 1234, TagFactory(project=project, name="Many"))
+    page = alice_client.get(reverse("projects:images", args=[project.id])).content.decode()
+    assert re.search(r'data-count="all">1,234<', page)
+    assert re.search(r'data-tag-count="Many">1,234<', page)
+    assert "Select all 1,234 matching" in page
+    assert "(1,234 images)" in page
+
+
+def health_notes(client, project):
+    page = client.get(reverse("projects:images", args=[project.id])).content.decode()
+    return set(re.findall(r'data-health="([a-z-]+)"', page)), page
+
+
+def test_health_warnings_come_and_go_at_the_thresholds(alice_client, project):
+    from training.services import MIN_IMAGES_PER_TAG
+
+    assert MIN_IMAGES_PER_TAG == 5  # the figures below assume Custom Vision's minimum
+    assert selectors.RECOMMENDED_IMAGES_PER_TAG == 30 and selectors.MAX_TAG_IMBALANCE == 2
+    a = TagFactory(project=project, name="Alder")
+    b = TagFactory(project=project, name="Birch")
+
+    add_images(project, 4, a)
+    notes, page = health_notes(alice_client, project)
+    assert notes == {"min-tags", "too-few"}  # Birch has no images, so it is not trained
+    assert "this project has 1." in page and "Alder (4)" in page
+    assert "Too few to train:" in page and "Each tag needs at least 5 images." in page
+
+    add_images(project, 4, b)
+    notes, page = health_notes(alice_client, project)
+    assert notes == {"too-few"}
+    assert "Alder (4)" in page and "Birch (4)" in page
+
+    add_images(project, 1, a)  # Alder 5: trainable, still short of 30
+    notes, page = health_notes(alice_client, project)
+    assert notes == {"too-few", "low"}
+    assert re.search(r'data-health="too-few".*Birch \(4\)', page, re.S)
+    assert re.search(r'data-health="low".*Alder \(5\)', page, re.S)
+
+    add_images(project, 24, a)  # Alder 29
+    add_images(project, 1, b)  # Birch 5
+    assert health_notes(alice_client, project)[0] == {"low", "imbalance"}
+
+    add_images(project, 1, a)  # Alder 30: recommended count reached
+    add_images(project, 10, b)  # Birch 15: Alder is exactly 2× Birch, within 1:2
+    notes, page = health_notes(alice_client, project)
+    assert notes == {"low"}
+    assert "Birch (15)" in page and "Alder (" not in page
+
+    add_images(project, 15, b)  # Birch 30
+    assert health_notes(alice_client, project)[0] == {"ok"}
+
+    add_images(project, 31, b)  # Birch 61 > 2 × 30
+    notes, page = health_notes(alice_client, project)
+    assert notes == {"imbalance"}
+    assert "Birch has 61 images, 2.0× the 30 of Alder" in page
+
+
+def test_health_on_multilabel_flags_small_tags_without_claiming_training_refuses(
+    alice_client, multilabel_project
+):
+    add_images(multilabel_project, 3, TagFactory(project=multilabel_project, name="Alder"))
+    add_images(multilabel_project, 40, TagFactory(project=multilabel_project, name="Birch"))
+    notes, page = health_notes(alice_client, multilabel_project)
+    assert "too-few" in notes
+    assert "Too few images:" in page and "Custom Vision asks for at least 5 per tag." in page
+    assert "Too few to train" not in page
+
+
+def test_health_leaves_the_negative_tag_out_of_the_balance(alice_client, project):
+    a = TagFactory(project=project, name="Alder")
+    b = TagFactory(project=project, name="Birch")
+    negative = TagFactory(project=project, name="Negative", type=Tag.Type.NEGATIVE)
+    add_images(project, 30, a)
+    add_images(project, 30, b)
+    add_images(project, 100, negative)
+    assert health_notes(alice_client, project)[0] == {"ok"}
+
+
+def test_health_panel_is_the_owners_only(bob_client, project):
+    TagFactory(project=project, name="Alder")
+    assert bob_client.get(reverse("projects:images", args=[project.id])).status_code == 404

@@ -6,20 +6,9 @@ import pytest
 from django.urls import reverse
 
 from tests.training.test_services import add
-from training import services
 from training.models import Iteration
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def trained(project):
-    add(project, "red", 5, ["Red"])
-    add(project, "blue", 5, ["Blue"])
-    iteration = services.iteration_train_start(project=project)
-    services.iteration_run(iteration_id=iteration.id, worker="test")
-    iteration.refresh_from_db()
-    return iteration
 
 
 def urls(project, iteration):

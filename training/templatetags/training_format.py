@@ -24,3 +24,20 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+@register.filter
+def svg_points(points: list[tuple[float, float]]) -> str:
+    """(recall, precision) pairs → an SVG polyline's points in a 100 × 100 plot, y upwards."""
+    return " ".join(f"{r * 100:.1f},{100 - p * 100:.1f}" for r, p in points)
+
+
+@register.filter
+def plot_x(point: tuple[float, float]) -> str:
+    """A (recall, precision) point's x in that 100 × 100 plot."""
+    return f"{point[0] * 100:.1f}"
+
+
+@register.filter
+def plot_y(point: tuple[float, float]) -> str:
+    return f"{100 - point[1] * 100:.1f}"

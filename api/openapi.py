@@ -1,0 +1,137 @@
+"""The OpenAPI 3.1 description of our Custom Vision routes, written from api.urls.ROUTES so it
+cannot drift from what is served."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+VERSIONS = {
+    "training": ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"],
+    "prediction": ["v3.0", "v3.1"],
+}
+_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+# Query parameters of the operations that take them (names as the SDK sends them).
+QUERY: dict[str, list[str]] = {
+    "CreateProject": ["name", "description", "domainId", "classificationType"],
+    "ImportProject": ["token", "name"],
+    "CreateTag": ["name", "description", "type"],
+    "GetImages": ["tagIds", "taggingStatus", "orderBy", "take", "skip"],
+    "CreateImagesFromData": ["tagIds"],
+    "DeleteImages": ["imageIds", "allImages"],
+    "GetTaggedImages": ["tagIds", "orderBy", "take", "skip"],
+    "GetUntaggedImages": ["orderBy", "take", "skip"],
+    "GetImagesByIds": ["imageIds"],
+    "GetTaggedImageCount": ["tagIds"],
+    "DeleteImageTags": ["imageIds", "tagIds"],
+    "QuerySuggestedImages": ["iterationId"],
+    "QuerySuggestedImageCount": ["iterationId"],
+    "SuggestTagsAndRegions": ["iterationId", "imageIds"],
+    "TrainProject": ["trainingType", "reservedBudgetInHours", "forceTrain"],
+    "GetIterationPerformance": ["threshold"],
+    "GetImagePerformances": ["tagIds", "orderBy", "take", "skip"],
+    "GetImagePerformanceCount": ["tagIds"],
+    "PublishIteration": ["publishName", "predictionId", "overwrite"],
+    "QuickTestImage": ["iterationId", "store"],
+    "QuickTestImageUrl": ["iterationId", "store"],
+    "DeletePrediction": ["ids"],
+    "ClassifyImage": ["application"],
+    "ClassifyImageWithNoStore": ["application"],
+    "ClassifyImageUrl": ["application"],
+    "ClassifyImageUrlWithNoStore": ["application"],
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _template(api: str, route_path: str) -> tuple[str, list[dict[str, Any]]]:
+    params: list[dict[str, Any]] = [
+        {
+            "name": "version",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": VERSIONS[api]},
+        }
+    ]
+
+    def replace(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "str", _camel(match.group(2))
+        schema: dict[str, Any] = {"type": "string"}
+        if converter == "uuid":
+            schema["format"] = "uuid"
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+        return "{" + name + "}"
+
+    word = "training" if api == "training" else "prediction"
+    return f"/customvision/{{version}}/{word}/" + _PARAM.sub(replace, route_path), params
+
+
+def build(routes: list[Any]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in routes:
+        template, params = _template(route.api, route.path)
+        item = paths.setdefault(template, {})
+        for method, operation_id in route.operations.items():
+            query = [
+                {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+                for q in QUERY.get(operation_id, [])
+            ]
+            item[method.lower()] = {
+                "operationId": operation_id,
+                "tags": [route.api.title()],
+                "parameters": params + query,
+                "security": [{f"{route.api.title()}Key": []}, {"SubscriptionKey": []}],
+                "responses": {
+                    "200": {"description": "Success (JSON in Custom Vision's shape)."},
+                    "204": {"description": "Done, no content."},
+                    "207": {"description": "A batch where some images failed."},
+                    "default": {
+                        "description": "Error",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Custom Vision-compatible Training and Prediction API",
+            "version": "3.4-preview",
+            "description": (
+                "Azure Custom Vision's classification API, served by this self-hosted portal. "
+                "Operation ids are the official SDK's."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "TrainingKey": {"type": "apiKey", "in": "header", "name": "Training-Key"},
+                "PredictionKey": {"type": "apiKey", "in": "header", "name": "Prediction-Key"},
+                "SubscriptionKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Ocp-Apim-Subscription-Key",
+                },
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["code", "message"],
+                }
+            },
+        },
+    }
+
+
+@require_GET
+def document(request: HttpRequest, routes: list[Any]) -> JsonResponse:
+    return JsonResponse(build(routes))

@@ -1,0 +1,316 @@
+"""Custom Vision Training API: quick test, stored predictions, suggested tags, image
+performances, project export / import."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_http_methods
+
+from api.errors import ApiError, api_view, json_body
+from api.images_views import _base, _ids
+from api.prediction_views import image_data, image_url
+from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
+from api.training_views import TRAINING, _project, _uuid
+from prediction import selectors as prediction_selectors
+from prediction import services as prediction_services
+from projects.models import Project, Resource
+from projects.selectors import active_images
+from projects.services import transfer
+from projects.views import _serve
+from training import selectors as training_selectors
+
+MAX_PAGE = 256
+
+
+def _number(value: Any, name: str, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, "BadRequestInvalid", f"{name} is a number.") from None
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    return default if value in (None, "") else str(value).lower() == "true"
+
+
+# --- Quick test -----------------------------------------------------------------------------
+
+
+def _quick_test(request: HttpRequest, project: Project, **source: Any) -> Any:
+    iteration = prediction_selectors.quick_test_iteration(project, request.GET.get("iterationId"))
+    result = prediction_services.prediction_classify(
+        iteration=iteration,
+        store=_bool(request.GET.get("store"), True),
+        application="Quick Test",
+        max_bytes=settings.CV_MAX_IMAGE_BYTES,  # Quick Test takes 6 MB, as Azure's does
+        **source,
+    )
+    return prediction_json(result)
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def quick_test_image(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)  # before reading the body: 404 comes first
+    return _quick_test(request, project, data=image_data(request))
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def quick_test_url(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    return _quick_test(request, project, url=image_url(request))
+
+
+# --- Stored predictions ---------------------------------------------------------------------
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ApiError(400, "BadRequestInvalid", f"{name} is not an ISO-8601 time.")
+    return parsed
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def predictions_query(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    """QueryPredictions: filters in a token; `continuation` carries where the next page starts."""
+    project = _project(resource, project_id)
+    token = json_body(request)
+    if not isinstance(token, dict):
+        raise ApiError(400, "BadRequestInvalid", "The body is a PredictionQueryToken.")
+    ranges = [
+        prediction_selectors.TagRange(
+            str(_uuid(t.get("id"), "tags.id")),
+            _number(t.get("minThreshold"), "minThreshold", 0.0),
+            _number(t.get("maxThreshold"), "maxThreshold", 1.0),
+        )
+        for t in token.get("tags") or []
+        if isinstance(t, dict)
+    ]
+    iteration_id = token.get("iterationId")
+    found = prediction_selectors.prediction_list(
+        project,
+        iteration_id=_uuid(iteration_id, "iterationId") if iteration_id else None,
+        application=str(token.get("application") or ""),
+        start=_time(token.get("startTime"), "startTime"),
+        end=_time(token.get("endTime"), "endTime"),
+        newest_first=token.get("orderBy") != "Oldest",
+    )
+    skip = int(_number(token.get("continuation"), "continuation", 0))
+    count = min(max(int(_number(token.get("maxCount"), "maxCount", 50)), 1), MAX_PAGE)
+    page, next_skip = prediction_selectors.prediction_page(found, ranges, max(skip, 0), count)
+    return {
+        "token": {**token, "continuation": str(next_skip) if next_skip is not None else None},
+        "results": [stored_prediction_json(p, _base(request)) for p in page],
+    }
+
+
+@require_http_methods(["DELETE"])
+@api_view(TRAINING)
+def predictions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    prediction_services.predictions_delete(project=project, ids=_ids(request.GET.get("ids"), "ids"))
+    return None
+
+
+@require_http_methods(["GET"])
+@api_view(TRAINING)
+def prediction_file(
+    request: HttpRequest,
+    resource: Resource,
+    project_id: uuid.UUID,
+    prediction_id: uuid.UUID,
+    size: str,
+) -> Any:
+    found = prediction_selectors.prediction_get_for_project(
+        _project(resource, project_id), prediction_id
+    )
+    return _serve(str(found.thumbnail.name if size == "thumbnail" else found.file.name))
+
+
+# --- Suggested tags -------------------------------------------------------------------------
+
+
+def _iteration(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    iteration_id = _uuid(request.GET.get("iterationId"), "iterationId")
+    return project, prediction_selectors.quick_test_iteration(project, iteration_id)
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def suggest_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    """SuggestTagsAndRegions for the given images."""
+    project, iteration = _iteration(request, resource, project_id)
+    ids = _ids(request.GET.get("imageIds"), "imageIds")
+    if len(ids) > 64:
+        raise ApiError(400, "BadRequestInvalidIds", "At most 64 image ids.")
+    found = {i.id: i for i in active_images(project).filter(id__in=ids)}
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise ApiError(404, "NotFound", f"Images not in the project: {', '.join(missing)}.")
+    suggestions = prediction_services.suggestions_for(
+        iteration=iteration, images=[found[i] for i in ids]
+    )
+    return [
+        {
+            "id": str(s.image_id),
+            "project": str(project.id),
+            "iteration": str(iteration.id),
+            "created": iso(s.image.created_at),
+            "predictions": [{**p, "boundingBox": None} for p in s.predictions],
+            "predictionUncertainty": s.uncertainty,
+        }
+        for s in suggestions
+    ]
+
+
+def _suggestion_filter(request: HttpRequest) -> tuple[list[str], float, dict[str, Any]]:
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequestInvalid", "The body is a query token.")
+    tag_ids = [str(_uuid(t, "tagIds")) for t in body.get("tagIds") or []]
+    return tag_ids, _number(body.get("threshold"), "threshold", 0.0), body
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def suggested_images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    """QuerySuggestedImages: untagged images with their suggestions, most uncertain first."""
+    project, iteration = _iteration(request, resource, project_id)
+    tag_ids, threshold, token = _suggestion_filter(request)
+    found = prediction_services.suggested_untagged(
+        project=project,
+        iteration=iteration,
+        tag_ids=tag_ids,
+        threshold=threshold,
+        most_uncertain_first=token.get("sortBy") != "UncertaintyAscending",
+    )
+    skip = max(int(_number(token.get("continuation"), "continuation", 0)), 0)
+    count = min(max(int(_number(token.get("maxCount"), "maxCount", 50)), 1), MAX_PAGE)
+    page = found[skip : skip + count]
+    more = skip + count < len(found)
+    return {
+        "token": {**token, "continuation": str(skip + count) if more else None},
+        "results": [suggestion_json(s, _base(request)) for s in page],
+    }
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def suggested_count(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project, iteration = _iteration(request, resource, project_id)
+    tag_ids, threshold, _token = _suggestion_filter(request)
+    return prediction_services.suggested_counts(
+        project=project, iteration=iteration, tag_ids=tag_ids, threshold=threshold
+    )
+
+
+# --- Image performances ---------------------------------------------------------------------
+
+
+def _outcomes(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> list[Any]:
+    project = _project(resource, project_id)
+    iteration = training_selectors.iteration_get_for_project(project, iteration_id)
+    wanted = {str(t) for t in _ids(request.GET.get("tagIds"), "tagIds")}
+    outcomes = training_selectors.iteration_outcomes(iteration)
+    return [o for o in outcomes if not wanted or wanted & o.true_ids]
+
+
+@require_http_methods(["GET"])
+@api_view(TRAINING)
+def image_performances(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> Any:
+    outcomes = _outcomes(request, resource, project_id, iteration_id)
+    if request.GET.get("orderBy") != "Oldest":
+        outcomes.reverse()
+    try:
+        take = min(int(request.GET.get("take", 50)), MAX_PAGE)
+        skip = max(int(request.GET.get("skip", 0)), 0)
+    except ValueError:
+        raise ApiError(400, "BadRequestInvalid", "take and skip are numbers.") from None
+    base = _base(request)
+    results = []
+    for outcome in outcomes[skip : skip + take]:
+        image = outcome.image
+        root = f"{base}/projects/{image.project_id}/images/{image.id}"
+        results.append(
+            {
+                "id": str(image.id),
+                "created": iso(image.created_at),
+                "width": image.width,
+                "height": image.height,
+                "imageUri": f"{root}/original",
+                "thumbnailUri": f"{root}/thumbnail",
+                "tags": [
+                    {"tagId": t["id"], "tagName": t["name"], "created": None}
+                    for t in outcome.true_tags
+                ],
+                "regions": [],
+                "predictions": [
+                    {
+                        "probability": p,
+                        "tagId": t["id"],
+                        "tagName": t["name"],
+                        "tagType": t["type"],
+                        "boundingBox": None,
+                    }
+                    for t, p in outcome.scored
+                ],
+            }
+        )
+    return results
+
+
+@require_http_methods(["GET"])
+@api_view(TRAINING)
+def image_performance_count(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> Any:
+    return len(_outcomes(request, resource, project_id, iteration_id))
+
+
+# --- Export / import ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+@api_view(TRAINING)
+def export_project(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    project = _project(resource, project_id)
+    images = active_images(project).count()
+    return {
+        "iterationCount": project.iterations.count(),
+        "imageCount": images,
+        "tagCount": project.tags.count(),
+        "regionCount": 0,
+        "estimatedImportTimeInMS": 200 * images,
+        "token": transfer.export_token(project),
+    }
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def import_project(request: HttpRequest, resource: Resource) -> Any:
+    source = transfer.project_for_token(request.GET.get("token", ""))
+    project = transfer.project_copy(
+        source=source,
+        owner=resource.owner,
+        resource=resource,
+        name=request.GET.get("name", ""),
+    )
+    return project_json(project)

@@ -1,0 +1,101 @@
+"""Reads of stored predictions and of the iteration Quick Test uses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from prediction.models import StoredPrediction
+from projects.models import Project
+from training.models import Iteration
+
+
+@dataclass(frozen=True)
+class TagRange:
+    """A stored prediction matches when its probability for `tag_id` lies in [low, high]."""
+
+    tag_id: str
+    low: float = 0.0
+    high: float = 1.0
+
+
+def quick_test_iteration(project: Project, iteration_id: uuid.UUID | str | None) -> Iteration:
+    """The iteration asked for, or the project's most recently trained one."""
+    completed = Iteration.objects.filter(project=project, status=Iteration.Status.COMPLETED)
+    if iteration_id:
+        found = Iteration.objects.filter(project=project, pk=iteration_id).first()
+        if found is None:
+            raise Http404("No such iteration.")
+        if not found.is_completed:
+            raise ValidationError(
+                "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
+            )
+        return found
+    latest = completed.order_by("-trained_at").first()
+    if latest is None:
+        raise ValidationError(
+            "The project has no trained iteration yet; train one first.",
+            code="BadRequestNoValidIteration",
+        )
+    return latest
+
+
+def prediction_get_for_project(
+    project: Project, prediction_id: uuid.UUID | str
+) -> StoredPrediction:
+    found = StoredPrediction.objects.filter(project=project, pk=prediction_id).first()
+    if found is None:
+        raise Http404("No such stored prediction.")
+    return found
+
+
+def prediction_list(
+    project: Project,
+    *,
+    iteration_id: uuid.UUID | str | None = None,
+    application: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    newest_first: bool = True,
+) -> QuerySet[StoredPrediction]:
+    found = StoredPrediction.objects.filter(project=project).select_related("iteration")
+    if iteration_id:
+        found = found.filter(iteration_id=iteration_id)
+    if application:
+        found = found.filter(application=application)
+    if start:
+        found = found.filter(created_at__gte=start)
+    if end:
+        found = found.filter(created_at__lte=end)
+    return found.order_by("-created_at" if newest_first else "created_at", "id")
+
+
+def _matches(prediction: StoredPrediction, ranges: Sequence[TagRange]) -> bool:
+    by_tag = {p["tagId"]: p["probability"] for p in prediction.predictions}
+    return all(r.tag_id in by_tag and r.low <= by_tag[r.tag_id] <= r.high for r in ranges)
+
+
+def prediction_page(
+    found: QuerySet[StoredPrediction], ranges: Sequence[TagRange], skip: int, count: int
+) -> tuple[list[StoredPrediction], int | None]:
+    """`count` predictions after the first `skip` matches, and where the next page starts
+    (None at the end). Tag ranges test the JSON in Python: portable across databases, and the
+    list is read newest first, stopping once the page is full."""
+    page: list[StoredPrediction] = []
+    seen = 0
+    for prediction in found.iterator(chunk_size=200):
+        if ranges and not _matches(prediction, ranges):
+            continue
+        seen += 1
+        if seen <= skip:
+            continue
+        if len(page) == count:
+            return page, skip + count
+        page.append(prediction)
+    return page, None

@@ -1,0 +1,228 @@
+"""Quick Test and the Predictions tab: images sent to the prediction endpoint, and moving them
+into the training images."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from prediction import selectors, services
+from prediction.forms import PredictionFilterForm, QuickTestForm
+from projects.forms import ImageTagsForm
+from projects.selectors import project_get_for_user
+from projects.views import AuthedRequest, _serve
+
+PREDICTIONS_PER_PAGE = 48
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    form = QuickTestForm(
+        request.POST or None,
+        request.FILES or None,
+        project=project,
+        initial={"iteration": request.GET.get("iteration")},
+    )
+    result, preview = None, ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.prediction_classify(
+                iteration=data["iteration"],
+                data=data["image"].read() if data["image"] else None,
+                url=data["url"] or "",
+                store=data["store"],
+                application="Quick Test",
+                max_bytes=settings.CV_MAX_IMAGE_BYTES,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            preview = "data:image/jpeg;base64," + base64.b64encode(result.thumbnail).decode()
+    return render(
+        request,
+        "prediction/quick_test.html",
+        {
+            "project": project,
+            "form": form,
+            "result": result,
+            "preview": preview,
+            "has_iterations": form.fields["iteration"].queryset.exists(),  # type: ignore[attr-defined]
+            "tab": "quicktest",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    form = PredictionFilterForm(request.GET or None, project=project)
+    filters: dict[str, Any] = form.cleaned_data if form.is_valid() else {}
+    found = selectors.prediction_list(
+        project, iteration_id=filters["iteration"].id if filters.get("iteration") else None
+    )
+    ranges = []
+    tag = filters.get("tag")
+    if tag is not None:
+        low, high = filters.get("minimum"), filters.get("maximum")
+        ranges.append(
+            selectors.TagRange(
+                str(tag.id),
+                (low if low is not None else 0) / 100,
+                (high if high is not None else 100) / 100,
+            )
+        )
+    try:
+        page_number = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        page_number = 1
+    items, next_skip = selectors.prediction_page(
+        found, ranges, (page_number - 1) * PREDICTIONS_PER_PAGE, PREDICTIONS_PER_PAGE
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "prediction/predictions.html",
+        {
+            "project": project,
+            "form": form,
+            "items": [_item(p, tag) for p in items],
+            "page_number": page_number,
+            "has_next": next_skip is not None,
+            "filter_query": query.urlencode(),
+            "tab": "predictions",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _item(prediction: Any, tag: Any) -> dict[str, Any]:
+    """A grid tile: the tag filtered on (with its probability) or the model's top answer."""
+    shown = prediction.predictions[0] if prediction.predictions else None
+    if tag is not None:
+        shown = next((p for p in prediction.predictions if p["tagId"] == str(tag.id)), shown)
+    return {"prediction": prediction, "shown": shown}
+
+
+def _next(request: AuthedRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def prediction_detail(
+    request: AuthedRequest, project_id: uuid.UUID, prediction_id: uuid.UUID
+) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    stored = selectors.prediction_get_for_project(project, prediction_id)
+    back = _next(request, reverse("prediction:list", args=[project.id]))
+    # Pre-ticked: what the model said at 50 % or more, as Custom Vision's portal does.
+    likely = [p["tagId"] for p in stored.predictions if p["probability"] >= 0.5]
+    form = ImageTagsForm(request.POST or None, project=project, initial={"tags": likely})
+    if request.method == "POST" and form.is_valid():
+        [result] = services.predictions_to_images(
+            project=project, entries=[(stored.id, [t.id for t in form.cleaned_data["tags"]])]
+        )
+        if result.status.ok:
+            messages.success(request, "The image was moved into the training images.")
+            return redirect(back)
+        form.add_error(None, result.message)
+    return render(
+        request,
+        "prediction/prediction_detail.html",
+        {
+            "project": project,
+            "stored": stored,
+            "form": form,
+            "back": back,
+            "tab": "predictions",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def prediction_delete(
+    request: AuthedRequest, project_id: uuid.UUID, prediction_id: uuid.UUID
+) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    stored = selectors.prediction_get_for_project(project, prediction_id)
+    services.predictions_delete(project=project, ids=[stored.id])
+    messages.success(request, "The prediction was deleted.")
+    return redirect(_next(request, reverse("prediction:list", args=[project.id])))
+
+
+@login_required
+@require_GET
+def prediction_file(
+    request: AuthedRequest, project_id: uuid.UUID, prediction_id: uuid.UUID, size: str
+) -> FileResponse:
+    project = project_get_for_user(request.user, project_id)
+    stored = selectors.prediction_get_for_project(project, prediction_id)
+    return _serve(str(stored.thumbnail.name if size == "thumbnail" else stored.file.name))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
+    """Suggested tags: the latest iteration over the untagged images, most uncertain first
+    (the ones a person's look helps most), filtered by suggested tag, confirmed in bulk."""
+    project = project_get_for_user(request.user, project_id)
+    try:
+        iteration = selectors.quick_test_iteration(project, request.GET.get("iteration") or None)
+    except ValidationError:
+        iteration = None
+    if request.method == "POST":
+        pairs = []
+        for value in request.POST.getlist("confirm"):
+            image_id, _sep, tag_id = value.partition(":")
+            try:
+                pairs.append((uuid.UUID(image_id), uuid.UUID(tag_id)))
+            except ValueError:
+                continue
+        try:
+            changed = services.suggestions_confirm(project=project, pairs=pairs)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Tagged {changed:,} image{'s' if changed != 1 else ''}.")
+        return redirect(request.get_full_path())
+    tag_id = request.GET.get("tag") or ""
+    rows = []
+    if iteration is not None:
+        found = services.suggested_untagged(
+            project=project, iteration=iteration, tag_ids=[tag_id] if tag_id else [], threshold=0.5
+        )
+        rows = [{"suggestion": s, "top": s.predictions[0], "image": s.image} for s in found[:200]]
+    return render(
+        request,
+        "prediction/suggested.html",
+        {
+            "project": project,
+            "iteration": iteration,
+            "rows": rows,
+            "tags": iteration.tags if iteration else [],
+            "tag_id": tag_id,
+            "tab": "images",
+        },
+    )

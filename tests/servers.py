@@ -1,0 +1,86 @@
+"""A tiny HTTP server on a loopback address that serves given bytes and counts requests: the
+"internet" for URL tests (images from URLs, classify URL) and the trap for SSRF tests."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@dataclass
+class Page:
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "image/jpeg"
+    location: str = ""  # a redirect when set
+    delay: float = 0.0
+    send_length: bool = True
+
+
+@dataclass
+class ImageServer:
+    host: str
+    port: int
+    pages: dict[str, Page] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def serve(self, path: str, body: bytes = b"", **page: object) -> str:
+        self.pages[path] = Page(body=body, **page)  # type: ignore[arg-type]
+        return self.url(path)
+
+
+def start_server(host: str = "127.0.0.1") -> tuple[ImageServer, ThreadingHTTPServer]:
+    state = ImageServer(host, 0)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self) -> None:
+            state.hits.append(self.path)
+            page = state.pages.get(self.path)
+            if page is None:
+                self.send_error(404)
+                return
+            time.sleep(page.delay)
+            self.send_response(page.status)
+            if page.location:
+                self.send_header("Location", page.location)
+            self.send_header("Content-Type", page.content_type)
+            if page.send_length:
+                self.send_header("Content-Length", str(len(page.body)))
+            self.end_headers()
+            # The client may stop reading: a size cap doing its job.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(page.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return state, server
+
+
+@pytest.fixture
+def image_server() -> Iterator[ImageServer]:
+    """A server on 127.0.0.1. Tests that should reach it allow-list 127.0.0.1 themselves."""
+    state, server = start_server()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def allow_local(settings) -> None:
+    settings.CV_URL_FETCH_ALLOW = ["127.0.0.1/32"]
