@@ -89,8 +89,21 @@ def json_body(request: HttpRequest) -> Any:
             "The request body is too large; send fewer or smaller images.",
         ) from None
     try:
-        return json.loads(request.body)
+        return _camel_keys(json.loads(request.body))
     except ValueError:
         raise ApiError(
             400, "BadRequestInvalidJson", "The request body is not valid JSON."
         ) from None
+
+
+def _camel_keys(value: Any) -> Any:
+    """Azure's service reads JSON keys ignoring case, and its REST samples write PascalCase
+    ({"Url": ...}); our views read camelCase, so "Url" and "TagIds" become "url" and "tagIds"."""
+    if isinstance(value, dict):
+        return {
+            (k[:1].lower() + k[1:] if isinstance(k, str) else k): _camel_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls import URLPattern, path, register_converter
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
 
 from api import images_views as i
 from api import openapi
@@ -214,7 +216,22 @@ def _pattern(route: Route) -> URLPattern:
     return path(PREFIX[route.api] + route.path, route.view, route.kwargs)
 
 
+@csrf_exempt  # key-authenticated API paths, like every route above
+def not_served(request: HttpRequest) -> JsonResponse:
+    """Any other Custom Vision path: Azure's error shape, so an SDK caller reads a clear
+    message instead of choking on an HTML page."""
+    return JsonResponse(
+        {
+            "code": "NotFound",
+            "message": f"{request.method} {request.path} is not served here "
+            "(see /customvision/openapi.json for what is).",
+        },
+        status=404,
+    )
+
+
 urlpatterns = [
     path("customvision/openapi.json", openapi.document, {"routes": ROUTES}, name="openapi"),
     *(_pattern(r) for r in ROUTES),
+    re_path(r"^customvision/", not_served),
 ]

@@ -120,8 +120,8 @@ def _check_url(url: str) -> tuple[str, str, int, str]:
     return scheme, host, port or (443 if scheme == "https" else 80), path
 
 
-def _resolve(host: str, port: int, allow: list[Network]) -> str:
-    """The address to connect to: every address the host resolves to must be acceptable."""
+def _resolve(host: str, port: int, allow: list[Network]) -> list[str]:
+    """The addresses to connect to: every address the host resolves to must be acceptable."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -139,25 +139,38 @@ def _resolve(host: str, port: int, allow: list[Network]) -> str:
         addresses.append(str(ip))
     if not addresses:
         raise FetchError(f"The host {host!r} could not be resolved.")
-    return addresses[0]
+    return list(dict.fromkeys(addresses))
+
+
+def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first checked address that answers (as create_connection would
+    try a name's addresses, but only the ones we checked)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    assert error is not None
+    raise error
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         # The certificate is checked against the name in the URL, not the address.
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
@@ -174,12 +187,12 @@ def fetch(
     deadline = time.monotonic() + timeout
     for _hop in range(MAX_REDIRECTS + 1):
         scheme, host, port, path = _check_url(url)
-        address = _resolve(host, port, allowed)
+        addresses = _resolve(host, port, allowed)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError("Fetching the URL took too long.")
         kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-        connection = kind(host, port, address, remaining)
+        connection = kind(host, port, addresses, remaining)
         try:
             connection.request("GET", path, headers={"User-Agent": user_agent, "Accept": "image/*"})
             response = connection.getresponse()

@@ -213,7 +213,10 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         found = services.suggested_untagged(
             project=project, iteration=iteration, tag_ids=[tag_id] if tag_id else [], threshold=0.5
         )
-        rows = [{"suggestion": s, "top": s.predictions[0], "image": s.image} for s in found[:200]]
+        rows = [
+            {"suggestion": s, "top": _suggested(s.predictions, tag_id), "image": s.image}
+            for s in found[:200]
+        ]
     return render(
         request,
         "prediction/suggested.html",
@@ -226,3 +229,10 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "tab": "images",
         },
     )
+
+
+def _suggested(predictions: list[dict[str, Any]], tag_id: str) -> dict[str, Any]:
+    """The suggestion a tile offers: the tag filtered on (in a Multilabel project it need not be
+    the model's top answer, and confirming must give the tag the user filtered for), else the top.
+    """
+    return next((p for p in predictions if p["tagId"] == tag_id), predictions[0])

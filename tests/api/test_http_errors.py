@@ -206,3 +206,31 @@ def test_openapi_lists_every_route(client):
     operations = {op["operationId"] for item in document["paths"].values() for op in item.values()}
     assert operations == {o for r in ROUTES for o in r.operations.values()}
     assert "/customvision/{version}/training/projects/{projectId}/images/urls" in document["paths"]
+
+
+def test_rest_samples_pascal_case_bodies_work(
+    live_server, api, keys, project, trained, image_server, allow_local
+):
+    """Microsoft's REST samples send {"Url": ...}; Azure reads keys ignoring case."""
+    (_t, _), (prediction_resource, pkeys) = keys
+    training_services.iteration_publish(
+        iteration=trained, publish_name="m", prediction_resource=prediction_resource
+    )
+    url = image_server.serve("/b.jpg", photo("blue", seed=77))
+    predict = Api(live_server, pkeys.key1, header="Prediction-Key", version="v3.0")
+    response = predict(
+        "POST", f"{project.id}/classify/iterations/m/url", api="Prediction", json={"Url": url}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["predictions"][0]["tagName"] == "Blue"
+    assert set(body) == {"id", "project", "iteration", "created", "predictions"}
+    assert StoredPrediction.objects.filter(pk=body["id"]).exists()
+    created = api("POST", f"projects/{project.id}/images/urls", json={"Images": [{"Url": url}]})
+    assert created.status_code == 200 and created.json()["images"][0]["status"] == "OK"
+
+
+def test_paths_not_served_answer_in_azures_shape(api, project, trained):
+    response = api("POST", f"projects/{project.id}/iterations/{trained.id}/export?platform=ONNX")
+    body = error(response, 404, "NotFound")
+    assert "openapi.json" in body["message"]

@@ -265,3 +265,46 @@ def test_http_errors_say_the_status(image_server):
     with pytest.raises(FetchError) as info:
         fetch(image_server.url("/missing"), max_bytes=1024, allow=parse_networks(["127.0.0.1"]))
     assert "404" in info.value.message
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for "localhost"."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    state, server = start_server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    yield state, cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_verifies_the_certificate_against_the_name(tls_server, monkeypatch):
+    state, cert = tls_server
+    state.serve("/a.jpg", b"tls-image")
+    allow = parse_networks(["127.0.0.1/32", "::1/128"])
+    url = f"https://localhost:{state.port}/a.jpg"
+    with pytest.raises(FetchError) as info:  # self-signed: not trusted by default
+        fetch(url, max_bytes=1024, allow=allow)
+    assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust it: now the name must match
+    assert fetch(url, max_bytes=1024, allow=allow).data == b"tls-image"
+    with pytest.raises(FetchError) as info:
+        fetch(f"https://127.0.0.1:{state.port}/a.jpg", max_bytes=1024, allow=allow)
+    assert "match" in info.value.message or "mismatch" in info.value.message
