@@ -1,5 +1,6 @@
 """The Performance tab in a real browser, on the sample photos trained by a real worker:
-numbers, the threshold slider, a confusion-matrix cell, publish, unpublish and delete."""
+numbers, the threshold slider, a confusion-matrix cell, publish, Quick Test of the sample's
+test photo, moving that stored prediction into training, unpublish and delete."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def at_phone_width(page, shot, name: str) -> None:
 
 
 @pytest.mark.worker
-def test_performance_tab(page, shot, live_server, alice, sample_project, start_worker):
+def test_performance_tab(page, shot, live_server, alice, sample_project, start_worker, sample_dir):
     ResourceFactory(owner=alice, name="trees-prediction", kind=Resource.Kind.PREDICTION)
     start_worker("performance-trainer")
     iteration = services.iteration_train_start(project=sample_project)
@@ -145,6 +146,23 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     expect(page.get_by_role("button", name="Delete")).to_be_disabled()
     shot(page, "25-published")
     at_phone_width(page, shot, "26-published-phone")
+
+    # Quick Test the sample's test photo with this iteration, keeping it; then, in
+    # Predictions, Save and close moves it into the training images as a Hemlock.
+    page.get_by_role("link", name="Quick Test").click()
+    page.get_by_label("Image file").set_input_files(str(sample_dir / "Test" / "test_image.jpg"))
+    page.get_by_label("Save the image in Predictions").check()
+    page.get_by_role("button", name="Test").click()
+    first = page.locator("#quick-test-predictions tbody tr").first
+    expect(first).to_contain_text("Hemlock")  # the sample "test" photo is a hemlock
+    shot(page, "32-quick-test-sample")
+    page.get_by_role("link", name="Predictions", exact=True).first.click()
+    page.locator("#prediction-grid a").first.click()
+    expect(page.get_by_label("Hemlock")).to_be_checked()
+    page.get_by_role("button", name="Save and close").click()
+    expect(page.get_by_text("The image was moved into the training images.")).to_be_visible()
+    assert sample_project.images.filter(source="prediction").count() == 1
+    page.goto(f"/projects/{sample_project.id}/performance/{iteration.id}/")
 
     # Unpublish (confirmed), then delete (the confirmation counts the images that go too).
     page.once("dialog", lambda d: d.accept())
