@@ -197,6 +197,9 @@ CV_MAX_IMAGES_PER_PROJECT = env_int("CV_MAX_IMAGES_PER_PROJECT", 100_000, minimu
 CV_MAX_TAGS_PER_PROJECT = env_int("CV_MAX_TAGS_PER_PROJECT", 500, minimum=1)
 CV_MAX_IMAGES_PER_BATCH = env_int("CV_MAX_IMAGES_PER_BATCH", 64, minimum=1)
 CV_MAX_TAGS_PER_BATCH = env_int("CV_MAX_TAGS_PER_BATCH", 20, minimum=1)
+# Suggested tags: untagged images one request may run the model over (~40 ms each on a CPU);
+# more are scored by the next request.
+CV_SUGGESTIONS_PER_REQUEST = env_int("CV_SUGGESTIONS_PER_REQUEST", 300, minimum=1)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
 CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
     "CV_MAX_PREDICTION_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1024

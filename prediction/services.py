@@ -228,12 +228,21 @@ def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> flo
     return round(max(1.0 - abs(2.0 * p - 1.0) for p in probabilities), 6)
 
 
-def suggestions_for(*, iteration: Iteration, images: Sequence[Image]) -> list[Suggestion]:
-    """The iteration's suggestion for each image, computing (and keeping) the missing ones."""
+def suggestions_for(
+    *, iteration: Iteration, images: Sequence[Image], limit: int | None = None
+) -> list[Suggestion]:
+    """The iteration's suggestion for each image, computing (and keeping) the missing ones:
+    all of them, or at most `limit` in this call (the rest are left out until a later call, so
+    one request never runs the model over thousands of images)."""
     have = {s.image_id: s for s in Suggestion.objects.filter(iteration=iteration, image__in=images)}
+    budget = limit
     for image in images:
         if image.id in have:
             continue
+        if budget is not None:
+            if budget <= 0:
+                continue
+            budget -= 1
         with default_storage.open(str(image.file.name), "rb") as handle:
             data = handle.read()
         predictions = _ranked(iteration, predictor_for(iteration).predict(data))
@@ -247,7 +256,7 @@ def suggestions_for(*, iteration: Iteration, images: Sequence[Image]) -> list[Su
                 "top_probability": predictions[0].probability,
             },
         )
-    return [have[i.id] for i in images]
+    return [have[i.id] for i in images if i.id in have]
 
 
 def _prediction_json(p: TagProbability) -> dict[str, Any]:
@@ -273,11 +282,24 @@ def suggested_untagged(
 ) -> list[Suggestion]:
     """Untagged images with what the iteration suggests, sorted by uncertainty; with `tag_ids`,
     only those suggesting one of them at `threshold` or above."""
-    untagged = list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
-    found = suggestions_for(iteration=iteration, images=untagged)
+    found = suggestions_for(
+        iteration=iteration,
+        images=_untagged(project),
+        limit=settings.CV_SUGGESTIONS_PER_REQUEST,
+    )
     if tag_ids:
         found = [s for s in found if any(_probability(s, t) >= threshold for t in tag_ids)]
     return sorted(found, key=lambda s: s.uncertainty, reverse=most_uncertain_first)
+
+
+def _untagged(project: Project) -> list[Image]:
+    return list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
+
+
+def suggestions_pending(*, project: Project, iteration: Iteration) -> int:
+    """Untagged images the iteration has not scored yet (a later request scores more)."""
+    scored = set(Suggestion.objects.filter(iteration=iteration).values_list("image_id", flat=True))
+    return sum(1 for image in _untagged(project) if image.id not in scored)
 
 
 def suggested_counts(

@@ -208,11 +208,12 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             messages.success(request, f"Tagged {changed:,} image{'s' if changed != 1 else ''}.")
         return redirect(request.get_full_path())
     tag_id = request.GET.get("tag") or ""
-    rows = []
+    rows, pending = [], 0
     if iteration is not None:
         found = services.suggested_untagged(
             project=project, iteration=iteration, tag_ids=[tag_id] if tag_id else [], threshold=0.5
         )
+        pending = services.suggestions_pending(project=project, iteration=iteration)
         rows = [
             {"suggestion": s, "top": _suggested(s.predictions, tag_id), "image": s.image}
             for s in found[:200]
@@ -226,6 +227,7 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "rows": rows,
             "tags": iteration.tags if iteration else [],
             "tag_id": tag_id,
+            "pending": pending,
             "tab": "images",
         },
     )

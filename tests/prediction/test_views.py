@@ -285,3 +285,17 @@ def test_the_untagged_view_links_to_suggested_tags(alice_client, project):
     images_create(project=project, uploads=[ImageUpload(name="a.jpg", data=photo("red", seed=1))])
     page = alice_client.get(reverse("projects:images", args=[project.id]), {"state": "untagged"})
     assert reverse("prediction:suggested", args=[project.id]).encode() in page.content
+
+
+def test_suggestions_are_scored_a_batch_per_request(alice_client, project, trained, settings):
+    from projects.services import ImageUpload, images_create
+
+    settings.CV_SUGGESTIONS_PER_REQUEST = 2
+    uploads = [ImageUpload(name=f"{i}.jpg", data=photo("red", seed=8100 + i)) for i in range(3)]
+    images_create(project=project, uploads=uploads)
+    url = reverse("prediction:suggested", args=[project.id])
+    first = alice_client.get(url)
+    assert len(first.context["rows"]) == 2 and first.context["pending"] == 1
+    assert b"1 more untagged image still to score" in first.content
+    second = alice_client.get(url)
+    assert len(second.context["rows"]) == 3 and second.context["pending"] == 0
