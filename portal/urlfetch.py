@@ -114,6 +114,11 @@ def _check_url(url: str) -> tuple[str, str, int, str]:
     host = parts.hostname
     if not host:
         raise FetchError("The URL has no host.")
+    try:
+        # Internationalised names go on the wire (DNS, Host header, SNI) in their ASCII form.
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise FetchError(f"The host {host!r} is not a valid name.") from None
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
     if parts.query:
         path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
@@ -205,7 +210,7 @@ def fetch(
             if response.status != 200:
                 raise FetchError(f"The URL answered HTTP {response.status}.")
             return Fetched(url, _read(response, max_bytes, deadline), _type(response))
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             if isinstance(exc, TimeoutError | socket.timeout):
                 raise FetchError("Fetching the URL took too long.") from None
             raise FetchError(f"The URL could not be fetched: {exc}.") from None

@@ -305,3 +305,19 @@ def test_https_verifies_the_certificate_against_the_name(tls_server, monkeypatch
     with pytest.raises(FetchError) as info:
         fetch(f"https://127.0.0.1:{state.port}/a.jpg", max_bytes=1024, allow=allow)
     assert "match" in info.value.message or "mismatch" in info.value.message
+
+
+def test_international_names_are_resolved_in_ascii(monkeypatch, no_connections):
+    asked: list[str] = []
+
+    def resolve(host, port, *args, **kwargs):
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.9", port))]
+
+    monkeypatch.setattr(urlfetch.socket, "getaddrinfo", resolve)
+    with pytest.raises(FetchError) as info:
+        fetch("http://bücher.example/cat.jpg", max_bytes=1024)
+    assert asked == ["xn--bcher-kva.example"] and info.value.refused
+    with pytest.raises(FetchError):
+        fetch("http://" + "a" * 70 + ".example/", max_bytes=1024)  # a label over 63 characters
+    assert no_connections == []
