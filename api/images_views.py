@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from email.parser import BytesParser
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -48,15 +47,20 @@ def _with_tags(images: QuerySet[Image], tag_ids: list[uuid.UUID]) -> QuerySet[Im
     return images.filter(image_tags__tag_id__in=tag_ids).distinct() if tag_ids else images
 
 
-def _page(request: HttpRequest, images: QuerySet[Image]) -> list[Image]:
-    order = request.GET.get("orderBy", "Newest")
-    images = images.order_by("created_at" if order == "Oldest" else "-created_at", "id")
+def take_skip(request: HttpRequest) -> slice:
+    """The page the `take` and `skip` query parameters ask for (take at most MAX_TAKE)."""
     try:
         take = min(int(request.GET.get("take", 50)), MAX_TAKE)
         skip = max(int(request.GET.get("skip", 0)), 0)
     except ValueError:
         raise ApiError(400, "BadRequestInvalid", "take and skip are numbers.") from None
-    return list(images[skip : skip + take])
+    return slice(skip, skip + take)
+
+
+def _page(request: HttpRequest, images: QuerySet[Image]) -> list[Image]:
+    order = request.GET.get("orderBy", "Newest")
+    images = images.order_by("created_at" if order == "Oldest" else "-created_at", "id")
+    return list(images[take_skip(request)])
 
 
 def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[Any, int]:
@@ -100,22 +104,11 @@ def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     return parts
 
 
-def _check_batch(count: int) -> None:
-    # Azure refuses an oversized batch outright rather than taking part of it.
-    if count > settings.CV_MAX_IMAGES_PER_BATCH:
-        raise ApiError(
-            400,
-            "BadRequestImageBatch",
-            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images.",
-        )
-
-
 def _create(
     project: Project,
     entries: list[tuple[ImageUpload, tuple[str, ...]]],
     source: str = Image.Source.UPLOAD,
 ) -> list[ImageCreateResult]:
-    _check_batch(len(entries))
     return services.images_create_each(project=project, entries=entries, source=source)
 
 
@@ -181,7 +174,7 @@ def images_files(request: HttpRequest, resource: Resource, project_id: uuid.UUID
 def images_urls(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     images, shared = _entries(json_body(request), "images")
-    _check_batch(len(images))  # before fetching anything
+    services.batch_size_check(len(images))  # before fetching anything
     uploads = uploads_from_urls([str(e.get("url") or "") for e in images])
     entries = [(u, _tags(shared, e)) for u, e in zip(uploads, images, strict=True)]
     return _summary(_create(project, entries, Image.Source.URL), request)
@@ -192,7 +185,7 @@ def images_urls(request: HttpRequest, resource: Resource, project_id: uuid.UUID)
 def images_predictions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     images, shared = _entries(json_body(request), "images")
-    _check_batch(len(images))
+    services.batch_size_check(len(images))
     entries = [(_uuid(e.get("id"), "id"), _tags(shared, e)) for e in images]
     results = prediction_services.predictions_to_images(project=project, entries=entries)
     return _summary(results, request)

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.images_views import _base, _ids
+from api.images_views import MAX_TAKE, _base, _ids, take_skip
 from api.prediction_views import image_data, image_url
 from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
 from api.training_views import TRAINING, _project, _uuid
@@ -25,8 +25,6 @@ from projects.services import transfer
 from projects.views import _serve
 from training import selectors as training_selectors
 
-MAX_PAGE = 256
-
 
 def _number(value: Any, name: str, default: float) -> float:
     if value in (None, ""):
@@ -35,6 +33,14 @@ def _number(value: Any, name: str, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ApiError(400, "BadRequestInvalid", f"{name} is a number.") from None
+
+
+def _token_page(token: dict[str, Any]) -> tuple[int, int]:
+    """(skip, count) of a query token: `continuation` is where the page starts (the
+    continuation we hand back is the next page's start), `maxCount` its size."""
+    skip = int(_number(token.get("continuation"), "continuation", 0))
+    count = int(_number(token.get("maxCount"), "maxCount", 50))
+    return max(skip, 0), min(max(count, 1), MAX_TAKE)
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -108,9 +114,8 @@ def predictions_query(request: HttpRequest, resource: Resource, project_id: uuid
         end=_time(token.get("endTime"), "endTime"),
         newest_first=token.get("orderBy") != "Oldest",
     )
-    skip = int(_number(token.get("continuation"), "continuation", 0))
-    count = min(max(int(_number(token.get("maxCount"), "maxCount", 50)), 1), MAX_PAGE)
-    page, next_skip = prediction_selectors.prediction_page(found, ranges, max(skip, 0), count)
+    skip, count = _token_page(token)
+    page, next_skip = prediction_selectors.prediction_page(found, ranges, skip, count)
     return {
         "token": {**token, "continuation": str(next_skip) if next_skip is not None else None},
         "results": [stored_prediction_json(p, _base(request)) for p in page],
@@ -164,17 +169,8 @@ def suggest_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID
     suggestions = prediction_services.suggestions_for(
         iteration=iteration, images=[found[i] for i in ids]
     )
-    return [
-        {
-            "id": str(s.image_id),
-            "project": str(project.id),
-            "iteration": str(iteration.id),
-            "created": iso(s.image.created_at),
-            "predictions": [{**p, "boundingBox": None} for p in s.predictions],
-            "predictionUncertainty": s.uncertainty,
-        }
-        for s in suggestions
-    ]
+    # A StoredSuggestedTagAndRegion holds every field of a SuggestedTagAndRegion, and more.
+    return [suggestion_json(s, _base(request)) for s in suggestions]
 
 
 def _suggestion_filter(request: HttpRequest) -> tuple[list[str], float, dict[str, Any]]:
@@ -191,15 +187,14 @@ def suggested_images(request: HttpRequest, resource: Resource, project_id: uuid.
     """QuerySuggestedImages: untagged images with their suggestions, most uncertain first."""
     project, iteration = _iteration(request, resource, project_id)
     tag_ids, threshold, token = _suggestion_filter(request)
-    found = prediction_services.suggested_untagged(
+    found, _pending = prediction_services.suggested_untagged(
         project=project,
         iteration=iteration,
         tag_ids=tag_ids,
         threshold=threshold,
         most_uncertain_first=token.get("sortBy") != "UncertaintyAscending",
     )
-    skip = max(int(_number(token.get("continuation"), "continuation", 0)), 0)
-    count = min(max(int(_number(token.get("maxCount"), "maxCount", 50)), 1), MAX_PAGE)
+    skip, count = _token_page(token)
     page = found[skip : skip + count]
     more = skip + count < len(found)
     return {
@@ -239,14 +234,9 @@ def image_performances(
     outcomes = _outcomes(request, resource, project_id, iteration_id)
     if request.GET.get("orderBy") != "Oldest":
         outcomes.reverse()
-    try:
-        take = min(int(request.GET.get("take", 50)), MAX_PAGE)
-        skip = max(int(request.GET.get("skip", 0)), 0)
-    except ValueError:
-        raise ApiError(400, "BadRequestInvalid", "take and skip are numbers.") from None
     base = _base(request)
     results = []
-    for outcome in outcomes[skip : skip + take]:
+    for outcome in outcomes[take_skip(request)]:
         image = outcome.image
         root = f"{base}/projects/{image.project_id}/images/{image.id}"
         results.append(

@@ -109,7 +109,9 @@ def main() -> None:
     untagged = Image.objects.filter(project=project, image_tags__isnull=True).count()
     for label in ("first pass (computes)", "second pass (stored)"):
         t0 = time.perf_counter()
-        found = prediction_services.suggested_untagged(project=project, iteration=iteration)
+        found, _pending = prediction_services.suggested_untagged(
+            project=project, iteration=iteration
+        )
         print(
             f"suggested tags, {untagged} untagged, {label}: "
             f"{(time.perf_counter() - t0) * 1000:.0f} ms; top: {found[0].predictions[0]['tagName']}"

@@ -279,34 +279,29 @@ def suggested_untagged(
     tag_ids: Sequence[str] = (),
     threshold: float = 0.0,
     most_uncertain_first: bool = True,
-) -> list[Suggestion]:
-    """Untagged images with what the iteration suggests, sorted by uncertainty; with `tag_ids`,
-    only those suggesting one of them at `threshold` or above."""
+) -> tuple[list[Suggestion], int]:
+    """Untagged images with what the iteration suggests, sorted by uncertainty (with `tag_ids`,
+    only those suggesting one of them at `threshold` or above), and how many untagged images
+    are still to be scored by a later call."""
+    untagged = _untagged(project)
     found = suggestions_for(
-        iteration=iteration,
-        images=_untagged(project),
-        limit=settings.CV_SUGGESTIONS_PER_REQUEST,
+        iteration=iteration, images=untagged, limit=settings.CV_SUGGESTIONS_PER_REQUEST
     )
+    pending = len(untagged) - len(found)
     if tag_ids:
         found = [s for s in found if any(_probability(s, t) >= threshold for t in tag_ids)]
-    return sorted(found, key=lambda s: s.uncertainty, reverse=most_uncertain_first)
+    return sorted(found, key=lambda s: s.uncertainty, reverse=most_uncertain_first), pending
 
 
 def _untagged(project: Project) -> list[Image]:
     return list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
 
 
-def suggestions_pending(*, project: Project, iteration: Iteration) -> int:
-    """Untagged images the iteration has not scored yet (a later request scores more)."""
-    scored = set(Suggestion.objects.filter(iteration=iteration).values_list("image_id", flat=True))
-    return sum(1 for image in _untagged(project) if image.id not in scored)
-
-
 def suggested_counts(
     *, project: Project, iteration: Iteration, tag_ids: Sequence[str], threshold: float
 ) -> dict[str, int]:
     """Per tag, how many untagged images the iteration suggests it for at `threshold`."""
-    found = suggested_untagged(project=project, iteration=iteration)
+    found, _pending = suggested_untagged(project=project, iteration=iteration)
     return {t: sum(1 for s in found if _probability(s, t) >= threshold) for t in tag_ids}
 
 

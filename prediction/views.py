@@ -210,10 +210,9 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     tag_id = request.GET.get("tag") or ""
     rows, pending = [], 0
     if iteration is not None:
-        found = services.suggested_untagged(
+        found, pending = services.suggested_untagged(
             project=project, iteration=iteration, tag_ids=[tag_id] if tag_id else [], threshold=0.5
         )
-        pending = services.suggestions_pending(project=project, iteration=iteration)
         rows = [
             {"suggestion": s, "top": _suggested(s.predictions, tag_id), "image": s.image}
             for s in found[:200]

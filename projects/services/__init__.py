@@ -7,6 +7,7 @@ services, so each rule exists once.
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
+    batch_size_check,
     image_tags_set,
     images_create,
     images_create_each,
@@ -28,6 +29,7 @@ __all__ = [
     "ImageCreateResult",
     "ImageUpload",
     "ResourceKeys",
+    "batch_size_check",
     "image_tags_set",
     "images_create",
     "images_create_each",

@@ -93,6 +93,16 @@ def _resolve_tags(project: Project, tag_ids: Iterable[uuid.UUID | str]) -> list[
     return tags
 
 
+def batch_size_check(count: int) -> None:
+    """Refuse a whole batch over the limit (as Azure does) rather than take part of it."""
+    if count > settings.CV_MAX_IMAGES_PER_BATCH:
+        raise ValidationError(
+            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
+            f"this one has {count}.",
+            code="BadRequestImageBatch",
+        )
+
+
 def images_create(
     *,
     project: Project,
@@ -101,12 +111,7 @@ def images_create(
     source: str = Image.Source.UPLOAD,
 ) -> list[ImageCreateResult]:
     """Add a batch of images with the same tags; one result per upload, in order."""
-    if len(uploads) > settings.CV_MAX_IMAGES_PER_BATCH:
-        raise ValidationError(
-            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
-            f"this one has {len(uploads)}.",
-            code="BadRequestImageBatch",
-        )
+    batch_size_check(len(uploads))
     try:
         tags, tag_error = _resolve_tags(project, tag_ids), None
     except _Rejected as exc:
@@ -132,12 +137,7 @@ def images_create_each(
 ) -> list[ImageCreateResult]:
     """A batch where each image has tags of its own (the API's entries): images_create per
     distinct tag set, results back in the order given."""
-    if len(entries) > settings.CV_MAX_IMAGES_PER_BATCH:
-        raise ValidationError(
-            f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
-            f"this one has {len(entries)}.",
-            code="BadRequestImageBatch",
-        )
+    batch_size_check(len(entries))
     results: list[ImageCreateResult | None] = [None] * len(entries)
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, (_upload, tags) in enumerate(entries):
