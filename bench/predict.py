@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "datasets" / "custom-vision-sample"
+SAMPLES = ROOT / "samples" / "custom-vision-sample"
 sys.path.insert(0, str(ROOT))
 
 

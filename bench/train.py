@@ -6,11 +6,14 @@ Prints:
   * retrain after adding 10 images (only the new images' features are computed);
   * the worker's peak memory;
   * grocery-store (2,640 train images, 81 fine classes): quick training time, peak memory and
-    top-1 on its 296 val images; advanced training too with --advanced-minutes N.
+    top-1 on its 296 val images; with --advanced, advanced training too: seconds against the
+    budget, fine-tuning images/s, GPU busy share (nvidia-smi), val top-1 against quick's and
+    which model it kept.
 
     .venv/bin/python bench/train.py                 # sample project only
     .venv/bin/python bench/train.py --grocery       # + grocery-store quick
-    .venv/bin/python bench/train.py --grocery --advanced-minutes 20
+    .venv/bin/python bench/train.py --advanced      # + advanced, 150 s budget
+    .venv/bin/python bench/train.py --no-sample --advanced 600
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "datasets" / "custom-vision-sample"
+SAMPLES = ROOT / "samples" / "custom-vision-sample"
 sys.path.insert(0, str(ROOT))
 
 
@@ -139,9 +142,40 @@ def sample_project(data: Path) -> None:
         worker.wait(timeout=30)
 
 
-def grocery(data: Path, advanced_minutes: float) -> None:
-    import torch
+class GpuBusy:
+    """Samples nvidia-smi's utilisation every 200 ms while training runs (None: no GPU)."""
 
+    def __enter__(self) -> GpuBusy:
+        self.samples: list[int] = []
+        self.process = None
+        if shutil.which("nvidia-smi"):
+            self.process = subprocess.Popen(
+                [
+                    "nvidia-smi",
+                    "--query-gpu=utilization.gpu",
+                    "--format=csv,noheader,nounits",
+                    "-lms",
+                    "200",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            out, _ = self.process.communicate(timeout=10)
+            self.samples = [int(v) for v in out.split() if v.strip().isdigit()]
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "GPU busy n/a (no GPU)"
+        mean = sum(self.samples) / len(self.samples)
+        return f"GPU busy {mean:.0f} % mean / {max(self.samples)} % max"
+
+
+def grocery(data: Path, advanced_seconds: float) -> None:
     from bench.grocery import load_split, samples_and_targets
     from training.engine.features import DirectoryCache
     from training.engine.predict import Predictor
@@ -152,8 +186,9 @@ def grocery(data: Path, advanced_minutes: float) -> None:
     val_paths, val_labels, _ = load_split("val")
     samples, targets = samples_and_targets(train_paths, train_labels, len(names))
     runs = [("quick", False, 0.0)]
-    if advanced_minutes:
-        runs.append(("advanced", True, advanced_minutes * 60))
+    if advanced_seconds:
+        runs.append(("advanced", True, advanced_seconds))
+    top1 = {}
     for label, advanced, budget in runs:
         request = TrainRequest(
             samples=samples,
@@ -165,37 +200,57 @@ def grocery(data: Path, advanced_minutes: float) -> None:
             budget_seconds=budget,
         )
         started = time.monotonic()
-        result = train(request, cache=DirectoryCache(data / f"features-{label}"))
+        with GpuBusy() as busy:
+            result = train(request, cache=DirectoryCache(data / f"features-{label}"))
         seconds = time.monotonic() - started
         predictor = Predictor(result.bundle)
         correct = 0
         for path, truth in zip(val_paths, val_labels, strict=True):
             probs = predictor.predict(path.read_bytes())
             correct += int(max(range(len(probs)), key=probs.__getitem__) == truth)
+        top1[label] = correct / len(val_paths)
         cv = result.metrics["overall"]
         print(
             f"grocery-store {label}: {seconds:.0f} s for {len(samples)} images "
-            f"({result.backbone}, {result.device}); val top-1 {correct / len(val_paths):.1%} "
+            f"({result.backbone}, {result.device}); val top-1 {top1[label]:.1%} "
             f"({correct}/{len(val_paths)}); cross-validated mAP {cv['average_precision']:.1%}; "
             f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )
         if advanced:
-            print(f"  advanced details: {result.details}")
+            d = result.details
+            print(
+                f"  advanced: {seconds:.1f} s against a {budget:.0f} s budget "
+                f"({seconds / budget:.1%}); fine-tuning {d.get('images_per_second')} images/s "
+                f"planned, {d.get('fold_images_per_second')} measured per fold; "
+                f"{busy.summary()}; val top-1 {top1['advanced']:.1%} against quick's "
+                f"{top1['quick']:.1%}"
+            )
+            print(f"  kept: {d.get('why')}")
+            print(f"  details: {d}")
     print("reference: frozen lite0 features + logistic regression = 74.7% (WEIGHTS.md)")
-    del torch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grocery", action="store_true")
-    parser.add_argument("--advanced-minutes", type=float, default=0.0)
+    parser.add_argument(
+        "--advanced",
+        type=float,
+        nargs="?",
+        const=150.0,
+        default=0.0,
+        metavar="SECONDS",
+        help="also advanced training on grocery-store with this budget (default 150 s)",
+    )
+    parser.add_argument("--no-sample", action="store_true", help="skip the sample project")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
         data = Path(tmp)
         configure(data)
-        sample_project(data)
-        if args.grocery:
-            grocery(data, args.advanced_minutes)
+        if not args.no_sample:
+            sample_project(data)
+        if args.grocery or args.advanced:
+            grocery(data, args.advanced)
 
 
 if __name__ == "__main__":

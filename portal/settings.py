@@ -229,6 +229,9 @@ LOGGING = {
 # --- Training -------------------------------------------------------------------------------
 CV_TRAINING_DEVICE = env_str("CV_TRAINING_DEVICE", "")  # "" = CUDA when available, else CPU
 CV_HEARTBEAT_SECONDS = env_int("CV_HEARTBEAT_SECONDS", 10, minimum=1)
+# Torch's CPU threads per process; 0 = by role (training worker: every core it may use; web
+# and light workers: 1). See portal/threads.py.
+CV_TORCH_THREADS = env_int("CV_TORCH_THREADS", 0)
 CV_HEARTBEAT_TIMEOUT_SECONDS = env_int("CV_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
 CELERY_TASK_ROUTES = {"training.train_iteration": {"queue": "training"}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

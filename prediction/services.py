@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from portal import threads
 from prediction.models import StoredPrediction, Suggestion
 from projects.imaging import ImageRejected, ImageRules, PreparedImage, prepare_image
 from projects.models import Image, Project, Resource, Tag
@@ -68,6 +69,7 @@ def predictor_for(iteration: Iteration) -> Predictor:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+    threads.configure(threads.WEB)
     with default_storage.open(key[1], "rb") as handle:
         predictor = Predictor.from_bytes(handle.read())
     with _lock:

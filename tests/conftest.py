@@ -9,7 +9,7 @@ from django.test import Client
 from projects.models import Project, Resource
 from tests.factories import ProjectFactory, ResourceFactory, UserFactory
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "custom-vision-sample"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "custom-vision-sample"
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,12 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from projects.models import Image, Project
-from training.engine.metrics import at_threshold
+from training.engine.metrics import (
+    DEFAULT_THRESHOLD,
+    at_threshold,
+    is_predicted,
+    threshold_index,
+)
 from training.models import Iteration
 
 
@@ -39,7 +44,7 @@ def iteration_performance(iteration: Iteration, threshold: float = 0.5) -> dict[
 
 # Multilabel images count a tag as predicted at this probability; the Performance page's
 # confusion counts and mistakes use it (the slider recomputes only precision and recall).
-PREDICTION_THRESHOLD = 0.5
+PREDICTION_THRESHOLD = DEFAULT_THRESHOLD
 
 
 def iteration_threshold_table(iteration: Iteration) -> dict[str, Any] | None:
@@ -105,13 +110,14 @@ def iteration_outcomes(iteration: Iteration) -> list[ImageOutcome]:
     for row in rows:
         probabilities = row.probabilities
         assert probabilities is not None  # filtered above
-        # Rounded as the metrics are, so a 0.5 shown as 50% counts at the 50% threshold.
         scored = sorted(
-            ((tag, round(float(p), 6)) for tag, p in zip(tags, probabilities, strict=True)),
+            ((tag, float(p)) for tag, p in zip(tags, probabilities, strict=True)),
             key=lambda pair: -pair[1],
         )
         predicted = (
-            scored[:1] if multiclass else [s for s in scored if s[1] >= PREDICTION_THRESHOLD]
+            scored[:1]
+            if multiclass
+            else [s for s in scored if is_predicted(s[1], PREDICTION_THRESHOLD)]
         )
         outcomes.append(
             ImageOutcome(
@@ -223,7 +229,8 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
             # Where nothing is predicted precision is undefined; end the curve at recall 0,
             # precision 1, as scikit-learn's precision_recall_curve does, so it reads as one.
             points.append((0.0, 1.0))
-        p, r = block["precision"][50], block["recall"][50]  # the page opens at 50 %
+        index = threshold_index(PREDICTION_THRESHOLD)  # the page opens there
+        p, r = block["precision"][index], block["recall"][index]
         curves.append(
             {
                 "tag": tag,

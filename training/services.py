@@ -15,6 +15,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,10 +23,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from portal import threads
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
@@ -229,9 +231,13 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.every):
-                Iteration.objects.filter(
-                    pk=self.iteration_id, status=Iteration.Status.TRAINING
-                ).update(heartbeat_at=timezone.now())
+                try:
+                    Iteration.objects.filter(
+                        pk=self.iteration_id, status=Iteration.Status.TRAINING
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    # A busy database (SQLite's writer lock) costs one beat, not all of them.
+                    logger.warning("Heartbeat of %s skipped", self.iteration_id, exc_info=True)
         finally:
             close_old_connections()
 
@@ -288,7 +294,14 @@ def _fail(iteration: Iteration, message: str, trace: str) -> None:
     )
 
 
+def _scratch_dir() -> Path:
+    path = Path(settings.CV_DATA_DIR) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _train(iteration: Iteration) -> None:
+    threads.configure(threads.TRAINING)
     domain = DOMAINS_BY_ID[iteration.domain_id]
     recipe = recipe_for(domain.name)
     backbone = resolve(recipe.torchvision, recipe.bundled)
@@ -305,6 +318,7 @@ def _train(iteration: Iteration) -> None:
         advanced=iteration.training_type == Iteration.TrainingType.ADVANCED,
         budget_seconds=iteration.reserved_budget_hours * 3600,
         device=settings.CV_TRAINING_DEVICE or None,
+        scratch_dir=_scratch_dir(),
     )
     result = train(
         request,
@@ -323,8 +337,13 @@ def _train(iteration: Iteration) -> None:
         f"models/{iteration.project_id}/{iteration.id}.pt", ContentFile(save_bundle(bundle))
     )
     for r, row in enumerate(rows):
-        row.fold = int(result.folds[r])
-        row.probabilities = [round(float(p), 5) for p in result.oof_probabilities[r]]
+        # An image outside the folds an Advanced training could afford to estimate has no
+        # out-of-fold probability: it is left out of the figures rather than guessed.
+        estimated = int(result.folds[r]) >= 0
+        row.fold = int(result.folds[r]) if estimated else None
+        row.probabilities = (
+            [round(float(p), 5) for p in result.oof_probabilities[r]] if estimated else None
+        )
     with transaction.atomic():
         IterationImage.objects.bulk_update(rows, ["fold", "probabilities"], batch_size=500)
         done = Iteration.objects.filter(pk=iteration.id, status=Iteration.Status.TRAINING).update(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 
+from portal import threads
 from training import services
 
 
@@ -32,7 +33,16 @@ def _sweep_on_start(**_: Any) -> None:
     services.iterations_fail_stale()
 
 
+@celeryd_after_setup.connect
+def _declare_role(sender: str, instance: Any, **_: Any) -> None:
+    # A worker consuming the training queue trains with every core; any other is light work.
+    queues = set(instance.app.amqp.queues.consume_from)
+    threads.set_role(threads.TRAINING if "training" in queues else "light")
+
+
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
     # Import torch and the engine when the pool process starts, not when the first user waits.
     import training.engine.train  # noqa: F401
+
+    threads.configure(threads.TRAINING)

@@ -35,9 +35,19 @@
     var rows = document.querySelectorAll("#tag-performance tr[data-tag-index]");
     var dots = document.querySelectorAll("circle[data-tag-index]");
 
-    function show(index) {
+    // The slider moves in whole percents; the table's own thresholds say which row each is.
+    function rowFor(value) {
+      var wanted = value / 100;
+      for (var i = 0; i < table.thresholds.length; i++) {
+        if (Math.abs(table.thresholds[i] - wanted) < 1e-9) return i;
+      }
+      return 0;
+    }
+
+    function show(value) {
+      var index = rowFor(value);
       var overall = table.overall;
-      setText("threshold-value", index + "%");
+      setText("threshold-value", Math.round(table.thresholds[index] * 100) + "%");
       setText("overall-precision", percent(overall.precision[index]));
       setText("overall-recall", percent(overall.recall[index]));
       setText("overall-precision-std", plusMinus(overall.precision_std[index]));

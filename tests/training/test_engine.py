@@ -110,15 +110,3 @@ def test_folds_are_stratified():
     for fold in range(k):
         rows = targets[folds == fold]
         assert rows[:, 1].sum() == 1 and rows[:, 0].sum() == 2
-
-
-def test_advanced_training_fine_tunes_within_its_budget(tmp_path):
-    request = make_request(["red", "blue"], 5, advanced=True, budget_seconds=8, folds=2)
-    result = train(request, cache=DirectoryCache(tmp_path))
-    assert result.bundle["kind"] == "finetuned"
-    assert all(epochs >= 1 for epochs in result.details["epochs"])
-    assert result.seconds < 60
-    assert result.metrics["overall"]["average_precision"] > 0.9
-    predictor = Predictor.from_bytes(save_bundle(result.bundle))
-    probs = predictor.predict(photo("blue", seed=4242))
-    assert probs[1] > probs[0]

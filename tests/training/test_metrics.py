@@ -7,7 +7,16 @@ import math
 import pytest
 import torch
 
-from training.engine.metrics import at_threshold, average_precision, evaluate, pr_curves
+from training.engine.metrics import (
+    at_threshold,
+    average_precision,
+    bootstrap_wins,
+    evaluate,
+    is_predicted,
+    mean_average_precision,
+    pr_curves,
+    threshold_index,
+)
 
 TRUTH = torch.tensor([[1, 0], [1, 0], [0, 1], [0, 1]])
 PROBS = torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
@@ -52,3 +61,31 @@ def test_evaluate_reports_tables_means_and_fold_spread():
     numbers = at_threshold(metrics, 0.5)
     assert numbers["overall"]["precision"] == 0.5
     assert numbers["tags"][1]["recall"] == 0.5
+
+
+def test_one_rule_decides_what_is_predicted_at_a_threshold():
+    # A float32 0.9 is 0.89999998: shown as 90 %, it counts at the 90 % threshold.
+    assert is_predicted(float(torch.tensor(0.9, dtype=torch.float32)), 0.9)
+    assert not is_predicted(0.8999, 0.9)
+    assert threshold_index(0.5) == 50 and threshold_index(1.7) == 100
+    # The table's row for a threshold agrees with the rule, for every image.
+    precision, _, _, _ = pr_curves(TRUTH, PROBS)
+    for threshold in (0.3, 0.4, 0.6, 0.9):
+        predicted = [is_predicted(float(p), threshold) for p in PROBS[:, 0]]
+        right = sum(bool(t) and p for t, p in zip(TRUTH[:, 0], predicted, strict=True))
+        expected = right / sum(predicted) if any(predicted) else math.nan
+        got = float(precision[0, threshold_index(threshold)])
+        assert got == pytest.approx(expected, nan_ok=True)
+
+
+def test_bootstrap_wins_tells_a_real_lead_from_noise():
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.zeros(200, 2)
+    truth[torch.arange(200), torch.randint(2, (200,), generator=generator)] = 1
+    perfect = truth * 0.8 + 0.1
+    noise = torch.rand(200, 2, generator=generator)
+    assert mean_average_precision(truth, perfect) == 1.0
+    assert bootstrap_wins(truth, perfect, noise) == 1.0
+    assert bootstrap_wins(truth, noise, perfect) == 0.0
+    other_noise = torch.rand(200, 2, generator=generator)
+    assert 0.05 < bootstrap_wins(truth, noise, other_noise) < 0.95

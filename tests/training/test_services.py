@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ from tests.conftest import stored_files
 from tests.training.synthetic import photo
 from training import services
 from training.engine import backbones
+from training.engine import train as engine
+from training.engine.recipes import recipe_for
 from training.models import Iteration
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +96,38 @@ def test_run_completes_with_metrics_model_and_out_of_fold_predictions(trainable,
     assert all(r.probabilities and len(r.probabilities) == 2 for r in rows)
     best = iteration_predict(iteration=iteration, data=photo("blue", seed=500))
     assert best[0].tag_name == "Blue" and best[0].probability > 0.5
+
+
+def test_advanced_run_says_which_model_it_kept_and_scores_only_estimated_images(
+    trainable, monkeypatch, alice_client, settings
+):
+    # This test holds a transaction open; on SQLite a heartbeat from the second thread would
+    # wait on it. The worker tests cover the heartbeat.
+    settings.CV_HEARTBEAT_SECONDS = 3600
+    # Keep the fine-tune whatever it scores, with one fold affordable in a 40 s budget.
+    monkeypatch.setattr(engine, "KEEP_MARGIN", -1.0)
+    monkeypatch.setattr(engine, "KEEP_CONFIDENCE", 0.0)
+    short = dataclasses.replace(recipe_for("General"), min_epochs=2, good_epochs=60, max_epochs=60)
+    monkeypatch.setattr(services, "recipe_for", lambda name: short)
+    iteration = services.iteration_train_start(
+        project=trainable, training_type="Advanced", reserved_budget_hours=40 / 3600
+    )
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Completed", iteration.error
+    assert iteration.training_seconds <= 40 * 1.05
+    assert iteration.details["kept"] == "finetuned"
+    assert iteration.details["estimated_folds"] == 1
+    rows = list(iteration.images.all())
+    scored = [r for r in rows if r.probabilities is not None]
+    assert len(scored) == iteration.details["compared"]["images"] == 2
+    assert all(r.fold is None for r in rows if r.probabilities is None)
+    assert sum(t["image_count"] for t in iteration.metrics["tags"]) == 2
+    page = alice_client.get(f"/projects/{trainable.id}/performance/{iteration.id}/")
+    assert page.status_code == 200
+    assert "Estimated on 1 of 5 folds" in page.content.decode()
+    best = iteration_predict(iteration=iteration, data=photo("blue", seed=501))
+    assert len(best) == 2
 
 
 def test_iteration_keeps_what_it_saw(trainable):

@@ -30,6 +30,8 @@ def test_worker_trains_the_sample_photos_and_predicts_the_test_photo(
     )
     assert iteration.metrics["overall"]["average_precision"] > 0.9
     assert iteration.images.count() == 20
+    # The worker consumes the training queue: torch uses every core it may, on purpose.
+    assert iteration.details["cpu_threads"] == len(os.sched_getaffinity(0))
     # The "test" photo of the sample set shows a hemlock twig (see the README's note).
     predictions = iteration_predict(
         iteration=iteration, data=(sample_dir / "Test" / "test_image.jpg").read_bytes()

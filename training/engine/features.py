@@ -7,24 +7,21 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from training.engine.backbones import FeatureNet, ResolvedBackbone
-from training.engine.data import load_rgb, normalise, preprocessing_key, view
+from training.engine.data import Sample, preprocessing_key
+from training.engine.data import views as make_views
+
+if TYPE_CHECKING:
+    from training.engine.squares import SquareStore
+
+__all__ = ["DirectoryCache", "FeatureCache", "NoCache", "Sample", "extract"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One training image: a stable content key and a way to read its bytes."""
-
-    key: str  # e.g. the image's SHA-256; features are cached under it
-    read: Callable[[], bytes]
 
 
 class FeatureCache(Protocol):
@@ -79,9 +76,16 @@ def extract(
     cache: FeatureCache,
     device: torch.device,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
+    store: SquareStore | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Features of every sample for each view: {view: tensor (len(samples), feature_dim)}."""
+    """Features of every sample for each view: {view: tensor (len(samples), feature_dim)}.
+
+    Only images missing from the cache are read: from `store` when the training already
+    decoded them, else decoded here.
+    """
+    from training.engine.squares import decode_squares
+
     spec = backbone.spec
     namespace = preprocessing_key(spec)
     rows: list[dict[str, torch.Tensor] | None] = []
@@ -94,16 +98,19 @@ def extract(
             rows.append(cached)
             missing.append(index)
     net.eval().to(device)
+    batch_size = batch_size or (128 if device.type == "cuda" else 16)
     done = len(samples) - len(missing)
     on_progress(done, len(samples))
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
-        images = [load_rgb(samples[i].read(), spec.input_size) for i in chunk]
+        if store is not None:
+            squares = store.gather(torch.tensor(chunk), device)
+        else:
+            squares = torch.stack(decode_squares([samples[i] for i in chunk], spec.input_size))
         computed: dict[str, torch.Tensor] = {}
-        for name in views:
-            batch = torch.stack([normalise(view(im, name, spec.input_size), spec) for im in images])
-            with torch.inference_mode():
-                computed[name] = net(batch.to(device)).float().cpu()
+        with torch.inference_mode():
+            for name, batch in zip(views, make_views(squares.to(device), views, spec), strict=True):
+                computed[name] = net(batch).float().cpu()
         for offset, index in enumerate(chunk):
             value = dict(rows[index] or {})
             value.update({name: computed[name][offset].clone() for name in views})

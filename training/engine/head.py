@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
@@ -21,6 +23,16 @@ class LinearHead(nn.Module):
 
 def probabilities(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+
+
+def score(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    batches: Sequence[torch.Tensor],
+    multilabel: bool,
+) -> torch.Tensor:
+    """Probabilities averaged over the views of the same images (one batch per view)."""
+    with torch.inference_mode():
+        return torch.stack([probabilities(forward(b).float(), multilabel) for b in batches]).mean(0)
 
 
 def class_weights(targets: torch.Tensor, multilabel: bool) -> torch.Tensor:

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from training.engine.backbones import BackboneSpec, rebuild
-from training.engine.data import load_rgb, normalise, view
-from training.engine.head import LinearHead, probabilities
+from training.engine.data import square, views
+from training.engine.head import LinearHead, score
 from training.engine.train import MODEL_FORMAT
 
 
@@ -52,10 +52,7 @@ class Predictor:
 
     def predict(self, data: bytes) -> list[float]:
         """Probability per tag, in the bundle's tag order."""
-        image = load_rgb(data, self.spec.input_size)
-        batch = torch.stack(
-            [normalise(view(image, v, self.spec.input_size), self.spec) for v in self.views]
-        ).to(self.device)
-        with torch.inference_mode():
-            probs = probabilities(self.head(self.trunk(batch)), self.multilabel).mean(0)
+        squares = square(data, self.spec.input_size)[None].to(self.device)
+        batches = views(squares, self.views, self.spec)
+        probs = score(lambda x: self.head(self.trunk(x)), batches, self.multilabel)[0]
         return [float(p) for p in probs.cpu()]

@@ -1,0 +1,48 @@
+"""Torch's thread count is set by process role, never left to torch's default."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from portal import threads
+
+
+@pytest.fixture
+def restore():
+    before, role = torch.get_num_threads(), threads._role
+    yield
+    torch.set_num_threads(before)
+    threads._role = role
+
+
+def test_training_gets_every_core_and_web_one_thread(settings, restore):
+    settings.CV_TORCH_THREADS = 0
+    threads._role = None
+    assert threads.configure(threads.TRAINING) == threads.cores() == torch.get_num_threads()
+    assert threads.configure(threads.WEB) == 1 == torch.get_num_threads()
+
+
+def test_a_declared_role_wins_over_the_caller_default(settings, restore):
+    settings.CV_TORCH_THREADS = 0
+    threads.set_role("light")
+    assert threads.configure(threads.TRAINING) == 1
+    threads.set_role(threads.TRAINING)
+    assert threads.configure(threads.WEB) == threads.cores()
+
+
+def test_the_setting_overrides_every_role(settings, restore):
+    settings.CV_TORCH_THREADS = 3
+    threads._role = None
+    assert threads.configure(threads.WEB) == 3 == torch.get_num_threads()
+    assert threads.configure(threads.TRAINING) == 3
+
+
+def test_the_web_process_declares_its_role(restore):
+    threads._role = None
+    import importlib
+
+    import portal.wsgi
+
+    importlib.reload(portal.wsgi)
+    assert threads._role == threads.WEB
