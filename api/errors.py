@@ -9,12 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from api.auth import resource_for_request
 from projects.models import Resource
+from training.services import TrainingUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,18 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
                 return error(404, "NotFound", str(exc) or "Not found.")
             except ValidationError as exc:
                 return error(400, _validation_code(exc), " ".join(exc.messages))
+            except TrainingUnavailable as exc:
+                return error(503, "ServiceUnavailable", str(exc))
+            except (DataError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+                # The last line of defence for input no check above caught (a NUL byte or an
+                # over-long name reaching PostgreSQL, a value of the wrong type deep in a
+                # body): the client's mistake, said as one, and logged so a check gets added.
+                logger.warning("Bad input reached %s", request.path, exc_info=True)
+                return error(
+                    400,
+                    "BadRequestInvalid",
+                    f"The request has a value this server can't accept ({type(exc).__name__}).",
+                )
             if isinstance(result, HttpResponseBase):
                 return result
             status = 200
@@ -78,7 +92,7 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
     return decorate
 
 
-def json_body(request: HttpRequest) -> Any:
+def json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         if not request.body:
             return {}
@@ -89,11 +103,14 @@ def json_body(request: HttpRequest) -> Any:
             "The request body is too large; send fewer or smaller images.",
         ) from None
     try:
-        return _camel_keys(json.loads(request.body))
-    except ValueError:
+        body = _camel_keys(json.loads(request.body))
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         raise ApiError(
             400, "BadRequestInvalidJson", "The request body is not valid JSON."
         ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequestInvalidJson", "The request body must be a JSON object.")
+    return body
 
 
 def _camel_keys(value: Any) -> Any:

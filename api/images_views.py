@@ -47,13 +47,22 @@ def _with_tags(images: QuerySet[Image], tag_ids: list[uuid.UUID]) -> QuerySet[Im
     return images.filter(image_tags__tag_id__in=tag_ids).distinct() if tag_ids else images
 
 
+MAX_SKIP = 2**31 - 1  # what a database OFFSET takes everywhere
+
+
 def take_skip(request: HttpRequest) -> slice:
     """The page the `take` and `skip` query parameters ask for (take at most MAX_TAKE)."""
     try:
-        take = min(int(request.GET.get("take", 50)), MAX_TAKE)
-        skip = max(int(request.GET.get("skip", 0)), 0)
+        take = int(request.GET.get("take", 50))
+        skip = int(request.GET.get("skip", 0))
     except ValueError:
         raise ApiError(400, "BadRequestInvalid", "take and skip are numbers.") from None
+    if not 0 <= take <= MAX_TAKE or not 0 <= skip <= MAX_SKIP:
+        raise ApiError(
+            400,
+            "BadRequestInvalid",
+            f"take is between 0 and {MAX_TAKE}, skip between 0 and {MAX_SKIP}.",
+        )
     return slice(skip, skip + take)
 
 
@@ -292,6 +301,10 @@ def train(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> An
     project = _project(resource, project_id)
     q = request.GET
     selected = json_body(request).get("selectedTags") if request.body else None
+    if selected is not None and not (
+        isinstance(selected, list) and all(isinstance(t, str) for t in selected)
+    ):
+        raise ApiError(400, "BadRequestInvalid", "selectedTags is a list of tag ids.")
     try:
         budget = float(q.get("reservedBudgetInHours") or 0)
     except ValueError:
@@ -339,9 +352,11 @@ def performance(
     project = _project(resource, project_id)
     found = training_selectors.iteration_get_for_project(project, iteration_id)
     try:
-        threshold = min(max(float(request.GET.get("threshold") or 0.5), 0.0), 1.0)
+        threshold = float(request.GET.get("threshold") or 0.5)
     except ValueError:
         raise ApiError(400, "BadRequestInvalid", "threshold is a number.") from None
+    if not 0.0 <= threshold <= 1.0:  # NaN fails this too
+        raise ApiError(400, "BadRequestInvalid", "threshold is between 0 and 1.")
     if not found.is_completed:
         raise ValidationError(
             "The iteration is not trained.", code="BadRequestIterationIsNotTrained"

@@ -53,7 +53,7 @@ def image_data(request: HttpRequest) -> bytes:
 def image_url(request: HttpRequest) -> str:
     """The {"url": ...} body of a classify / quick test URL request."""
     body = json_body(request)
-    url = body.get("url") if isinstance(body, dict) else None
+    url = body.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ApiError(400, "BadRequestImageUrl", 'The body needs {"url": "..."}.')
     return url.strip()

@@ -3,6 +3,7 @@ performances, project export / import."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,12 @@ def _number(value: Any, name: str, default: float) -> float:
     if value in (None, ""):
         return default
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ApiError(400, "BadRequestInvalid", f"{name} is a number.") from None
+    if not math.isfinite(number):
+        raise ApiError(400, "BadRequestInvalid", f"{name} is a finite number.")
+    return number
 
 
 def _token_page(token: dict[str, Any]) -> tuple[int, int]:
@@ -82,7 +86,10 @@ def quick_test_url(request: HttpRequest, resource: Resource, project_id: uuid.UU
 def _time(value: Any, name: str) -> datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(str(value))
+    try:
+        parsed = parse_datetime(str(value))
+    except ValueError:  # well formed but impossible, e.g. month 13
+        parsed = None
     if parsed is None:
         raise ApiError(400, "BadRequestInvalid", f"{name} is not an ISO-8601 time.")
     return parsed
@@ -94,8 +101,6 @@ def predictions_query(request: HttpRequest, resource: Resource, project_id: uuid
     """QueryPredictions: filters in a token; `continuation` carries where the next page starts."""
     project = _project(resource, project_id)
     token = json_body(request)
-    if not isinstance(token, dict):
-        raise ApiError(400, "BadRequestInvalid", "The body is a PredictionQueryToken.")
     ranges = [
         prediction_selectors.TagRange(
             str(_uuid(t.get("id"), "tags.id")),
@@ -175,8 +180,6 @@ def suggest_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID
 
 def _suggestion_filter(request: HttpRequest) -> tuple[list[str], float, dict[str, Any]]:
     body = json_body(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "BadRequestInvalid", "The body is a query token.")
     tag_ids = [str(_uuid(t, "tagIds")) for t in body.get("tagIds") or []]
     return tag_ids, _number(body.get("threshold"), "threshold", 0.0), body
 

@@ -6,11 +6,13 @@ filesystem Celery broker and local file storage, all under one data directory (C
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_choice, env_int, env_list, env_str
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "portal",
     "projects",
     "training",
@@ -68,7 +71,44 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.NoStoreWhenSignedIn",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# Scripts and styles come only from this site's static files: an injected <script> or
+# javascript: URL does not run even where escaping were to fail. Quick Test shows its image
+# as a data: URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Sign-in throttling (django-axes) ---------------------------------------------------------
+# After CV_SIGNIN_FAILURE_LIMIT wrong passwords for one account, or from one address, further
+# attempts are refused for CV_SIGNIN_LOCKOUT_MINUTES, the right password included; the portal's
+# and the admin's sign-in alike. An admin unlocks early in Admin → Axes → Access attempts (delete
+# the rows) or with `python manage.py axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("CV_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CV_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -201,6 +241,9 @@ CV_MAX_TAGS_PER_BATCH = env_int("CV_MAX_TAGS_PER_BATCH", 20, minimum=1)
 # more are scored by the next request.
 CV_SUGGESTIONS_PER_REQUEST = env_int("CV_SUGGESTIONS_PER_REQUEST", 300, minimum=1)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
+# What one image may take once decoded (pixels × channels × bytes per channel, read from the
+# header before decoding): the guard against small files that decode to gigabytes.
+CV_MAX_DECODED_BYTES = env_int("CV_MAX_DECODED_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024)
 CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
     "CV_MAX_PREDICTION_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1024
 )
@@ -233,8 +276,13 @@ CV_HEARTBEAT_SECONDS = env_int("CV_HEARTBEAT_SECONDS", 10, minimum=1)
 # and light workers: 1). See portal/threads.py.
 CV_TORCH_THREADS = env_int("CV_TORCH_THREADS", 0)
 CV_HEARTBEAT_TIMEOUT_SECONDS = env_int("CV_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
+# A Queued iteration no worker has taken in this long, while no worker shows signs of life,
+# is Failed by the sweep (its job was lost).
+CV_QUEUED_TIMEOUT_SECONDS = env_int("CV_QUEUED_TIMEOUT_SECONDS", 3600, minimum=60)
 CELERY_TASK_ROUTES = {"training.train_iteration": {"queue": "training"}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},
+    # Files a crash left without their row (see projects/services/reconcile.py).
+    "reconcile-storage": {"task": "projects.reconcile_storage", "schedule": 6 * 3600.0},
 }

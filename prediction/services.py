@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from portal import threads
 from prediction.models import StoredPrediction, Suggestion
-from projects.imaging import ImageRejected, ImageRules, PreparedImage, prepare_image
+from projects.imaging import ImageRejected, PreparedImage, prepare_image
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services.fetching import url_image
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
+    image_rules,
     images_create_each,
     images_tags_add,
 )
@@ -88,7 +89,7 @@ def forget_predictor(iteration_id: uuid.UUID) -> None:
 def _prepare(data: bytes, max_bytes: int) -> PreparedImage:
     """The same checks and normalisation as training images get."""
     try:
-        return prepare_image(data, ImageRules(max_bytes=max_bytes))
+        return prepare_image(data, image_rules(max_bytes))
     except ImageRejected as exc:
         code = {
             "ErrorImageSize": "BadRequestImageSizeBytes",

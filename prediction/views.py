@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm
@@ -120,13 +120,6 @@ def _item(prediction: Any, tag: Any) -> dict[str, Any]:
     return {"prediction": prediction, "shown": shown}
 
 
-def _next(request: AuthedRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def prediction_detail(
@@ -134,7 +127,7 @@ def prediction_detail(
 ) -> HttpResponse:
     project = project_get_for_user(request.user, project_id)
     stored = selectors.prediction_get_for_project(project, prediction_id)
-    back = _next(request, reverse("prediction:list", args=[project.id]))
+    back = safe_next(request, reverse("prediction:list", args=[project.id]))
     # Pre-ticked: what the model said at 50 % or more, as Custom Vision's portal does.
     likely = [p["tagId"] for p in stored.predictions if p["probability"] >= 0.5]
     form = ImageTagsForm(request.POST or None, project=project, initial={"tags": likely})
@@ -169,7 +162,7 @@ def prediction_delete(
     stored = selectors.prediction_get_for_project(project, prediction_id)
     services.predictions_delete(project=project, ids=[stored.id])
     messages.success(request, "The prediction was deleted.")
-    return redirect(_next(request, reverse("prediction:list", args=[project.id])))
+    return redirect(safe_next(request, reverse("prediction:list", args=[project.id])))
 
 
 @login_required

@@ -89,7 +89,11 @@ def _split_tags(*values: str) -> list[str]:
 
 class UploadForm(forms.Form):
     # `files` shadows Form.files (the raw upload dict) for the field; Django resolves both.
-    files = MultipleFileField(label="Browse local files")  # type: ignore[assignment]
+    # An empty file is accepted here so that ingestion fails it alone, by name, as the API does
+    # ("ErrorSource: The file is empty."), instead of the form rejecting the whole batch.
+    files = MultipleFileField(  # type: ignore[assignment]
+        label="Browse local files", allow_empty_file=True
+    )
     tag_input = forms.CharField(
         required=False,
         label="My Tags",

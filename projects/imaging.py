@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
 THUMBNAIL_EDGE = 320
 EXIF_ORIENTATION = 0x0112
+# Images decoding at once in one process. Each may take up to `max_decoded_bytes`, and a few
+# times that while it is converted and scaled: two bound what any number of concurrent
+# requests can make a web worker allocate.
+_DECODING = threading.BoundedSemaphore(2)
 
 
 class ImageStatus(StrEnum):
@@ -53,6 +58,9 @@ class ImageRules:
     min_edge: int = 256
     max_edge: int = 10_240
     max_aspect: float = 25.0
+    # Pixels × channels × bytes per channel, read from the header: a 10,240² RGBA PNG is a
+    # few hundred KB of file and 400 MB decoded. 128 MiB admits a 44-megapixel RGB photo.
+    max_decoded_bytes: int = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,14 +88,15 @@ def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage
         )
     image = _open(data)
     _check_dimensions(*image.size, rules)
+    _check_decoded_size(image, rules)
     source_format = str(image.format)
     orientation = _orientation(image)
-    _decode(image)
-
-    normalised = _to_rgb_or_l(image)
-    if orientation != 1:
-        normalised = ImageOps.exif_transpose(normalised)
-    normalised = _scale_up(normalised, rules.min_edge)
+    with _DECODING:
+        _decode(image)
+        normalised = _to_rgb_or_l(image)
+        if orientation != 1:
+            normalised = ImageOps.exif_transpose(normalised)
+        normalised = _scale_up(normalised, rules.min_edge)
 
     unchanged = (
         normalised is image
@@ -144,6 +153,28 @@ def _check_dimensions(width: int, height: int, rules: ImageRules) -> None:
             ImageStatus.ERROR_IMAGE_DIMENSIONS,
             f"The image is {width}×{height}; the aspect ratio may be at most "
             f"{rules.max_aspect:g}:1.",
+        )
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """What decoding would allocate, from the header alone: pixels × channels × bytes per
+    channel of the image's mode, and at least 4 bytes a pixel for modes that become RGBA."""
+    mode = ImageMode.getmode(image.mode)
+    per_pixel = len(mode.bands) * int(mode.typestr[-1])
+    if image.mode in ("P", "PA", "1", "LA", "La"):
+        per_pixel = 4  # palette and small modes are converted to RGB(A) next to the original
+    return image.width * image.height * per_pixel
+
+
+def _check_decoded_size(image: Image.Image, rules: ImageRules) -> None:
+    size = decoded_bytes(image)
+    if size > rules.max_decoded_bytes:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_DIMENSIONS,
+            f"The image is {image.width}×{image.height} {image.mode} and would take "
+            f"{size / 1048576:.0f} MB to decode; the limit is "
+            f"{rules.max_decoded_bytes / 1048576:.0f} MB. Scale it down or save it with fewer "
+            "channels.",
         )
 
 

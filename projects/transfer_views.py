@@ -59,7 +59,12 @@ def project_import(request: AuthedRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Imported {report.images_ok:,} images.")
+            duplicates = (
+                f" ({report.images_duplicate:,} duplicates kept once)"
+                if report.images_duplicate
+                else ""
+            )
+            messages.success(request, f"Imported {report.images_ok:,} images{duplicates}.")
             for name, reason in report.images_failed[:20]:
                 messages.warning(request, f"{name}: {reason}")
             return redirect("projects:images", report.project.id)

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.redirects import safe_next
 from projects import selectors, services
 from projects.domains import DOMAINS_BY_ID
 from projects.forms import (
@@ -257,9 +258,7 @@ def images_bulk(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     )
     # The keyboard shortcuts ask for JSON and update the page in place; the form reloads it.
     wants_json = request.headers.get("Accept") == "application/json"
-    back = request.POST.get("next") or _images_url(project)
-    if not back.startswith("/"):  # only our own pages
-        back = _images_url(project)
+    back = safe_next(request, _images_url(project))
     try:
         if not form.is_valid():
             raise ValidationError(
@@ -346,6 +345,7 @@ def image_detail(
     form = ImageTagsForm(
         request.POST or None, project=project, initial={"tags": list(image.tags.all())}
     )
+    back = safe_next(request, _images_url(project))
     if request.method == "POST" and form.is_valid():
         try:
             services.image_tags_set(image=image, tags=list(form.cleaned_data["tags"]))
@@ -353,7 +353,7 @@ def image_detail(
             form.add_error("tags", exc)
         else:
             messages.success(request, "Tags saved.")
-            return redirect(request.POST.get("next") or _images_url(project))
+            return redirect(back)
     return render(
         request,
         "projects/image_detail.html",
@@ -361,6 +361,7 @@ def image_detail(
             "project": project,
             "image": image,
             "form": form,
+            "back": back,
             "tab": "images",
         },
         status=400 if form.errors else 200,

@@ -73,6 +73,23 @@ def animated_gif() -> bytes:
     return buffer.getvalue()
 
 
+def pixel_heavy_png(width: int = 10_240, height: int = 10_240, mode: str = "RGBA") -> bytes:
+    """A real, complete PNG of blank pixels: a few hundred KB that decode to width × height ×
+    channels bytes (400 MB for the default). Written row by row, never whole in memory."""
+    channels = {"RGBA": 4, "RGB": 3, "L": 1}[mode]
+    colour_type = {"RGBA": 6, "RGB": 2, "L": 0}[mode]
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + width * channels)  # filter byte 0, then blank pixels
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG that claims to be width × height: a decompression bomb in miniature."""
 

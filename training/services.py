@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import traceback
 import uuid
@@ -45,6 +46,9 @@ logger = logging.getLogger(__name__)
 MIN_IMAGES_PER_TAG = 5  # Custom Vision's rule for Multiclass projects
 MIN_TAGS = 2
 MIN_IMAGES_PER_TAG_MULTILABEL = 2  # Multilabel projects train with fewer per tag
+# Azure's portal offers advanced budgets up to four days; anything larger (or infinite) would
+# hold the only training worker for good.
+MAX_BUDGET_HOURS = 96
 
 
 # --- Starting -------------------------------------------------------------------------------
@@ -56,7 +60,10 @@ def _training_set(
     """The tags to train and each image's tags among them (images without one are skipped)."""
     tags = list(Tag.objects.filter(project=project).order_by("created_at", "id"))
     if selected_tag_ids is not None:
-        wanted = {uuid.UUID(str(t)) for t in selected_tag_ids}
+        try:
+            wanted = {uuid.UUID(str(t)) for t in selected_tag_ids}
+        except ValueError:
+            wanted = {uuid.UUID(int=0)}  # not an id at all: as unknown as a foreign one
         unknown = wanted - {t.id for t in tags}
         if unknown:
             raise ValidationError(
@@ -134,10 +141,15 @@ def iteration_train_start(
         raise ValidationError(
             "Training type is Regular or Advanced.", code="BadRequestTrainingValidationFailed"
         )
-    if training_type == Iteration.TrainingType.ADVANCED and reserved_budget_hours <= 0:
+    if training_type == Iteration.TrainingType.ADVANCED and not reserved_budget_hours > 0:
         raise ValidationError(
             "Advanced training needs a budget in hours.",
             code="BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
+        )
+    if not math.isfinite(reserved_budget_hours) or reserved_budget_hours > MAX_BUDGET_HOURS:
+        raise ValidationError(
+            f"reservedBudgetInHours is at most {MAX_BUDGET_HOURS}.",
+            code="BadRequestTrainingValidationFailed",
         )
     tags, labels = _training_set(project, selected_tag_ids)
     _check_trainable(project, tags, labels)
@@ -173,10 +185,32 @@ def iteration_train_start(
     return iteration
 
 
+class TrainingUnavailable(Exception):
+    """The job broker could not take the training: nothing was queued."""
+
+
+# A few quick tries, then a clear answer: the request must not hang while the broker is down.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+
+
 def _enqueue(iteration: Iteration) -> None:
     from training.tasks import train_iteration
 
-    train_iteration.apply_async(args=(str(iteration.id),), task_id=iteration.task_id)
+    try:
+        train_iteration.apply_async(
+            args=(str(iteration.id),),
+            task_id=iteration.task_id,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+        )
+    except Exception as exc:  # kombu's OperationalError, a refused socket, a DNS failure…
+        logger.exception("Could not queue the training of %s", iteration.id)
+        # No Queued iteration that no worker will ever see: it would block every later Train.
+        Iteration.objects.filter(pk=iteration.pk, status=Iteration.Status.QUEUED).delete()
+        raise TrainingUnavailable(
+            "The training queue can't be reached right now, so nothing was queued. "
+            "Try again in a minute; if it persists, check that the broker (Redis) is running."
+        ) from exc
 
 
 # --- Running (in a worker) ------------------------------------------------------------------
@@ -411,12 +445,20 @@ def iteration_delete(*, iteration: Iteration) -> int:
     return images_purge_removed(project=project)
 
 
-def iterations_fail_stale(*, older_than: timedelta | None = None) -> int:
-    """Mark Training iterations whose worker stopped heart-beating as Failed, with a reason."""
+def iterations_fail_stale(
+    *, older_than: timedelta | None = None, queued_longer_than: timedelta | None = None
+) -> int:
+    """End iterations no worker will finish, with a reason; returns how many.
+
+    Training whose worker stopped heart-beating: the worker crashed or was killed. Queued for
+    longer than CV_QUEUED_TIMEOUT_SECONDS while no worker has shown any sign of life for a
+    heartbeat timeout: the message was lost (a broker restarted without its data) or no
+    worker runs, and a Queued iteration would block every later Train of its project.
+    """
     limit = older_than or timedelta(seconds=settings.CV_HEARTBEAT_TIMEOUT_SECONDS)
-    cutoff = timezone.now() - limit
-    return Iteration.objects.filter(
-        status=Iteration.Status.TRAINING, heartbeat_at__lt=cutoff
+    now = timezone.now()
+    failed = Iteration.objects.filter(
+        status=Iteration.Status.TRAINING, heartbeat_at__lt=now - limit
     ).update(
         status=Iteration.Status.FAILED,
         phase="Failed",
@@ -425,6 +467,21 @@ def iterations_fail_stale(*, older_than: timedelta | None = None) -> int:
             f"{int(limit.total_seconds())} s): it crashed or was killed. Train again."
         ),
     )
+    waited = queued_longer_than or timedelta(seconds=settings.CV_QUEUED_TIMEOUT_SECONDS)
+    workers_busy = Iteration.objects.filter(heartbeat_at__gte=now - limit).exists()
+    if not workers_busy:
+        failed += Iteration.objects.filter(
+            status=Iteration.Status.QUEUED, created_at__lt=now - waited
+        ).update(
+            status=Iteration.Status.FAILED,
+            phase="Failed",
+            heartbeat_at=now,
+            error=(
+                f"No worker took this training in {int(waited.total_seconds() // 60)} minutes: "
+                "its job was lost or no training worker is running. Train again."
+            ),
+        )
+    return failed
 
 
 def removed_images_kept(iteration: Iteration) -> int:

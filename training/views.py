@@ -33,6 +33,7 @@ ERROR_KINDS = {
 def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for_user(request.user, project_id)
     form = TrainForm(request.POST or None, project=project)
+    unavailable = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -45,6 +46,9 @@ def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             )
         except ValidationError as exc:
             form.add_error(None, exc)
+        except services.TrainingUnavailable as exc:
+            form.add_error(None, str(exc))
+            unavailable = True
         else:
             return redirect("training:performance", project.id, iteration.id)
     return render(
@@ -55,7 +59,7 @@ def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "form": form,
             "tab": "performance",
         },
-        status=400 if form.errors else 200,
+        status=503 if unavailable else 400 if form.errors else 200,
     )
 
 

@@ -6,6 +6,7 @@ A failed file leaves no stored file and no row behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -50,8 +51,13 @@ class _Rejected(Exception):
         self.status, self.message = status, message
 
 
-def _rules() -> ImageRules:
-    return ImageRules(max_bytes=settings.CV_MAX_IMAGE_BYTES)
+def image_rules(max_bytes: int | None = None) -> ImageRules:
+    """Custom Vision's image rules with this server's limits (file size: training's unless
+    given, e.g. the prediction endpoint's)."""
+    return ImageRules(
+        max_bytes=max_bytes or settings.CV_MAX_IMAGE_BYTES,
+        max_decoded_bytes=settings.CV_MAX_DECODED_BYTES,
+    )
 
 
 def tag_set_problem(project: Project, tags: Sequence[Tag]) -> tuple[ImageStatus, str] | None:
@@ -158,14 +164,13 @@ def _create_one(
     project: Project, upload: ImageUpload, tags: list[Tag], source: str, count: int
 ) -> ImageCreateResult:
     try:
-        prepared = prepare_image(_read(upload), _rules())
-    except (ImageRejected, _Rejected) as exc:
+        data = _read(upload)
+    except _Rejected as exc:
         return ImageCreateResult(upload.name, exc.status, exc.message)
-    except Exception:
-        logger.exception("Unexpected failure reading image %s", upload.name)
-        return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
-
-    existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
+    # Duplicates are found by content before any decoding: the same pixel-heavy file sent many
+    # times costs one decode, not one each.
+    content_hash = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(project=project, content_hash=content_hash).first()
     if existing is not None and existing.removed_at is None:
         return _duplicate(upload, existing)
     if count >= settings.CV_MAX_IMAGES_PER_PROJECT:
@@ -180,6 +185,13 @@ def _create_one(
             ImageTag.objects.bulk_create([ImageTag(image=existing, tag=t) for t in tags])
         existing.removed_at = None
         return ImageCreateResult(upload.name, ImageStatus.OK, "", existing)
+    try:
+        prepared = prepare_image(data, image_rules())
+    except ImageRejected as exc:
+        return ImageCreateResult(upload.name, exc.status, exc.message)
+    except Exception:
+        logger.exception("Unexpected failure reading image %s", upload.name)
+        return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
     return _store(project, upload, prepared, tags, source)
 
 

@@ -22,8 +22,13 @@ def _validate(
     domain_id: uuid.UUID,
 ) -> None:
     errors: dict[str, str] = {}
+    name_field = Project._meta.get_field("name")
     if not name.strip():
         errors["name"] = "Give the project a name."
+    elif "\x00" in name:
+        errors["name"] = "A project name can't contain a NUL character."
+    elif len(name.strip()) > (name_field.max_length or 0):
+        errors["name"] = f"Project names are at most {name_field.max_length} characters."
     if resource.owner_id != owner.pk or resource.kind != Resource.Kind.TRAINING:
         errors["resource"] = "Choose one of your training resources."
     if classification_type not in Project.ClassificationType.values:

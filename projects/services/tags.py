@@ -16,6 +16,8 @@ def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise ValidationError({"name": "A tag needs a name."})
+    if "\x00" in cleaned:
+        raise ValidationError({"name": "A tag name can't contain a NUL character."})
     if len(cleaned) > MAX_TAG_NAME:
         raise ValidationError({"name": f"Tag names are at most {MAX_TAG_NAME} characters."})
     return cleaned

@@ -18,6 +18,7 @@ import json
 import tempfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -47,7 +48,8 @@ TOKEN_MAX_AGE = 7 * 24 * 3600  # seconds an API export token stays valid
 @dataclass
 class ImportReport:
     project: Project
-    images_ok: int = 0
+    images_ok: int = 0  # stored
+    images_duplicate: int = 0  # the same content as an image already stored: kept once
     images_failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
@@ -141,8 +143,16 @@ def _read_member(zf: zipfile.ZipFile, name: Any) -> ImageUpload:
     limit = settings.CV_MAX_IMAGE_BYTES
     if info.file_size > limit:
         return ImageUpload(name=label, source_error="The file is larger than the image limit.")
-    with zf.open(info) as handle:
-        data = handle.read(limit + 1)
+    try:
+        with zf.open(info) as handle:
+            data = handle.read(limit + 1)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError) as exc:
+        # A bad CRC, an encrypted or oddly compressed member: this image fails, not the import.
+        return ImageUpload(
+            name=label, source_error=f"The file can't be read from the archive: {exc}"
+        )
+    except zlib.error as exc:
+        return ImageUpload(name=label, source_error=f"The file is corrupt in the archive: {exc}")
     if len(data) > limit:
         return ImageUpload(name=label, source_error="The file is larger than the image limit.")
     return ImageUpload(name=label, data=data)
@@ -208,8 +218,10 @@ def _fill(project: Project, zf: zipfile.ZipFile, manifest: dict[str, Any]) -> Im
             for e in batch
         ]
         for result in images_create_each(project=project, entries=entries):
-            if result.status in (ImageStatus.OK, ImageStatus.OK_DUPLICATE):
+            if result.status == ImageStatus.OK:
                 report.images_ok += 1
+            elif result.status == ImageStatus.OK_DUPLICATE:
+                report.images_duplicate += 1
             else:
                 report.images_failed.append((result.source_name, result.message))
     return report

@@ -86,6 +86,20 @@ def test_training_refusals(api, keys, project, trained):
         400,
         "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
     )
+    # A budget that never runs out would hold the only training worker for good.
+    for budget in ("inf", "1e6", "nan", "-inf"):
+        error(
+            api(
+                "POST",
+                f"{p}/train?trainingType=Advanced&forceTrain=true&reservedBudgetInHours={budget}",
+            ),
+            400,
+            "BadRequestTrainingValidationFailed"
+            if budget in ("inf", "1e6")
+            else "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
+        )
+    assert api("GET", f"{p}/iterations").status_code == 200
+    assert not project.iterations.filter(status__in=["Queued", "Training"]).exists()
     it = f"{p}/iterations/{trained.id}"
     error(
         api("POST", f"{it}/publish?publishName=x&predictionId=nope"),
@@ -234,3 +248,35 @@ def test_paths_not_served_answer_in_azures_shape(api, project, trained):
     response = api("POST", f"projects/{project.id}/iterations/{trained.id}/export?platform=ONNX")
     body = error(response, 404, "NotFound")
     assert "openapi.json" in body["message"]
+
+
+def test_malformed_input_is_a_400_in_azures_shape_never_a_500(api, project, trained):
+    p = f"projects/{project.id}"
+    it = f"{p}/iterations/{trained.id}"
+    deep = "[" * 100_000 + "]" * 100_000
+    cases = [
+        ("PATCH", p, {"data": "[1, 2]", "headers": {"Content-Type": "application/json"}}),
+        ("PATCH", p, {"data": deep, "headers": {"Content-Type": "application/json"}}),
+        ("GET", f"{p}/images?take=-5", {}),
+        ("GET", f"{p}/images?skip={10**30}", {}),
+        ("GET", f"{it}/performance?threshold=nan", {}),
+        ("GET", f"{it}/performance?threshold=2", {}),
+        ("POST", f"{p}/predictions/query", {"json": {"startTime": "2024-13-01T00:00:00Z"}}),
+        (
+            "POST",
+            f"{p}/predictions/query",
+            {"json": {"tags": [{"id": str(project.id), "minThreshold": "nan"}]}},
+        ),
+        ("POST", f"{p}/train?forceTrain=true", {"json": {"selectedTags": "abc"}}),
+        ("POST", f"{p}/train?forceTrain=true", {"json": {"selectedTags": ["not-a-uuid"]}}),
+        ("POST", f"{p}/tags?name=a%00b", {}),
+        ("POST", f"{p}/tags?name={'x' * 5000}", {}),
+        ("PATCH", p, {"json": {"name": "a\x00b"}}),
+        ("PATCH", p, {"json": {"name": "x" * 5000}}),
+    ]
+    for method, path, kwargs in cases:
+        response = api(method, path, **kwargs)
+        assert response.status_code == 400, (method, path, response.status_code, response.text)
+        body = response.json()
+        assert body["code"].startswith("BadRequest") and body["message"], (path, body)
+    assert api("GET", p).status_code == 200

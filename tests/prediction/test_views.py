@@ -206,13 +206,9 @@ def test_import_only_into_own_training_resource(alice_client, bob, project):
 def test_an_image_that_fails_in_the_archive_fails_alone(alice_client, resource):
     import json
 
-    manifest = {
-        "format": "custom-vision-project",
-        "version": 1,
-        "name": "Zipped",
-        "classificationType": "Multiclass",
-        "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31",
-        "tags": [{"id": "t1", "name": "Blue", "type": "Regular"}],
+    from tests.projects.test_transfer import MANIFEST
+
+    manifest = MANIFEST | {
         "images": [
             {"file": "images/a.jpg", "tagIds": ["t1"]},
             {"file": "images/bad.jpg", "tagIds": ["t1"]},

@@ -17,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_user_client(client):
-    User.objects.create_superuser("root", "", "pw")
-    client.login(username="root", password="pw")
+    client.force_login(User.objects.create_superuser("root", "", "pw"))
     return client
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 
 import pytest
 from PIL import Image
 
-from projects.imaging import ImageRejected, ImageRules, ImageStatus, prepare_image
+from projects.imaging import (
+    ImageRejected,
+    ImageRules,
+    ImageStatus,
+    decoded_bytes,
+    prepare_image,
+)
 from tests import images
 
 
@@ -67,6 +74,30 @@ def test_size_limit_is_configurable():
 def test_decompression_bomb_is_refused_before_decoding():
     error = rejected(images.png_header_only(60_000, 60_000))
     assert error.status == ImageStatus.ERROR_IMAGE_DIMENSIONS
+
+
+def test_pixel_heavy_image_is_refused_from_its_header_in_well_under_a_second():
+    data = images.pixel_heavy_png()
+    assert len(data) < 1024 * 1024  # under every file-size limit
+    started = time.perf_counter()
+    error = rejected(data)
+    assert time.perf_counter() - started < 0.5
+    assert error.status == ImageStatus.ERROR_IMAGE_DIMENSIONS
+    assert "10240×10240 RGBA" in error.message and "400 MB" in error.message
+
+
+def test_decoded_size_counts_channels_and_bytes_per_channel():
+    def decoded(size, mode):
+        return decoded_bytes(Image.new(mode, size))
+
+    assert decoded((100, 100), "RGB") == 30_000
+    assert decoded((100, 100), "I;16") == 20_000
+    assert decoded((100, 100), "P") == 40_000  # becomes RGB(A) beside the palette image
+    limit = ImageRules(max_decoded_bytes=3 * 1024 * 1024)
+    assert prepare_image(images.solid((1024, 1024), fmt="PNG"), limit).width == 1024
+    grey = images.pixel_heavy_png(2048, 2048, mode="L")  # 4 MB decoded
+    assert prepare_image(grey, ImageRules(max_decoded_bytes=5 * 1024 * 1024)).width == 2048
+    assert rejected(grey, limit).status == ImageStatus.ERROR_IMAGE_DIMENSIONS
 
 
 def test_longest_edge_over_10240_is_error_dimensions():

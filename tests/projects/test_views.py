@@ -173,6 +173,7 @@ def test_upload_with_my_tags_reports_each_failure(alice_client, project):
     files = [
         SimpleUploadedFile("one.jpg", good[0], "image/jpeg"),
         SimpleUploadedFile("fake.jpg", images.HTML, "image/jpeg"),
+        SimpleUploadedFile("empty.jpg", b"", "image/jpeg"),
         SimpleUploadedFile("two.jpg", good[1], "image/jpeg"),
     ]
     response = alice_client.post(
@@ -185,8 +186,10 @@ def test_upload_with_my_tags_reports_each_failure(alice_client, project):
     )
     assert response.status_code == 200
     text = response.content.decode()
-    assert "2 of 3 files uploaded" in text
+    assert "2 of 4 files uploaded" in text
     assert "fake.jpg" in text and "ErrorImageFormat" in text
+    # An empty file fails alone, by name, as it does through the API.
+    assert "empty.jpg" in text and "ErrorSource" in text
     tag = Tag.objects.get(project=project)
     assert tag.name == "Hemlock" and tag.images.count() == 2
 
@@ -267,6 +270,41 @@ def test_image_detail_sets_tags_and_serves_files(alice_client, project, tagged):
     assert b"".join(file.streaming_content)[:2] == b"\xff\xd8"
     thumb = alice_client.get(reverse("projects:image_thumbnail", args=[project.id, image.id]))
     assert thumb.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "javascript:alert(document.domain)",
+        "https://elsewhere.example/",
+        "//elsewhere.example/",
+        "/\\elsewhere.example/",
+        "http://testserver.elsewhere.example/",
+    ],
+)
+def test_image_detail_never_links_or_redirects_off_site(alice_client, project, tagged, target):
+    image, tag = tagged
+    url = reverse("projects:image", args=[project.id, image.id])
+    images_url = reverse("projects:images", args=[project.id])
+    page = alice_client.get(url, {"next": target}).content.decode()
+    assert "elsewhere" not in page and "javascript:" not in page
+    saved = alice_client.post(url, {"tags": [str(tag.id)], "next": target})
+    assert saved.status_code == 302 and saved["Location"] == images_url
+    bulk = alice_client.post(
+        reverse("projects:bulk", args=[project.id]),
+        {"action": "untag", "images": [str(image.id)], "tag_name": tag.name, "next": target},
+    )
+    assert bulk["Location"] == images_url
+
+
+def test_image_detail_goes_back_to_the_page_it_came_from(alice_client, project, tagged):
+    image, tag = tagged
+    url = reverse("projects:image", args=[project.id, image.id])
+    came_from = reverse("projects:images", args=[project.id]) + "?state=tagged&page=1"
+    page = alice_client.get(url, {"next": came_from}).content.decode()
+    assert 'href="/projects/' in page and "state=tagged&amp;page=1" in page
+    saved = alice_client.post(url, {"tags": [str(tag.id)], "next": came_from})
+    assert saved["Location"] == came_from
 
 
 def test_settings_rename_and_change_type_and_domain(alice_client, project):

@@ -12,7 +12,6 @@ import torch
 from training.engine import finetune
 from training.engine import train as engine
 from training.engine.augment import augment
-from training.engine.backbones import resolve
 from training.engine.data import Sample, square, square_size
 from training.engine.features import DirectoryCache
 from training.engine.predict import Predictor, save_bundle
@@ -38,6 +37,20 @@ def one_hot(labels: list[int], classes: int) -> torch.Tensor:
     targets = torch.zeros(len(labels), classes)
     targets[torch.arange(len(labels)), torch.tensor(labels)] = 1
     return targets
+
+
+def classify(
+    samples: list[Sample], labels: list[int], names: list[str], **options
+) -> engine.TrainRequest:
+    """A Multiclass request for these photos (General domain unless `recipe` says)."""
+    options.setdefault("recipe", recipe_for("General"))
+    return engine.TrainRequest(
+        samples=samples,
+        targets=one_hot(labels, len(names)),
+        tag_names=names,
+        multilabel=False,
+        **options,
+    )
 
 
 # Few epochs so that a fine-tune of every fold fits a test's budget on two CPU cores.
@@ -128,13 +141,7 @@ def test_fine_tuned_models_are_scored_on_exactly_what_prediction_serves(tmp_path
     bytes) give the same probabilities for the same model."""
     samples, labels, names = grocery()
     picked = [i for i, label in enumerate(labels) if label < 2][:12]
-    request = engine.TrainRequest(
-        samples=[samples[i] for i in picked],
-        targets=one_hot([labels[i] for i in picked], 2),
-        tag_names=names[:2],
-        multilabel=False,
-        recipe=recipe_for("General"),
-    )
+    request = classify([samples[i] for i in picked], [labels[i] for i in picked], names[:2])
     result = engine.train(request, cache=DirectoryCache(tmp_path))
     predictor = Predictor.from_bytes(save_bundle(result.bundle))
     spec = predictor.spec
@@ -149,12 +156,12 @@ def test_fine_tuned_models_are_scored_on_exactly_what_prediction_serves(tmp_path
 # --- Honest figures ---------------------------------------------------------------------------
 
 
-def shuffled_two_tags(seed: int) -> tuple[list[Sample], torch.Tensor]:
+def shuffled_two_tags(seed: int) -> tuple[list[Sample], list[int]]:
     """All 96 photos under two tags that mean nothing: 48 each, assigned at random."""
     samples, _, _ = grocery()
     labels = [0] * 48 + [1] * 48
     random.Random(seed).shuffle(labels)
-    return samples, one_hot(labels, 2)
+    return samples, labels
 
 
 def reported(metrics: dict) -> list[float | None]:
@@ -170,15 +177,8 @@ def reported(metrics: dict) -> list[float | None]:
 
 
 def test_random_labels_report_chance_in_quick_training(tmp_path):
-    samples, targets = shuffled_two_tags(seed=11)
-    request = engine.TrainRequest(
-        samples=samples,
-        targets=targets,
-        tag_names=["a", "b"],
-        multilabel=False,
-        recipe=recipe_for("General"),
-    )
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    samples, labels = shuffled_two_tags(seed=11)
+    result = engine.train(classify(samples, labels, ["a", "b"]), cache=DirectoryCache(tmp_path))
     figures = reported(result.metrics)
     assert all(near_chance(v) for v in figures), figures
 
@@ -186,16 +186,9 @@ def test_random_labels_report_chance_in_quick_training(tmp_path):
 def test_random_labels_report_chance_in_advanced_training_even_for_the_fine_tunes(tmp_path):
     """Each fold's fine-tune starts from a head fitted without that fold: the fine-tuned
     models' own held-out scores (compared with Quick's) are at chance too."""
-    samples, targets = shuffled_two_tags(seed=12)
-    request = engine.TrainRequest(
-        samples=samples,
-        targets=targets,
-        tag_names=["a", "b"],
-        multilabel=False,
-        recipe=SHORT,
-        advanced=True,
-        budget_seconds=150,
-        folds=3,
+    samples, labels = shuffled_two_tags(seed=12)
+    request = classify(
+        samples, labels, ["a", "b"], recipe=SHORT, advanced=True, budget_seconds=150, folds=3
     )
     result = engine.train(request, cache=DirectoryCache(tmp_path))
     details = result.details
@@ -214,13 +207,7 @@ def test_reported_precision_matches_photos_the_model_never_saw(tmp_path):
     order = list(range(len(samples)))
     random.Random(5).shuffle(order)
     train_rows, test_rows = order[:64], order[64:]
-    request = engine.TrainRequest(
-        samples=[samples[i] for i in train_rows],
-        targets=one_hot([labels[i] for i in train_rows], len(names)),
-        tag_names=names,
-        multilabel=False,
-        recipe=recipe_for("General"),
-    )
+    request = classify([samples[i] for i in train_rows], [labels[i] for i in train_rows], names)
     result = engine.train(request, cache=DirectoryCache(tmp_path))
     predictor = Predictor(result.bundle)
     probabilities = torch.tensor([predictor.predict(samples[i].read()) for i in test_rows])
@@ -238,15 +225,8 @@ def test_reported_precision_matches_photos_the_model_never_saw(tmp_path):
 
 def test_advanced_keeps_quick_when_fine_tuning_does_not_beat_it_and_says_why(tmp_path):
     samples, labels, names = grocery()
-    request = engine.TrainRequest(
-        samples=samples,
-        targets=one_hot(labels, len(names)),
-        tag_names=names,
-        multilabel=False,
-        recipe=SHORT,
-        advanced=True,
-        budget_seconds=120,
-        folds=3,
+    request = classify(
+        samples, labels, names, recipe=SHORT, advanced=True, budget_seconds=120, folds=3
     )
     result = engine.train(request, cache=DirectoryCache(tmp_path))
     details = result.details
@@ -268,12 +248,11 @@ def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(tmp_path, monkeypa
     monkeypatch.setattr(engine, "KEEP_CONFIDENCE", 0.0)
     samples, labels, names = grocery()
     rows = [i for i, label in enumerate(labels) if label < 3]
-    recipe = dataclasses.replace(SHORT, good_epochs=50, max_epochs=50)  # one fold affordable
-    request = engine.TrainRequest(
-        samples=[samples[i] for i in rows],
-        targets=one_hot([labels[i] for i in rows], 3),
-        tag_names=names[:3],
-        multilabel=False,
+    recipe = dataclasses.replace(SHORT, good_epochs=10_000, max_epochs=6)  # so one fold
+    request = classify(
+        [samples[i] for i in rows],
+        [labels[i] for i in rows],
+        names[:3],
         recipe=recipe,
         advanced=True,
         budget_seconds=45,
@@ -296,18 +275,15 @@ def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(tmp_path, monkeypa
 
 def test_a_budget_too_small_to_fine_tune_keeps_quick(tmp_path):
     samples, labels, names = grocery()
-    request = engine.TrainRequest(
-        samples=samples[:32],
-        targets=one_hot(labels[:32], 2),
-        tag_names=names[:2],
-        multilabel=False,
-        recipe=recipe_for("General"),
-        advanced=True,
-        budget_seconds=3,
-    )
-    backbone = resolve(request.recipe.torchvision, request.recipe.bundled)
-    result = engine.train(request, backbone=backbone, cache=DirectoryCache(tmp_path))
+    request = classify(samples[:32], labels[:32], names[:2], advanced=True, budget_seconds=3)
+    result = engine.train(request, cache=DirectoryCache(tmp_path))
     assert result.bundle["kind"] == "frozen"
     assert result.details["kept"] == "frozen"
     assert result.details["estimated_folds"] == 0
     assert "Kept quick training's model" in result.details["why"]
+
+
+def test_plan_caps_a_single_fold_at_the_recipe_s_most_epochs():
+    recipe = dataclasses.replace(recipe_for("General"), good_epochs=10_000, max_epochs=7)
+    plan = finetune.plan(images=100, k=5, seconds=600, images_per_second=100, recipe=recipe)
+    assert (plan.folds, plan.epochs) == (1, 7)

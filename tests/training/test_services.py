@@ -104,10 +104,12 @@ def test_advanced_run_says_which_model_it_kept_and_scores_only_estimated_images(
     # This test holds a transaction open; on SQLite a heartbeat from the second thread would
     # wait on it. The worker tests cover the heartbeat.
     settings.CV_HEARTBEAT_SECONDS = 3600
-    # Keep the fine-tune whatever it scores, with one fold affordable in a 40 s budget.
+    # Keep the fine-tune whatever it scores; no number of folds is "good", so one is estimated.
     monkeypatch.setattr(engine, "KEEP_MARGIN", -1.0)
     monkeypatch.setattr(engine, "KEEP_CONFIDENCE", 0.0)
-    short = dataclasses.replace(recipe_for("General"), min_epochs=2, good_epochs=60, max_epochs=60)
+    short = dataclasses.replace(
+        recipe_for("General"), min_epochs=2, good_epochs=10_000, max_epochs=8
+    )
     monkeypatch.setattr(services, "recipe_for", lambda name: short)
     iteration = services.iteration_train_start(
         project=trainable, training_type="Advanced", reserved_budget_hours=40 / 3600
@@ -252,6 +254,28 @@ def test_sweep_fails_iterations_whose_worker_died(trainable):
     assert services.iterations_fail_stale() == 1
     iteration.refresh_from_db()
     assert iteration.status == "Failed" and "stopped responding" in iteration.error
+
+
+def test_sweep_fails_a_queued_iteration_no_worker_took(trainable):
+    iteration = services.iteration_train_start(project=trainable)
+    long_ago = timezone.now() - timedelta(hours=2)
+    Iteration.objects.filter(pk=iteration.pk).update(created_at=long_ago)
+    # While some worker shows signs of life, a queue may just be long: nothing is failed.
+    other = Iteration.objects.create(
+        project=trainable,
+        name="busy elsewhere",
+        status="Training",
+        heartbeat_at=timezone.now(),
+        domain_id=trainable.domain_id,
+        classification_type=trainable.classification_type,
+    )
+    assert services.iterations_fail_stale() == 0
+    Iteration.objects.filter(pk=other.pk).update(status="Completed", heartbeat_at=long_ago)
+    assert services.iterations_fail_stale() == 1
+    iteration.refresh_from_db()
+    assert iteration.status == "Failed" and "No worker took this training" in iteration.error
+    # The project can train again.
+    assert services.iteration_train_start(project=trainable, force=True).status == "Queued"
 
 
 def test_rename(trainable):

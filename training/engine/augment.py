@@ -60,14 +60,20 @@ def augment(
 
 
 def _jitter(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """Brightness b, contrast c and saturation s, folded into two passes over the pixels.
+
+    Brightness then contrast is x·b·c + b·m·(1 - c), m the image's mean grey; saturation then
+    blends each pixel with its own grey. Together: α·lerp(grey(x), x, s) + β with α = b·c and
+    β = b·m·(1 - c), instead of a pass per step.
+    """
     n, device = x.shape[0], x.device
 
     def factor() -> torch.Tensor:
         return _uniform(n, 1 - amount, 1 + amount, generator).to(device).view(n, 1, 1, 1)
 
-    grey_weights = torch.tensor(_GREY, device=device).view(1, 3, 1, 1)
-    x = x * factor()  # brightness
-    mean = (x * grey_weights).sum(1, keepdim=True).mean((2, 3), keepdim=True)
-    x = (x - mean) * factor() + mean  # contrast
-    grey = (x * grey_weights).sum(1, keepdim=True)
-    return (x - grey) * factor() + grey  # saturation
+    b, c, s = factor(), factor(), factor()
+    r, g, bl = _GREY
+    grey = x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * bl
+    mean = grey.mean((2, 3), keepdim=True)
+    out = torch.lerp(grey.expand_as(x), x, s)
+    return out.mul_(b * c).add_(b * mean * (1 - c))

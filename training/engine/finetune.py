@@ -102,7 +102,7 @@ def plan(
             epochs = min(epochs, recipe.max_epochs)
             note = "" if folds == k else f" (the budget affords {folds} of {k} folds)"
             return Plan(folds, epochs, f"{folds} fold fine-tunes of {epochs} epochs{note}")
-    epochs = affordable(1)
+    epochs = min(affordable(1), recipe.max_epochs)
     if epochs >= recipe.min_epochs:
         return Plan(1, epochs, f"1 fold fine-tune of {epochs} epochs (the budget affords no more)")
     return Plan(

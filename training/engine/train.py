@@ -1,7 +1,9 @@
 """Quick (frozen features + linear head) and Advanced (fine-tuning) training.
 
 Both estimate performance by k-fold cross-validation (out-of-fold probabilities for every
-image), then train the final model on all images.
+image), then train the final model on all images. Whatever is fitted on data (standardisation,
+heads, fine-tunes) is fitted per fold on that fold's training images only, so no figure comes
+from a model that saw the image it scores.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ def _train_advanced(
         details["completed_share"] = completion
         details["fold_images_per_second"] = [round(r, 1) for r in rates]
         tuned = evaluate(targets[estimated], oof[estimated], folds[estimated])
-        tuned_ap = tuned["overall"]["average_precision"] or 0.0
+        tuned_ap = mean_average_precision(targets[estimated], oof[estimated])
         frozen_ap = mean_average_precision(targets[estimated], quick.oof_probabilities[estimated])
         compared = int(estimated.sum())
         wins = bootstrap_wins(

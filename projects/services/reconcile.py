@@ -1,0 +1,94 @@
+"""Stored files that no row refers to: found and removed after a grace period.
+
+Files are written before the row that points at them commits, and deleted only after the
+row's deletion commits, so a crash between the two can leave a file without a row (never a
+row without its file). This sweep removes such files once they are older than the grace
+period: a younger one may belong to an upload whose row is about to commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.apps import apps
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Every folder the product writes under, and every file field that points into them.
+ROOTS = ("images", "predictions", "models")
+FILE_FIELDS = {
+    "projects.Image": ("file", "thumbnail"),
+    "prediction.StoredPrediction": ("file", "thumbnail"),
+    "training.Iteration": ("model_file",),
+}
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    removed: list[str] = field(default_factory=list)
+    too_recent: int = 0
+
+
+def _walk(folder: str) -> Iterator[str]:
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{folder}/{name}"
+    for sub in folders:
+        yield from _walk(f"{folder}/{sub}")
+
+
+def _referenced() -> set[str]:
+    names: set[str] = set()
+    for label, fields in FILE_FIELDS.items():
+        model = apps.get_model(label)
+        for row in model._default_manager.values_list(*fields):
+            names.update(str(n) for n in row if n)
+    return names
+
+
+def storage_reconcile(
+    *, grace: timedelta = timedelta(hours=1), dry_run: bool = False
+) -> ReconcileReport:
+    """Delete stored files under ROOTS that no row refers to and that are older than `grace`."""
+    report = ReconcileReport()
+    referenced = _referenced()
+    cutoff = timezone.now() - grace
+    for root in ROOTS:
+        for name in _walk(root):
+            report.checked += 1
+            if name in referenced:
+                continue
+            try:
+                modified = default_storage.get_modified_time(name)
+            except (OSError, NotImplementedError):
+                continue
+            if modified > cutoff:
+                report.too_recent += 1
+                continue
+            # Looked up again just before deleting: a row may have committed meanwhile.
+            if name in _referenced_one(name):
+                continue
+            if not dry_run:
+                default_storage.delete(name)
+            report.removed.append(name)
+    if report.removed:
+        logger.info("Removed %d stored files no row refers to", len(report.removed))
+    return report
+
+
+def _referenced_one(name: str) -> set[str]:
+    for label, fields in FILE_FIELDS.items():
+        model = apps.get_model(label)
+        for field_name in fields:
+            if model._default_manager.filter(**{field_name: name}).exists():
+                return {name}
+    return set()
