@@ -46,6 +46,25 @@ QUERY: dict[str, list[str]] = {
 }
 
 
+# Operations whose body is a JSON object (the rest take none, image bytes or multipart).
+JSON_BODY = {
+    "CreateImagesFromFiles",
+    "CreateImagesFromPredictions",
+    "CreateImagesFromUrls",
+    "CreateImageTags",
+    "UpdateProject",
+    "UpdateTag",
+    "UpdateIteration",
+    "TrainProject",
+    "QueryPredictions",
+    "QuerySuggestedImages",
+    "QuerySuggestedImageCount",
+    "ClassifyImageUrl",
+    "ClassifyImageUrlWithNoStore",
+    "QuickTestImageUrl",
+}
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -83,7 +102,7 @@ def build(routes: list[Any]) -> dict[str, Any]:
                 {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
                 for q in QUERY.get(operation_id, [])
             ]
-            item[method.lower()] = {
+            operation: dict[str, Any] = {
                 "operationId": operation_id,
                 "tags": [route.api.title()],
                 "parameters": params + query,
@@ -100,6 +119,12 @@ def build(routes: list[Any]) -> dict[str, Any]:
                     },
                 },
             }
+            if operation_id in JSON_BODY:
+                operation["requestBody"] = {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            item[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
