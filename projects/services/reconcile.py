@@ -74,8 +74,7 @@ def storage_reconcile(
             if modified > cutoff:
                 report.too_recent += 1
                 continue
-            # Looked up again just before deleting: a row may have committed meanwhile.
-            if name in _referenced_one(name):
+            if _is_referenced(name):  # asked again just before deleting: a row may be new
                 continue
             if not dry_run:
                 default_storage.delete(name)
@@ -85,10 +84,9 @@ def storage_reconcile(
     return report
 
 
-def _referenced_one(name: str) -> set[str]:
-    for label, fields in FILE_FIELDS.items():
-        model = apps.get_model(label)
-        for field_name in fields:
-            if model._default_manager.filter(**{field_name: name}).exists():
-                return {name}
-    return set()
+def _is_referenced(name: str) -> bool:
+    return any(
+        apps.get_model(label)._default_manager.filter(**{field_name: name}).exists()
+        for label, fields in FILE_FIELDS.items()
+        for field_name in fields
+    )
