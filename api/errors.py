@@ -50,6 +50,7 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             kwargs.pop("version", None)
+            kwargs.pop("_word", None)
             resource = resource_for_request(request, kind)
             if resource is None:
                 header = "Training-Key" if kind == Resource.Kind.TRAINING else "Prediction-Key"

@@ -47,6 +47,17 @@ def _with_tags(images: QuerySet[Image], tag_ids: list[uuid.UUID]) -> QuerySet[Im
     return images.filter(image_tags__tag_id__in=tag_ids).distinct() if tag_ids else images
 
 
+def _filtered(request: HttpRequest, project: Project) -> QuerySet[Image]:
+    """GetImages' and GetImageCount's filters: `tagIds` (any of them) and `taggingStatus`."""
+    found = _with_tags(_images(project), _ids(request.GET.get("tagIds"), "tagIds"))
+    status = request.GET.get("taggingStatus", "All")
+    if status == "Tagged":
+        found = found.filter(image_tags__isnull=False).distinct()
+    elif status == "Untagged":
+        found = found.filter(image_tags__isnull=True)
+    return found
+
+
 MAX_SKIP = 2**31 - 1  # what a database OFFSET takes everywhere
 
 
@@ -138,13 +149,7 @@ def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
 def images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     if request.method == "GET":
-        found = _with_tags(_images(project), _ids(request.GET.get("tagIds"), "tagIds"))
-        status = request.GET.get("taggingStatus", "All")
-        if status == "Tagged":
-            found = found.filter(image_tags__isnull=False).distinct()
-        elif status == "Untagged":
-            found = found.filter(image_tags__isnull=True)
-        return [image_json(i, _base(request)) for i in _page(request, found)]
+        return [image_json(i, _base(request)) for i in _page(request, _filtered(request, project))]
     if request.method == "DELETE":
         if request.GET.get("allImages", "").lower() == "true":
             ids: Iterable[uuid.UUID] = selectors.active_images(project).values_list("id", flat=True)
@@ -237,7 +242,9 @@ def images_count(
 ) -> Any:
     project = _project(resource, project_id)
     found = selectors.active_images(project)
-    if state == "tagged":
+    if state == "all":  # GetImageCount takes GetImages' filters
+        found = _filtered(request, project)
+    elif state == "tagged":
         found = _with_tags(
             found.filter(image_tags__isnull=False), _ids(request.GET.get("tagIds"), "tagIds")
         )

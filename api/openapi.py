@@ -21,6 +21,7 @@ QUERY: dict[str, list[str]] = {
     "ImportProject": ["token", "name"],
     "CreateTag": ["name", "description", "type"],
     "GetImages": ["tagIds", "taggingStatus", "orderBy", "take", "skip"],
+    "GetImageCount": ["tagIds", "taggingStatus"],
     "CreateImagesFromData": ["tagIds"],
     "DeleteImages": ["imageIds", "allImages"],
     "GetTaggedImages": ["tagIds", "orderBy", "take", "skip"],

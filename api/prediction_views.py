@@ -26,7 +26,6 @@ def classify(
     publish_name: str,
     store: bool,
     source: str,
-    _word: str = "",
 ) -> Any:
     """ClassifyImage and ClassifyImageUrl, with and without /nostore."""
     iteration = services.published_iteration_get(

@@ -84,7 +84,10 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
     return {
         "id": str(iteration.id),
         "name": iteration.name,
-        "status": iteration.status,
+        # Azure's iterations read "Training" from Train until done; Microsoft's samples (and
+        # many scripts) poll `while status == "Training"`, so a waiting one must read so too.
+        # The portal still says Queued.
+        "status": "Training" if iteration.status == "Queued" else iteration.status,
         "created": iso(iteration.created_at),
         "lastModified": iso(iteration.trained_at or iteration.started_at or iteration.created_at),
         "trainedAt": iso(iteration.trained_at),

@@ -33,8 +33,11 @@ class VersionConverter:
         return value
 
 
-class PredictionWord:
-    regex = "[Pp]rediction"
+class TrainingWord:
+    """ "training" in any case: Azure's routes ignore the case of these segments (Microsoft's
+    REST quickstart writes /Training/ and /Prediction/; the SDKs write them lower case)."""
+
+    regex = "(?i:training)"
 
     def to_python(self, value: str) -> str:
         return value
@@ -44,6 +47,13 @@ class PredictionWord:
 
 
 register_converter(VersionConverter, "cvversion")
+register_converter(TrainingWord, "trainingword")
+
+
+class PredictionWord(TrainingWord):
+    regex = "(?i:prediction)"
+
+
 register_converter(PredictionWord, "predictionword")
 
 
@@ -205,10 +215,11 @@ ROUTES = [
     ),
 ]
 
-# Prediction is v3.0 and v3.1 (the SDK says "prediction"; REST samples say "Prediction").
+
+# `_word` is the segment as the caller wrote it; api_view drops it.
 PREFIX = {
-    "training": "customvision/<cvversion:version>/training/",
-    "prediction": "customvision/<cvversion:version>/<predictionword:_word>/",
+    api: f"customvision/<cvversion:version>/<{api}word:_word>/"
+    for api in ("training", "prediction")
 }
 
 

@@ -26,7 +26,6 @@ def alices_world(project, trained, keys):
     stored = prediction_classify(iteration=trained, data=photo("red", seed=99), store=True)
     return {
         "version": "v3.3",
-        "_word": "prediction",
         "project_id": project.id,
         "tag_id": Tag.objects.filter(project=project).first().id,
         "image_id": Image.objects.filter(project=project).first().id,
@@ -40,6 +39,7 @@ def alices_world(project, trained, keys):
 
 def _url(api: str, route_path: str, values: dict) -> str:
     template = PREFIX[api] + route_path
+    values = values | {"_word": api}  # each route answers under its own API's word
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), template)
 
 

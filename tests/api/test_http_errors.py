@@ -280,3 +280,36 @@ def test_malformed_input_is_a_400_in_azures_shape_never_a_500(api, project, trai
         body = response.json()
         assert body["code"].startswith("BadRequest") and body["message"], (path, body)
     assert api("GET", p).status_code == 200
+
+
+def test_route_words_ignore_case_as_azures_do(live_server, keys):
+    key = keys[0][1].key1
+    for word in ("Training", "TRAINING", "training"):
+        url = f"{live_server.url}/customvision/v3.3/{word}/domains"
+        assert requests.get(url, headers={"Training-Key": key}, timeout=30).status_code == 200
+    # The word still names the route's own API.
+    wrong = f"{live_server.url}/customvision/v3.3/Prediction/domains"
+    error(requests.get(wrong, headers={"Training-Key": key}, timeout=30), 404, "NotFound")
+
+
+def test_a_waiting_iteration_reads_training_on_the_api(api, project, trained):
+    # Microsoft's quickstarts poll `while status == "Training"`: Queued must not end the loop.
+    p = f"projects/{project.id}"
+    started = api("POST", f"{p}/train?forceTrain=true")
+    assert started.status_code == 200, started.content
+    assert project.iterations.get(pk=started.json()["id"]).status == "Queued"  # no worker here
+    assert started.json()["status"] == "Training"
+    again = api("GET", f"{p}/iterations/{started.json()['id']}")
+    assert again.json()["status"] == "Training"
+
+
+def test_image_count_takes_the_same_filters_as_the_image_list(api, project, trained):
+    p = f"projects/{project.id}"
+    tag = project.tags.order_by("name").first()
+    total = api("GET", f"{p}/images/count").json()
+    assert total == len(api("GET", f"{p}/images?take=256").json()) > 0
+    assert api("GET", f"{p}/images/count?taggingStatus=Untagged").json() == 0
+    assert api("GET", f"{p}/images/count?taggingStatus=Tagged").json() == total
+    by_tag = api("GET", f"{p}/images/count?tagIds={tag.id}").json()
+    assert 0 < by_tag < total
+    assert by_tag == len(api("GET", f"{p}/images?tagIds={tag.id}&take=256").json())
