@@ -86,6 +86,8 @@ def _template(api: str, route_path: str) -> tuple[str, list[dict[str, Any]]]:
         schema: dict[str, Any] = {"type": "string"}
         if converter == "uuid":
             schema["format"] = "uuid"
+        elif converter == "imagesize":
+            schema["enum"] = ["original", "resized", "thumbnail"]
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 

@@ -57,6 +57,22 @@ class PredictionWord(TrainingWord):
 register_converter(PredictionWord, "predictionword")
 
 
+class ImageSize:
+    """The three image URLs an image's JSON gives; any other word after an image id is some
+    other operation (regionproposals…) and must not serve the image."""
+
+    regex = "original|resized|thumbnail"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ImageSize, "imagesize")
+
+
 @dataclass(frozen=True)
 class Route:
     api: str  # "training" or "prediction"
@@ -138,7 +154,7 @@ ROUTES = [
     ),
     Route(
         "training",
-        f"{P}/images/<uuid:image_id>/<str:size>",
+        f"{P}/images/<uuid:image_id>/<imagesize:size>",
         i.image_file,
         {"GET": "GetImageFile"},
     ),
@@ -181,7 +197,7 @@ ROUTES = [
     Route("training", f"{P}/predictions/query", x.predictions_query, {"POST": "QueryPredictions"}),
     Route(
         "training",
-        f"{P}/predictions/<uuid:prediction_id>/<str:size>",
+        f"{P}/predictions/<uuid:prediction_id>/<imagesize:size>",
         x.prediction_file,
         {"GET": "GetPredictionImageFile"},
     ),

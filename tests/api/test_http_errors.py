@@ -313,3 +313,13 @@ def test_image_count_takes_the_same_filters_as_the_image_list(api, project, trai
     by_tag = api("GET", f"{p}/images/count?tagIds={tag.id}").json()
     assert 0 < by_tag < total
     assert by_tag == len(api("GET", f"{p}/images?tagIds={tag.id}&take=256").json())
+
+
+def test_other_words_after_an_image_id_are_not_the_image(api, project, trained):
+    image = project.images.first()
+    base = f"projects/{project.id}/images/{image.id}"
+    assert api("GET", f"{base}/original").status_code == 200
+    # Object detection's region proposals (and any other word) get Azure's error, which the
+    # SDK can read, never the image file.
+    error(api("POST", f"{base}/regionproposals"), 404, "NotFound")
+    error(api("GET", f"{base}/anything"), 404, "NotFound")
