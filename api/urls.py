@@ -21,10 +21,10 @@ from api import tools_views as x
 from api import training_views as t
 
 
-class VersionConverter:
-    """The API versions Custom Vision clients call: v3.0 … v3.4-preview."""
+class _Segment:
+    """A path segment kept as written, matched by `regex`."""
 
-    regex = r"v3\.[0-4](?:-preview)?"
+    regex = ""
 
     def to_python(self, value: str) -> str:
         return value
@@ -33,43 +33,33 @@ class VersionConverter:
         return value
 
 
-class TrainingWord:
+class VersionConverter(_Segment):
+    """The API versions Custom Vision clients call: v3.0 … v3.4-preview."""
+
+    regex = r"v3\.[0-4](?:-preview)?"
+
+
+class TrainingWord(_Segment):
     """ "training" in any case: Azure's routes ignore the case of these segments (Microsoft's
     REST quickstart writes /Training/ and /Prediction/; the SDKs write them lower case)."""
 
     regex = "(?i:training)"
 
-    def to_python(self, value: str) -> str:
-        return value
 
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(VersionConverter, "cvversion")
-register_converter(TrainingWord, "trainingword")
-
-
-class PredictionWord(TrainingWord):
+class PredictionWord(_Segment):
     regex = "(?i:prediction)"
 
 
-register_converter(PredictionWord, "predictionword")
-
-
-class ImageSize:
+class ImageSize(_Segment):
     """The three image URLs an image's JSON gives; any other word after an image id is some
     other operation (regionproposals…) and must not serve the image."""
 
     regex = "original|resized|thumbnail"
 
-    def to_python(self, value: str) -> str:
-        return value
 
-    def to_url(self, value: str) -> str:
-        return value
-
-
+register_converter(VersionConverter, "cvversion")
+register_converter(TrainingWord, "trainingword")
+register_converter(PredictionWord, "predictionword")
 register_converter(ImageSize, "imagesize")
 
 
