@@ -9,7 +9,7 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} \
 	CELERY_RESULT_BACKEND=$${CELERY_RESULT_BACKEND:-redis://127.0.0.1:6379/1}
 
-.PHONY: install run test lint format browser-deps clean
+.PHONY: install run test lint format browser-deps js-deps clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 run: install
 	@bash scripts/run.sh
 
-test: install browser-deps lint
+test: install browser-deps js-deps lint
 	$(TEST_ENV) $(BIN)/pytest
 
 lint: install
@@ -37,5 +37,16 @@ format: install
 browser-deps:
 	@bash scripts/ensure-chromium.sh
 
+# Microsoft's JavaScript SDKs, exactly as clients/js/package-lock.json pins them, for the
+# JavaScript quickstart test.
+JS_STAMP := clients/js/node_modules/.installed-$(shell cat clients/js/package-lock.json | cksum | cut -d' ' -f1)
+
+js-deps: $(JS_STAMP)
+
+$(JS_STAMP): clients/js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the JavaScript SDK tests: install Node.js 18+"; exit 1; }
+	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+	@touch $@
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var clients/js/node_modules

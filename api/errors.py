@@ -93,7 +93,9 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
     return decorate
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
+def json_body(request: HttpRequest, *, keys_as_sent: bool = False) -> dict[str, Any]:
+    """The request's JSON object ({} for no body), keys camelCased unless `keys_as_sent`
+    (a body that is user data, such as image metadata)."""
     try:
         if not request.body:
             return {}
@@ -104,7 +106,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
             "The request body is too large; send fewer or smaller images.",
         ) from None
     try:
-        body = _camel_keys(json.loads(request.body))
+        body = json.loads(request.body)
+        body = body if keys_as_sent else _camel_keys(body)
     except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         raise ApiError(
             400, "BadRequestInvalidJson", "The request body is not valid JSON."
@@ -118,10 +121,9 @@ def _camel_keys(value: Any) -> Any:
     """Azure's service reads JSON keys ignoring case, and its REST samples write PascalCase
     ({"Url": ...}); our views read camelCase, so "Url" and "TagIds" become "url" and "tagIds"."""
     if isinstance(value, dict):
-        return {
-            (k[:1].lower() + k[1:] if isinstance(k, str) else k): _camel_keys(v)
-            for k, v in value.items()
-        }
+        camel = {(k[:1].lower() + k[1:] if isinstance(k, str) else k): v for k, v in value.items()}
+        # Metadata keys are the user's own words: kept exactly as sent.
+        return {k: v if k == "metadata" else _camel_keys(v) for k, v in camel.items()}
     if isinstance(value, list):
         return [_camel_keys(v) for v in value]
     return value

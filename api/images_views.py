@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import email.policy
+import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
 
@@ -16,11 +18,14 @@ from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.shapes import image_json, iteration_json, performance_json
-from api.training_views import TRAINING, _project, _uuid
+from api.shapes import image_json, iso, iteration_json, performance_json
+from api.training_views import TRAINING, _iteration, _project, _uuid
+from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects import selectors, services
+from projects.metadata import metadata_clean, metadata_filter
 from projects.models import Image, ImageTag, Project, Resource, Tag
+from projects.selectors import ImageFilter
 from projects.services import ImageCreateResult, ImageUpload
 from projects.services.fetching import uploads_from_urls
 from projects.views import _serve
@@ -31,31 +36,68 @@ MAX_TAKE = 256
 
 
 def _base(request: HttpRequest) -> str:
-    path = request.path
-    return request.build_absolute_uri(path[: path.index("/training/") + len("/training")])
+    # The route word is in any case (/Training/ in Microsoft's REST quickstart).
+    match = re.match(r"^/customvision/[^/]+/training", request.path, re.IGNORECASE)
+    return request.build_absolute_uri(match.group(0) if match else "/customvision/v3.3/training")
 
 
 def _ids(value: str | None, name: str) -> list[uuid.UUID]:
-    return [_uuid(part, name) for part in (value or "").split(",") if part.strip()]
+    text = (value or "").strip()
+    if text.startswith("[") and text.endswith("]"):  # a JSON array, as some REST callers send
+        text = text[1:-1]
+    return [_uuid(part.strip().strip("\"'"), name) for part in text.split(",") if part.strip()]
 
 
-def _images(project: Project) -> QuerySet[Image]:
-    return selectors.active_images(project).prefetch_related("image_tags__tag")
+def query_ids(request: HttpRequest, name: str) -> list[uuid.UUID]:
+    """Ids from the query string: comma-separated (the SDKs) or the parameter repeated."""
+    return _ids(",".join(request.GET.getlist(name)), name)
 
 
-def _with_tags(images: QuerySet[Image], tag_ids: list[uuid.UUID]) -> QuerySet[Image]:
-    return images.filter(image_tags__tag_id__in=tag_ids).distinct() if tag_ids else images
+def _flag(request: HttpRequest, name: str) -> bool:
+    return request.GET.get(name, "").lower() == "true"
 
 
-def _filtered(request: HttpRequest, project: Project) -> QuerySet[Image]:
-    """GetImages' and GetImageCount's filters: `tagIds` (any of them) and `taggingStatus`."""
-    found = _with_tags(_images(project), _ids(request.GET.get("tagIds"), "tagIds"))
-    status = request.GET.get("taggingStatus", "All")
-    if status == "Tagged":
-        found = found.filter(image_tags__isnull=False).distinct()
-    elif status == "Untagged":
-        found = found.filter(image_tags__isnull=True)
-    return found
+_STATES = {"all": ImageFilter.ALL, "tagged": ImageFilter.TAGGED, "untagged": ImageFilter.UNTAGGED}
+
+
+def _matching(request: HttpRequest, project: Project, state: str | None = None) -> QuerySet[Image]:
+    """The images a list or count asks for: `tagIds` (any of them), `taggingStatus` (unless
+    the route fixes `state`), `$filter` on metadata, and `iterationId`."""
+    if state is None:
+        status = request.GET.get("taggingStatus") or "All"
+        if status.lower() not in _STATES:
+            raise ApiError(400, "BadRequestInvalid", "taggingStatus is All, Tagged or Untagged.")
+        state = _STATES[status.lower()]
+    expression = request.GET.get("$filter")
+    where = metadata_filter(expression) if expression else None
+    tag_ids = query_ids(request, "tagIds")
+    iteration = _iteration(request, project)
+    if iteration is not None:
+        return training_selectors.iteration_image_list(
+            iteration=iteration, state=state, tag_ids=tag_ids, where=where
+        )
+    images = selectors.image_list(project=project, state=state, tag_ids=tag_ids, where=where)
+    return images.prefetch_related("image_tags__tag")
+
+
+def _images_json(request: HttpRequest, project: Project, images: Iterable[Image]) -> list[Any]:
+    iteration = _iteration(request, project)
+    if iteration is None:
+        return [image_json(i, _base(request)) for i in images]
+    # As the iteration saw them: its tags, by the names they had then.
+    names = {t["id"]: t["name"] for t in iteration.tags}
+    when = iso(iteration.created_at)
+    return [
+        image_json(
+            i,
+            _base(request),
+            tags=[
+                {"tagId": t, "tagName": names.get(t, ""), "created": when}
+                for t in i.seen_tag_ids  # type: ignore[attr-defined]
+            ],
+        )
+        for i in images
+    ]
 
 
 MAX_SKIP = 2**31 - 1  # what a database OFFSET takes everywhere
@@ -77,10 +119,10 @@ def take_skip(request: HttpRequest) -> slice:
     return slice(skip, skip + take)
 
 
-def _page(request: HttpRequest, images: QuerySet[Image]) -> list[Image]:
+def _page(request: HttpRequest, project: Project, images: QuerySet[Image]) -> list[Any]:
     order = request.GET.get("orderBy", "Newest")
     images = images.order_by("created_at" if order == "Oldest" else "-created_at", "id")
-    return list(images[take_skip(request)])
+    return _images_json(request, project, images[take_skip(request)])
 
 
 def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[Any, int]:
@@ -111,7 +153,9 @@ def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     except RequestDataTooBig:
         raise ApiError(413, "BadRequestImageBatch", "The request is too large.") from None
     content_type = request.headers.get("Content-Type", "")
-    if not content_type.lower().startswith("multipart/"):
+    # Microsoft's REST quickstart sends the raw image with "Content-Type: multipart/form-data"
+    # and no boundary: without a boundary there are no parts, so the body is the image.
+    if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type:
         return [("image", body)] if body else []
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body
@@ -124,20 +168,24 @@ def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     return parts
 
 
-def _create(
-    project: Project,
-    entries: list[tuple[ImageUpload, tuple[str, ...]]],
-    source: str = Image.Source.UPLOAD,
-) -> list[ImageCreateResult]:
-    return services.images_create_each(project=project, entries=entries, source=source)
+@dataclass(frozen=True)
+class _Batch:
+    """A JSON batch body: its entries, the tagIds and metadata shared by all of them."""
+
+    entries: list[dict[str, Any]]
+    tag_ids: list[str]
+    metadata: dict[str, Any] | None
 
 
-def _entries(body: Any, key: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The batch's entries and its shared tagIds, from a JSON body."""
-    if not isinstance(body, dict) or not isinstance(body.get(key) or [], list):
+def _batch(request: HttpRequest, key: str = "images") -> _Batch:
+    body = json_body(request)
+    if not isinstance(body.get(key) or [], list):
         raise ApiError(400, "BadRequestInvalid", f"The body needs a list of {key}.")
-    entries = [e for e in body.get(key) or [] if isinstance(e, dict)]
-    return entries, [str(t) for t in body.get("tagIds") or []]
+    return _Batch(
+        entries=[e for e in body.get(key) or [] if isinstance(e, dict)],
+        tag_ids=[str(t) for t in body.get("tagIds") or []],
+        metadata=body.get("metadata"),
+    )
 
 
 def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
@@ -149,59 +197,69 @@ def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
 def images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     if request.method == "GET":
-        return [image_json(i, _base(request)) for i in _page(request, _filtered(request, project))]
+        return _page(request, project, _matching(request, project))
     if request.method == "DELETE":
-        if request.GET.get("allImages", "").lower() == "true":
+        if _flag(request, "allImages"):
             ids: Iterable[uuid.UUID] = selectors.active_images(project).values_list("id", flat=True)
         else:
-            ids = _ids(request.GET.get("imageIds"), "imageIds")
-        services.images_delete(project=project, image_ids=list(ids))
+            ids = query_ids(request, "imageIds")
+        services.images_delete(
+            project=project, image_ids=list(ids), all_iterations=_flag(request, "allIterations")
+        )
         return None
     # CreateImagesFromData: multipart parts, or the raw image as the body.
-    tags = tuple(str(t) for t in _ids(request.GET.get("tagIds"), "tagIds"))
+    tags = tuple(str(t) for t in query_ids(request, "tagIds"))
     uploads = [ImageUpload(name=name, data=data) for name, data in _image_parts(request)]
     if not uploads:
         raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
-    return _summary(_create(project, [(u, tags) for u in uploads]), request)
+    results = services.images_create_each(project=project, entries=[(u, tags) for u in uploads])
+    return _summary(results, request)
 
 
 @require_http_methods(["POST"])
 @api_view(TRAINING)
 def images_files(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    images, shared = _entries(json_body(request), "images")
+    batch = _batch(request)
     entries = []
-    for entry in images:
+    for entry in batch.entries:
         name = str(entry.get("name") or "image")
-        tags = _tags(shared, entry)
+        tags = _tags(batch.tag_ids, entry)
         try:
             data = base64.b64decode(entry.get("contents") or "", validate=True)
         except (binascii.Error, ValueError):
             entries.append((ImageUpload(name=name, source_error="contents is not base64."), tags))
             continue
         entries.append((ImageUpload(name=name, data=data), tags))
-    return _summary(_create(project, entries), request)
+    results = services.images_create_each(project=project, entries=entries, metadata=batch.metadata)
+    return _summary(results, request)
 
 
 @require_http_methods(["POST"])
 @api_view(TRAINING)
 def images_urls(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    images, shared = _entries(json_body(request), "images")
-    services.batch_size_check(len(images))  # before fetching anything
-    uploads = uploads_from_urls([str(e.get("url") or "") for e in images])
-    entries = [(u, _tags(shared, e)) for u, e in zip(uploads, images, strict=True)]
-    return _summary(_create(project, entries, Image.Source.URL), request)
+    batch = _batch(request)
+    services.batch_size_check(len(batch.entries))  # before fetching anything
+    metadata_clean(batch.metadata)  # likewise
+    uploads = uploads_from_urls([str(e.get("url") or "") for e in batch.entries])
+    entries = [(u, _tags(batch.tag_ids, e)) for u, e in zip(uploads, batch.entries, strict=True)]
+    results = services.images_create_each(
+        project=project, entries=entries, source=Image.Source.URL, metadata=batch.metadata
+    )
+    return _summary(results, request)
 
 
 @require_http_methods(["POST"])
 @api_view(TRAINING)
 def images_predictions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    images, shared = _entries(json_body(request), "images")
-    services.batch_size_check(len(images))
-    entries = [(_uuid(e.get("id"), "id"), _tags(shared, e)) for e in images]
-    results = prediction_services.predictions_to_images(project=project, entries=entries)
+    batch = _batch(request)
+    services.batch_size_check(len(batch.entries))
+    entries = [(_uuid(e.get("id"), "id"), _tags(batch.tag_ids, e)) for e in batch.entries]
+    results = prediction_services.predictions_to_images(
+        project=project, entries=entries, metadata=batch.metadata
+    )
     return _summary(results, request)
 
 
@@ -209,48 +267,51 @@ def images_predictions(request: HttpRequest, resource: Resource, project_id: uui
 @api_view(TRAINING)
 def images_tagged(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    found = _images(project).filter(image_tags__isnull=False).distinct()
-    found = _with_tags(found, _ids(request.GET.get("tagIds"), "tagIds"))
-    return [image_json(i, _base(request)) for i in _page(request, found)]
+    return _page(request, project, _matching(request, project, ImageFilter.TAGGED))
 
 
 @require_http_methods(["GET"])
 @api_view(TRAINING)
 def images_untagged(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    found = _images(project).filter(image_tags__isnull=True)
-    return [image_json(i, _base(request)) for i in _page(request, found)]
+    return _page(request, project, _matching(request, project, ImageFilter.UNTAGGED))
 
 
 @require_http_methods(["GET"])
 @api_view(TRAINING)
 def images_by_ids(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    ids = _ids(request.GET.get("imageIds"), "imageIds")
-    found = _images(project).filter(id__in=ids) if ids else _images(project)
-    return [image_json(i, _base(request)) for i in found[:MAX_TAKE]]
-
-
-def _count(images: QuerySet[Image]) -> int:
-    return images.values("id").distinct().count()
+    ids = query_ids(request, "imageIds")
+    found = _matching(request, project, ImageFilter.ALL)
+    return _images_json(request, project, (found.filter(id__in=ids) if ids else found)[:MAX_TAKE])
 
 
 @require_http_methods(["GET"])
 @api_view(TRAINING)
 def images_count(
-    request: HttpRequest, resource: Resource, project_id: uuid.UUID, state: str = "all"
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, state: str | None = None
 ) -> Any:
+    """GetImageCount (filters as GetImages), GetTaggedImageCount and GetUntaggedImageCount."""
     project = _project(resource, project_id)
-    found = selectors.active_images(project)
-    if state == "all":  # GetImageCount takes GetImages' filters
-        found = _filtered(request, project)
-    elif state == "tagged":
-        found = _with_tags(
-            found.filter(image_tags__isnull=False), _ids(request.GET.get("tagIds"), "tagIds")
-        )
-    elif state == "untagged":
-        found = found.filter(image_tags__isnull=True)
-    return _count(found)
+    return _matching(request, project, state).order_by().values("id").distinct().count()
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def images_metadata(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    """UpdateImageMetadata: merge the body's pairs into each listed image's metadata."""
+    project = _project(resource, project_id)
+    results = services.images_metadata_update(
+        project=project,
+        image_ids=query_ids(request, "imageIds"),
+        metadata=json_body(request, keys_as_sent=True),
+    )
+    return {
+        "isBatchSuccessful": all(r.status == "OK" for r in results),
+        "images": [
+            {"imageId": r.image_id, "status": r.status, "metadata": r.metadata} for r in results
+        ],
+    }
 
 
 @require_http_methods(["POST", "DELETE"])
@@ -258,11 +319,9 @@ def images_count(
 def image_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     if request.method == "DELETE":
-        tags = list(
-            Tag.objects.filter(project=project, id__in=_ids(request.GET.get("tagIds"), "tagIds"))
-        )
+        tags = list(Tag.objects.filter(project=project, id__in=query_ids(request, "tagIds")))
         services.images_tags_remove(
-            project=project, tags=tags, image_ids=_ids(request.GET.get("imageIds"), "imageIds")
+            project=project, tags=tags, image_ids=query_ids(request, "imageIds")
         )
         return None
     pairs = [
@@ -295,8 +354,17 @@ def image_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) 
 def image_file(
     request: HttpRequest, resource: Resource, project_id: uuid.UUID, image_id: uuid.UUID, size: str
 ) -> Any:
-    image = selectors.image_get_for_project(_project(resource, project_id), image_id)
-    return _serve(image.thumbnail.name if size == "thumbnail" else image.file.name)
+    return _serve(stored_file_name(_project(resource, project_id), "images", image_id, size))
+
+
+def stored_file_name(project: Project, kind: str, object_id: uuid.UUID, size: str) -> str:
+    """The stored file behind an image's or a stored prediction's original / resized /
+    thumbnail URI (resized is the original: it is what training and prediction read)."""
+    if kind == "images":
+        found: Any = selectors.image_get_for_project(project, object_id)
+    else:
+        found = prediction_selectors.prediction_get_for_project(project, object_id)
+    return str(found.thumbnail.name if size == "thumbnail" else found.file.name)
 
 
 # --- Training and iterations ----------------------------------------------------------------
@@ -307,7 +375,17 @@ def image_file(
 def train(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     q = request.GET
-    selected = json_body(request).get("selectedTags") if request.body else None
+    body = json_body(request)
+    if body.get("customBaseModelInfo"):
+        # Training on top of another iteration's model is not something our trainer does;
+        # saying so beats training from ImageNet and letting the caller think otherwise.
+        raise ApiError(
+            400,
+            "BadRequestNotSupported",
+            "customBaseModelInfo is not supported here: each iteration trains from the "
+            "domain's pretrained backbone. Train without it.",
+        )
+    selected = body.get("selectedTags")
     if selected is not None and not (
         isinstance(selected, list) and all(isinstance(t, str) for t in selected)
     ):

@@ -9,46 +9,63 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-VERSIONS = {
-    "training": ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"],
-    "prediction": ["v3.0", "v3.1"],
-}
+# Every route answers under each version (Microsoft's REST quickstart calls prediction as v3.3).
+_ALL_VERSIONS = ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"]
+VERSIONS = {"training": _ALL_VERSIONS, "prediction": _ALL_VERSIONS}
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 # Query parameters of the operations that take them (names as the SDK sends them).
+_FILTERS = ["iterationId", "tagIds", "taggingStatus", "$filter"]
+_PAGE = ["orderBy", "take", "skip"]
 QUERY: dict[str, list[str]] = {
-    "CreateProject": ["name", "description", "domainId", "classificationType"],
+    "CreateProject": [
+        "name",
+        "description",
+        "domainId",
+        "classificationType",
+        "targetExportPlatforms",
+    ],
     "ImportProject": ["token", "name"],
+    "GetTags": ["iterationId"],
+    "GetTag": ["iterationId"],
     "CreateTag": ["name", "description", "type"],
-    "GetImages": ["tagIds", "taggingStatus", "orderBy", "take", "skip"],
-    "GetImageCount": ["tagIds", "taggingStatus"],
+    "GetImages": _FILTERS + _PAGE,
+    "GetImageCount": _FILTERS,
     "CreateImagesFromData": ["tagIds"],
-    "DeleteImages": ["imageIds", "allImages"],
-    "GetTaggedImages": ["tagIds", "orderBy", "take", "skip"],
-    "GetUntaggedImages": ["orderBy", "take", "skip"],
-    "GetImagesByIds": ["imageIds"],
-    "GetTaggedImageCount": ["tagIds"],
+    "DeleteImages": ["imageIds", "allImages", "allIterations"],
+    "UpdateImageMetadata": ["imageIds"],
+    "GetArtifact": ["path"],
+    "GetTaggedImages": ["iterationId", "tagIds", *_PAGE],
+    "GetUntaggedImages": ["iterationId", *_PAGE],
+    "GetImagesByIds": ["imageIds", "iterationId"],
+    "GetTaggedImageCount": ["iterationId", "tagIds"],
+    "GetUntaggedImageCount": ["iterationId"],
     "DeleteImageTags": ["imageIds", "tagIds"],
+    "DeleteImageRegions": ["regionIds"],
     "QuerySuggestedImages": ["iterationId"],
     "QuerySuggestedImageCount": ["iterationId"],
     "SuggestTagsAndRegions": ["iterationId", "imageIds"],
     "TrainProject": ["trainingType", "reservedBudgetInHours", "forceTrain"],
     "GetIterationPerformance": ["threshold"],
-    "GetImagePerformances": ["tagIds", "orderBy", "take", "skip"],
+    "GetImagePerformances": ["tagIds", *_PAGE],
     "GetImagePerformanceCount": ["tagIds"],
     "PublishIteration": ["publishName", "predictionId", "overwrite"],
     "QuickTestImage": ["iterationId", "store"],
     "QuickTestImageUrl": ["iterationId", "store"],
     "DeletePrediction": ["ids"],
-    "ClassifyImage": ["application"],
-    "ClassifyImageWithNoStore": ["application"],
-    "ClassifyImageUrl": ["application"],
-    "ClassifyImageUrlWithNoStore": ["application"],
+    **{
+        f"{verb}Image{kind}": ["application"]
+        for verb in ("Classify", "Detect")
+        for kind in ("", "WithNoStore", "Url", "UrlWithNoStore")
+    },
 }
 
 
 # Operations whose body is a JSON object (the rest take none, image bytes or multipart).
 JSON_BODY = {
+    "CreateProject",
+    "UpdateImageMetadata",
+    "CreateImageRegions",
     "CreateImagesFromFiles",
     "CreateImagesFromPredictions",
     "CreateImagesFromUrls",
@@ -62,6 +79,8 @@ JSON_BODY = {
     "QuerySuggestedImageCount",
     "ClassifyImageUrl",
     "ClassifyImageUrlWithNoStore",
+    "DetectImageUrl",
+    "DetectImageUrlWithNoStore",
     "QuickTestImageUrl",
 }
 

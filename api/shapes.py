@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projects.domains import Domain
+from projects.domains import EXPORT_PLATFORMS, Domain
 from projects.models import Project, Tag
-
-EXPORT_PLATFORMS = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,7 +20,7 @@ def domain_json(domain: Domain) -> dict[str, Any]:
         "type": domain.type,
         "exportable": domain.exportable,
         "enabled": domain.enabled,
-        "exportablePlatforms": EXPORT_PLATFORMS if domain.exportable else [],
+        "exportablePlatforms": list(EXPORT_PLATFORMS) if domain.exportable else [],
         "modelInformation": {"description": domain.description},
     }
 
@@ -35,7 +33,7 @@ def project_json(project: Project) -> dict[str, Any]:
         "settings": {
             "domainId": str(project.domain_id),
             "classificationType": project.classification_type,
-            "targetExportPlatforms": [],
+            "targetExportPlatforms": list(project.target_export_platforms),
             "useNegativeSet": True,
             "imageProcessingSettings": {"augmentationMethods": {}},
         },
@@ -60,12 +58,25 @@ def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def image_json(image: Any, base: str) -> dict[str, Any]:
-    """`base` is the absolute training URL prefix; image files are served there by key."""
-    tags = [
-        {"tagId": str(it.tag_id), "tagName": it.tag.name, "created": iso(it.created_at)}
-        for it in image.image_tags.all()
-    ]
+def seen_tag_json(tag: Any) -> dict[str, Any]:
+    """A tag as an iteration saw it (training.selectors.SeenTag)."""
+    return {
+        "id": tag.id,
+        "name": tag.name,
+        "description": tag.description,
+        "type": tag.type,
+        "imageCount": tag.image_count,
+    }
+
+
+def image_json(image: Any, base: str, tags: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`base` is the absolute training URL prefix; image files are served there by key.
+    `tags` replaces the image's current tags (an iteration's view of it)."""
+    if tags is None:
+        tags = [
+            {"tagId": str(it.tag_id), "tagName": it.tag.name, "created": iso(it.created_at)}
+            for it in image.image_tags.all()
+        ]
     root = f"{base}/projects/{image.project_id}/images/{image.id}"
     return {
         "id": str(image.id),
@@ -75,7 +86,7 @@ def image_json(image: Any, base: str) -> dict[str, Any]:
         **_uris(root),
         "tags": tags,
         "regions": [],
-        "metadata": {},
+        "metadata": dict(image.metadata),
     }
 
 

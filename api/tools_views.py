@@ -4,6 +4,7 @@ performances, project export / import."""
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.images_views import MAX_TAKE, _base, _ids, take_skip
+from api.images_views import MAX_TAKE, _base, query_ids, stored_file_name, take_skip
 from api.prediction_views import image_data, image_url
 from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
 from api.training_views import TRAINING, _project, _uuid
@@ -131,7 +132,7 @@ def predictions_query(request: HttpRequest, resource: Resource, project_id: uuid
 @api_view(TRAINING)
 def predictions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    prediction_services.predictions_delete(project=project, ids=_ids(request.GET.get("ids"), "ids"))
+    prediction_services.predictions_delete(project=project, ids=query_ids(request, "ids"))
     return None
 
 
@@ -144,10 +145,36 @@ def prediction_file(
     prediction_id: uuid.UUID,
     size: str,
 ) -> Any:
-    found = prediction_selectors.prediction_get_for_project(
-        _project(resource, project_id), prediction_id
-    )
-    return _serve(str(found.thumbnail.name if size == "thumbnail" else found.file.name))
+    project = _project(resource, project_id)
+    return _serve(stored_file_name(project, "predictions", prediction_id, size))
+
+
+# The image URIs we hand out, relative to the project: what GetArtifact's `path` names (Azure
+# gives such relative paths instead of URIs where a project's storage is private).
+_ARTIFACT = re.compile(
+    r"^/?(?:projects/[0-9a-f-]{36}/)?(images|predictions)/([0-9a-f-]{36})/"
+    r"(original|resized|thumbnail)$",
+    re.IGNORECASE,
+)
+
+
+@require_http_methods(["GET"])
+@api_view(TRAINING)
+def artifact(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+    """GetArtifact: an image's or a stored prediction's file by its path relative to the
+    project, e.g. images/{imageId}/original (the end of the image's originalImageUri)."""
+    project = _project(resource, project_id)
+    path = request.GET.get("path") or ""
+    match = _ARTIFACT.match(path.strip())
+    if match is None:
+        raise ApiError(
+            400,
+            "BadRequestInvalidArtifactUri",
+            "path names an artifact of the project: images/{imageId}/original|resized|thumbnail "
+            "or predictions/{predictionId}/original|resized|thumbnail.",
+        )
+    kind, object_id, size = match.groups()
+    return _serve(stored_file_name(project, kind.lower(), uuid.UUID(object_id), size.lower()))
 
 
 # --- Suggested tags -------------------------------------------------------------------------
@@ -164,7 +191,7 @@ def _iteration(request: HttpRequest, resource: Resource, project_id: uuid.UUID) 
 def suggest_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     """SuggestTagsAndRegions for the given images."""
     project, iteration = _iteration(request, resource, project_id)
-    ids = _ids(request.GET.get("imageIds"), "imageIds")
+    ids = query_ids(request, "imageIds")
     if len(ids) > 64:
         raise ApiError(400, "BadRequestInvalidIds", "At most 64 image ids.")
     found = {i.id: i for i in active_images(project).filter(id__in=ids)}
@@ -224,7 +251,7 @@ def _outcomes(
 ) -> list[Any]:
     project = _project(resource, project_id)
     iteration = training_selectors.iteration_get_for_project(project, iteration_id)
-    wanted = {str(t) for t in _ids(request.GET.get("tagIds"), "tagIds")}
+    wanted = {str(t) for t in query_ids(request, "tagIds")}
     outcomes = training_selectors.iteration_outcomes(iteration)
     return [o for o in outcomes if not wanted or wanted & o.true_ids]
 

@@ -12,10 +12,12 @@ from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.shapes import domain_json, project_json, tag_json
+from api.shapes import domain_json, project_json, seen_tag_json, tag_json
 from projects import selectors, services
 from projects.domains import DOMAINS, DOMAINS_BY_ID, GENERAL
 from projects.models import Project, Resource
+from training import selectors as training_selectors
+from training.models import Iteration
 
 TRAINING = Resource.Kind.TRAINING
 
@@ -50,6 +52,14 @@ def _domain(value: str | None) -> uuid.UUID:
     return domain_id
 
 
+def _iteration(request: HttpRequest, project: Project) -> Iteration | None:
+    """The `iterationId` a read asks about: tags and images as that iteration saw them."""
+    value = request.GET.get("iterationId")
+    if not value:
+        return None
+    return training_selectors.iteration_get_for_project(project, _uuid(value, "iterationId"))
+
+
 @require_http_methods(["GET"])
 @api_view(TRAINING)
 def domains(request: HttpRequest, resource: Resource) -> Any:
@@ -72,6 +82,7 @@ def projects(request: HttpRequest, resource: Resource) -> Any:
     q = request.GET
     if not q.get("name"):
         raise ApiError(400, "BadRequestProjectName", "A project needs a name.")
+    unsupported_azure_storage(json_body(request))
     project = services.project_create(
         owner=resource.owner,
         resource=resource,
@@ -81,8 +92,26 @@ def projects(request: HttpRequest, resource: Resource) -> Any:
             q.get("classificationType"), Project.ClassificationType.MULTICLASS
         ),
         domain_id=_domain(q.get("domainId")),
+        target_export_platforms=_words(",".join(q.getlist("targetExportPlatforms"))),
     )
     return project_json(project)
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.split(",") if w.strip()]
+
+
+def unsupported_azure_storage(options: dict[str, Any]) -> None:
+    """Azure can export models to, and notify through, the caller's Azure Storage; this server
+    has no Azure Storage to write to, so asking for it is an error rather than ignored."""
+    for name in ("exportModelContainerUri", "notificationQueueUri"):
+        if options.get(name):
+            raise ApiError(
+                400,
+                "BadRequestNotSupported",
+                f"{name} needs Azure Storage, which this server does not write to. Leave it "
+                "out: exports download from GET .../export and training status is polled.",
+            )
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
@@ -95,6 +124,12 @@ def project(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> 
     if request.method == "PATCH":
         body = json_body(request)
         settings = body.get("settings") or {}
+        if not isinstance(settings, dict):
+            raise ApiError(400, "BadRequestInvalid", "settings is an object.")
+        unsupported_azure_storage(settings)
+        platforms = settings.get("targetExportPlatforms")
+        if platforms is not None and not isinstance(platforms, list):
+            raise ApiError(400, "BadRequestInvalid", "targetExportPlatforms is a list.")
         item = services.project_update(
             project=item,
             name=body.get("name") or item.name,
@@ -105,6 +140,7 @@ def project(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> 
             domain_id=_domain(settings.get("domainId"))
             if settings.get("domainId")
             else item.domain_id,
+            target_export_platforms=None if platforms is None else [str(p) for p in platforms],
         )
     return project_json(item)
 
@@ -114,6 +150,9 @@ def project(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> 
 def tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     item = _project(resource, project_id)
     if request.method == "GET":
+        iteration = _iteration(request, item)
+        if iteration is not None:
+            return [seen_tag_json(t) for t in training_selectors.iteration_tag_list(iteration)]
         return [tag_json(t) for t in selectors.tag_list(project=item)]
     q = request.GET
     tag_type = q.get("type") or "Regular"
@@ -129,6 +168,12 @@ def tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any
 @api_view(TRAINING)
 def tag(request: HttpRequest, resource: Resource, project_id: uuid.UUID, tag_id: uuid.UUID) -> Any:
     item = _project(resource, project_id)
+    iteration = _iteration(request, item) if request.method == "GET" else None
+    if iteration is not None:
+        for seen in training_selectors.iteration_tag_list(iteration):
+            if seen.id == str(tag_id):
+                return seen_tag_json(seen)
+        raise Http404("The iteration has no such tag.")
     found = selectors.tag_get_for_project(item, tag_id)
     if request.method == "DELETE":
         services.tag_delete(tag=found)

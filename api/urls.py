@@ -14,6 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 
+from api import detection_views as d
 from api import images_views as i
 from api import openapi
 from api import prediction_views as p
@@ -75,6 +76,7 @@ class Route:
 P = "projects/<uuid:project_id>"
 IT = f"{P}/iterations/<uuid:iteration_id>"
 CLASSIFY = "<uuid:project_id>/classify/iterations/<str:publish_name>"
+DETECT = "<uuid:project_id>/detect/iterations/<str:publish_name>"
 
 ROUTES = [
     Route("training", "domains", t.domains, {"GET": "GetDomains"}),
@@ -113,6 +115,20 @@ ROUTES = [
     Route("training", f"{P}/images/untagged", i.images_untagged, {"GET": "GetUntaggedImages"}),
     Route("training", f"{P}/images/id", i.images_by_ids, {"GET": "GetImagesByIds"}),
     Route("training", f"{P}/images/count", i.images_count, {"GET": "GetImageCount"}),
+    Route("training", f"{P}/images/metadata", i.images_metadata, {"POST": "UpdateImageMetadata"}),
+    Route(
+        "training",
+        f"{P}/images/regions",
+        d.image_regions,
+        {"POST": "CreateImageRegions", "DELETE": "DeleteImageRegions"},
+    ),
+    Route(
+        "training",
+        f"{P}/images/<uuid:image_id>/regionproposals",
+        d.region_proposals,
+        {"POST": "GetImageRegionProposals"},
+    ),
+    Route("training", f"{P}/artifacts", x.artifact, {"GET": "GetArtifact"}),
     Route(
         "training",
         f"{P}/images/tagged/count",
@@ -218,6 +234,15 @@ ROUTES = [
         p.classify,
         {"POST": "ClassifyImageUrlWithNoStore"},
         {"store": False, "source": "url"},
+    ),
+    *(
+        Route("prediction", f"{DETECT}/{tail}", d.detect, {"POST": f"DetectImage{suffix}"})
+        for tail, suffix in (
+            ("image", ""),
+            ("image/nostore", "WithNoStore"),
+            ("url", "Url"),
+            ("url/nostore", "UrlWithNoStore"),
+        )
     ),
 ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -193,7 +193,10 @@ def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
 
 
 def predictions_to_images(
-    *, project: Project, entries: Sequence[tuple[uuid.UUID, Sequence[uuid.UUID | str]]]
+    *,
+    project: Project,
+    entries: Sequence[tuple[uuid.UUID, Sequence[uuid.UUID | str]]],
+    metadata: Mapping[str, str] | None = None,
 ) -> list[ImageCreateResult]:
     """Move stored predictions into the training images with the tags given (the portal's
     "Save and close", the API's CreateImagesFromPredictions). Each goes through the same
@@ -213,7 +216,9 @@ def predictions_to_images(
             with default_storage.open(str(stored.file.name), "rb") as handle:
                 upload = ImageUpload(name=str(prediction_id), data=handle.read())
         uploads.append((upload, tags))
-    results = images_create_each(project=project, entries=uploads, source=Image.Source.PREDICTION)
+    results = images_create_each(
+        project=project, entries=uploads, source=Image.Source.PREDICTION, metadata=metadata
+    )
     moved = [uuid.UUID(r.source_name) for r in results if r.status.ok]
     predictions_delete(project=project, ids=moved)
     return results

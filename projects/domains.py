@@ -10,6 +10,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+# Azure's ExportPlatform values. Compact domains list them all as exportable; what this server
+# can actually build is the export issue's business, not the project setting's.
+EXPORT_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")
+
 
 @dataclass(frozen=True)
 class Domain:

@@ -62,6 +62,8 @@ class Project(models.Model):
         max_length=16, choices=ClassificationType.choices, default=ClassificationType.MULTICLASS
     )
     domain_id = models.UUIDField(choices=DOMAIN_CHOICES, default=GENERAL.id)
+    # Custom Vision's settings.targetExportPlatforms: what the trained model must export to.
+    target_export_platforms = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
@@ -125,6 +127,9 @@ class Image(models.Model):
     byte_size = models.PositiveIntegerField(help_text="Size of the uploaded file")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
     original_name = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="Custom Vision image metadata: string pairs"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Set when the image is removed from the project while an iteration still references it:
     # the iteration keeps what it was trained on; the image goes when its last iteration does.

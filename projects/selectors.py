@@ -89,10 +89,17 @@ class ImageFilter:
 
 
 def image_list(
-    *, project: Project, state: str = ImageFilter.ALL, tag_ids: list[uuid.UUID] | None = None
+    *,
+    project: Project,
+    state: str = ImageFilter.ALL,
+    tag_ids: list[uuid.UUID] | None = None,
+    where: Q | None = None,
 ) -> QuerySet[Image]:
-    """Images newest first. `tag_ids` keeps images carrying any of those tags."""
+    """Images newest first. `tag_ids` keeps images carrying any of those tags; `where` is a
+    further condition on the image (a metadata `$filter`)."""
     images = active_images(project)
+    if where is not None:
+        images = images.filter(where)
     if state == ImageFilter.TAGGED:
         images = images.filter(Q(image_tags__isnull=False))
     elif state == ImageFilter.UNTAGGED:

@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from django.db.models import QuerySet
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from projects.models import Image, Project
+from projects.models import Image, Project, Tag
+from projects.selectors import ImageFilter
 from training.engine.metrics import (
     DEFAULT_THRESHOLD,
     at_threshold,
     is_predicted,
     threshold_index,
 )
-from training.models import Iteration
+from training.models import Iteration, IterationImage
 
 
 def iteration_get_for_project(project: Project, iteration_id: uuid.UUID | str) -> Iteration:
@@ -27,6 +29,72 @@ def iteration_get_for_project(project: Project, iteration_id: uuid.UUID | str) -
 
 def iteration_list(*, project: Project) -> QuerySet[Iteration]:
     return Iteration.objects.filter(project=project).defer("metrics", "traceback")
+
+
+# --- What an iteration saw (the API's iterationId on tags and images) ------------------------
+
+
+@dataclass(frozen=True)
+class SeenTag:
+    id: str
+    name: str
+    type: str
+    description: str
+    image_count: int
+
+
+def iteration_tag_list(iteration: Iteration) -> list[SeenTag]:
+    """The tags the iteration trained on, with the names and image counts it saw."""
+    counts: Counter[str] = Counter()
+    for tag_ids in IterationImage.objects.filter(iteration=iteration).values_list(
+        "tag_ids", flat=True
+    ):
+        counts.update(tag_ids)
+    descriptions = dict(
+        Tag.objects.filter(id__in=[t["id"] for t in iteration.tags]).values_list(
+            "id", "description"
+        )
+    )
+    return [
+        SeenTag(
+            id=t["id"],
+            name=t["name"],
+            type=t["type"],
+            description=descriptions.get(uuid.UUID(t["id"]), ""),
+            image_count=counts[t["id"]],
+        )
+        for t in iteration.tags
+    ]
+
+
+def iteration_image_list(
+    *,
+    iteration: Iteration,
+    state: str = ImageFilter.ALL,
+    tag_ids: list[uuid.UUID] | None = None,
+    where: Q | None = None,
+) -> QuerySet[Image]:
+    """The images the iteration trained on, newest first, each with `seen_tag_ids`: its tags
+    then (it may since have been retagged, or removed from the project)."""
+    seen = IterationImage.objects.filter(iteration=iteration)
+    if state == ImageFilter.TAGGED:
+        seen = seen.exclude(tag_ids=[])
+    elif state == ImageFilter.UNTAGGED:
+        seen = seen.filter(tag_ids=[])
+    if tag_ids:
+        # tag_ids is a JSON list of id strings; a text match of a UUID can't hit another id,
+        # and this lookup reads the same on PostgreSQL and SQLite.
+        any_tag = Q()
+        for tag_id in tag_ids:
+            any_tag |= Q(tag_ids__icontains=str(tag_id))
+        seen = seen.filter(any_tag)
+    images = Image.objects.filter(id__in=seen.values("image_id"))
+    if where is not None:
+        images = images.filter(where)
+    then = IterationImage.objects.filter(iteration=iteration, image=OuterRef("pk"))
+    return images.annotate(
+        seen_tag_ids=Subquery(then.values("tag_ids")[:1], output_field=JSONField())
+    ).order_by("-created_at", "id")
 
 
 def iteration_performance(iteration: Iteration, threshold: float = 0.5) -> dict[str, Any] | None:

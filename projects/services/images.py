@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
+from projects.metadata import MAX_PAIRS, metadata_clean
 from projects.models import Image, ImageTag, Project, Tag
 from projects.selectors import active_images
 from projects.services.storage import delete_files_on_commit, image_files_saved
@@ -115,9 +116,12 @@ def images_create(
     uploads: Sequence[ImageUpload],
     tag_ids: Iterable[uuid.UUID | str] = (),
     source: str = Image.Source.UPLOAD,
+    metadata: Mapping[str, str] | None = None,
 ) -> list[ImageCreateResult]:
-    """Add a batch of images with the same tags; one result per upload, in order."""
+    """Add a batch of images with the same tags (and metadata, checked by `metadata_clean`);
+    one result per upload, in order."""
     batch_size_check(len(uploads))
+    metadata = metadata_clean(metadata)
     try:
         tags, tag_error = _resolve_tags(project, tag_ids), None
     except _Rejected as exc:
@@ -128,7 +132,7 @@ def images_create(
         if tag_error is not None:
             result = ImageCreateResult(upload.name, tag_error.status, tag_error.message)
         else:
-            result = _create_one(project, upload, tags, source, count)
+            result = _create_one(project, upload, tags, source, count, metadata)
         if result.status == ImageStatus.OK:
             count += 1
         results.append(result)
@@ -140,10 +144,12 @@ def images_create_each(
     project: Project,
     entries: Sequence[tuple[ImageUpload, Sequence[uuid.UUID | str]]],
     source: str = Image.Source.UPLOAD,
+    metadata: Mapping[str, str] | None = None,
 ) -> list[ImageCreateResult]:
     """A batch where each image has tags of its own (the API's entries): images_create per
     distinct tag set, results back in the order given."""
     batch_size_check(len(entries))
+    metadata = metadata_clean(metadata)  # before any image goes in
     results: list[ImageCreateResult | None] = [None] * len(entries)
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, (_upload, tags) in enumerate(entries):
@@ -154,6 +160,7 @@ def images_create_each(
             tag_ids=list(tags),
             uploads=[entries[i][0] for i in indices],
             source=source,
+            metadata=metadata,
         )
         for index, result in zip(indices, created, strict=True):
             results[index] = result
@@ -161,7 +168,12 @@ def images_create_each(
 
 
 def _create_one(
-    project: Project, upload: ImageUpload, tags: list[Tag], source: str, count: int
+    project: Project,
+    upload: ImageUpload,
+    tags: list[Tag],
+    source: str,
+    count: int,
+    metadata: dict[str, str],
 ) -> ImageCreateResult:
     try:
         data = _read(upload)
@@ -181,9 +193,9 @@ def _create_one(
         )
     if existing is not None:  # removed earlier but kept for an iteration: bring it back
         with transaction.atomic():
-            Image.objects.filter(pk=existing.pk).update(removed_at=None)
+            Image.objects.filter(pk=existing.pk).update(removed_at=None, metadata=metadata)
             ImageTag.objects.bulk_create([ImageTag(image=existing, tag=t) for t in tags])
-        existing.removed_at = None
+        existing.removed_at, existing.metadata = None, metadata
         return ImageCreateResult(upload.name, ImageStatus.OK, "", existing)
     try:
         prepared = prepare_image(data, image_rules())
@@ -192,7 +204,7 @@ def _create_one(
     except Exception:
         logger.exception("Unexpected failure reading image %s", upload.name)
         return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
-    return _store(project, upload, prepared, tags, source)
+    return _store(project, upload, prepared, tags, source, metadata)
 
 
 def _duplicate(upload: ImageUpload, existing: Image) -> ImageCreateResult:
@@ -226,7 +238,12 @@ def _read(upload: ImageUpload) -> bytes:
 
 
 def _store(
-    project: Project, upload: ImageUpload, prepared: PreparedImage, tags: list[Tag], source: str
+    project: Project,
+    upload: ImageUpload,
+    prepared: PreparedImage,
+    tags: list[Tag],
+    source: str,
+    metadata: dict[str, str],
 ) -> ImageCreateResult:
     base = f"images/{project.id}/{prepared.content_hash}"
     try:
@@ -245,6 +262,7 @@ def _store(
                 byte_size=prepared.source_bytes,
                 source=source,
                 original_name=upload.name[:255],
+                metadata=metadata,
             )
             ImageTag.objects.bulk_create([ImageTag(image=image, tag=tag) for tag in tags])
     except IntegrityError:
@@ -333,19 +351,67 @@ def images_tags_remove(
 
 
 @transaction.atomic
-def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
+@transaction.atomic
+def images_delete(
+    *, project: Project, image_ids: Iterable[uuid.UUID | str], all_iterations: bool = False
+) -> int:
     """Remove images from the project.
 
     An image that a trained iteration still references leaves the project (and loses its
     tags) but keeps its row and file until that iteration is deleted; the others go now.
+    `all_iterations` (Azure's allIterations) takes them out of every iteration too, so they
+    go now as well; the iterations keep the figures they computed when they trained.
     """
+    from training.models import IterationImage  # training depends on projects, not back
+
     images = active_images(project).filter(id__in=list(image_ids))
+    if all_iterations:
+        IterationImage.objects.filter(image__in=images).delete()
     kept = set(images.filter(iteration_images__isnull=False).values_list("id", flat=True))
     ImageTag.objects.filter(image_id__in=kept).delete()
     Image.objects.filter(id__in=kept).update(removed_at=timezone.now())
     gone = images.exclude(id__in=kept)
     deleted = len(kept) + _delete_rows_and_files(gone)
     return deleted
+
+
+MAX_METADATA_IMAGES = 256  # per UpdateImageMetadata call, as the SDK's imageIds allows
+
+
+@dataclass(frozen=True)
+class MetadataResult:
+    image_id: str
+    status: str  # Azure's ImageMetadataUpdateStatus: OK, ErrorImageNotFound, ErrorLimitExceed
+    metadata: dict[str, str] | None
+
+
+@transaction.atomic
+def images_metadata_update(
+    *, project: Project, image_ids: Sequence[uuid.UUID], metadata: Mapping[str, str]
+) -> list[MetadataResult]:
+    """Merge `metadata` into each image's (a key given again takes the new value); an image
+    that would pass MAX_PAIRS keeps what it had and says ErrorLimitExceed."""
+    if len(image_ids) > MAX_METADATA_IMAGES:
+        raise ValidationError(
+            f"At most {MAX_METADATA_IMAGES} images per call.", code="BadRequestExceededBatchSize"
+        )
+    added = metadata_clean(metadata)
+    found = {i.id: i for i in active_images(project).filter(id__in=image_ids).select_for_update()}
+    results = []
+    for image_id in image_ids:
+        image = found.get(image_id)
+        if image is None:
+            results.append(MetadataResult(str(image_id), "ErrorImageNotFound", None))
+            continue
+        merged = {**image.metadata, **added}
+        if len(merged) > MAX_PAIRS:
+            results.append(MetadataResult(str(image_id), "ErrorLimitExceed", image.metadata))
+            continue
+        if merged != image.metadata:
+            image.metadata = merged
+            image.save(update_fields=["metadata"])
+        results.append(MetadataResult(str(image_id), "OK", merged))
+    return results
 
 
 def images_purge_removed(*, project: Project) -> int:

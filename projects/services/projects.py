@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 
-from projects.domains import DOMAINS_BY_ID, GENERAL
+from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services.storage import delete_files_on_commit
@@ -39,6 +40,29 @@ def _validate(
         raise ValidationError(errors)
 
 
+def _export_platforms(platforms: Sequence[str], domain_id: uuid.UUID) -> list[str]:
+    """Custom Vision's targetExportPlatforms, checked as Azure checks them: known platforms,
+    and only on a compact (exportable) domain."""
+    by_lower = {p.lower(): p for p in EXPORT_PLATFORMS}
+    chosen = []
+    for platform in platforms:
+        known = by_lower.get(str(platform).strip().lower())
+        if known is None:
+            raise ValidationError(
+                f"Unknown export platform {platform!r}; choose from {', '.join(EXPORT_PLATFORMS)}.",
+                code="BadRequestProjectUnsupportedExportPlatform",
+            )
+        if known not in chosen:
+            chosen.append(known)
+    if chosen and not DOMAINS_BY_ID[domain_id].exportable:
+        raise ValidationError(
+            f"The {DOMAINS_BY_ID[domain_id].name} domain can't export; target export platforms "
+            "need a compact domain.",
+            code="BadRequestProjectUnsupportedExportPlatform",
+        )
+    return chosen
+
+
 def project_create(
     *,
     owner: User,
@@ -47,6 +71,7 @@ def project_create(
     description: str = "",
     classification_type: str = Project.ClassificationType.MULTICLASS,
     domain_id: uuid.UUID = GENERAL.id,
+    target_export_platforms: Sequence[str] = (),
 ) -> Project:
     _validate(
         owner=owner,
@@ -55,7 +80,9 @@ def project_create(
         classification_type=classification_type,
         domain_id=domain_id,
     )
+    platforms = _export_platforms(target_export_platforms, domain_id)
     return Project.objects.create(
+        target_export_platforms=platforms,
         owner=owner,
         resource=resource,
         name=name.strip(),
@@ -74,8 +101,13 @@ def project_update(
     classification_type: str,
     domain_id: uuid.UUID,
     resource: Resource | None = None,
+    target_export_platforms: Sequence[str] | None = None,
 ) -> Project:
-    """Rename, or change type and domain; the images and tags stay as they are."""
+    """Rename, or change type and domain; the images and tags stay as they are.
+
+    `target_export_platforms` None (the portal's form, which doesn't show them) keeps the
+    current ones, or drops them when the new domain can't export; given explicitly (the API),
+    they must suit the domain."""
     resource = resource or project.resource
     _validate(
         owner=project.owner,
@@ -84,6 +116,10 @@ def project_update(
         classification_type=classification_type,
         domain_id=domain_id,
     )
+    if target_export_platforms is None:
+        keep = DOMAINS_BY_ID[domain_id].exportable
+        target_export_platforms = project.target_export_platforms if keep else []
+    platforms = _export_platforms(target_export_platforms, domain_id)
     if classification_type == Project.ClassificationType.MULTICLASS and not project.is_multiclass:
         crowded = (
             active_images(project)
@@ -104,6 +140,7 @@ def project_update(
     project.description = description.strip()
     project.classification_type = classification_type
     project.domain_id = domain_id
+    project.target_export_platforms = platforms
     project.resource = resource
     project.save()
     return project

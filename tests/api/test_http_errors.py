@@ -319,7 +319,8 @@ def test_other_words_after_an_image_id_are_not_the_image(api, project, trained):
     image = project.images.first()
     base = f"projects/{project.id}/images/{image.id}"
     assert api("GET", f"{base}/original").status_code == 200
-    # Object detection's region proposals (and any other word) get Azure's error, which the
-    # SDK can read, never the image file.
-    error(api("POST", f"{base}/regionproposals"), 404, "NotFound")
+    # Object detection's region proposals get Azure's error for a classification project, any
+    # other word NotFound: errors the SDK can read, never the image file.
+    error(api("POST", f"{base}/regionproposals"), 400, "BadRequestOperationNotSupported")
+    error(api("GET", f"{base}/regionproposals"), 405, "MethodNotAllowed")
     error(api("GET", f"{base}/anything"), 404, "NotFound")

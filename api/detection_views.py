@@ -1,0 +1,57 @@
+"""Object detection's operations (regions, region proposals, detect): this server trains
+classifiers only, so every project here is a classification project, and each of these answers
+as Azure answers an object-detection operation on one — a 400 in its error shape — after the
+same not-found checks as any other call, so an SDK caller gets a reason it can read."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+from django.views.decorators.http import require_http_methods
+
+from api.errors import ApiError, api_view
+from api.prediction_views import PREDICTION
+from api.training_views import TRAINING, _project
+from prediction import services as prediction_services
+from projects import selectors
+from projects.models import Project
+
+
+def _not_detection(project: Project) -> ApiError:
+    return ApiError(
+        400,
+        "BadRequestOperationNotSupported",
+        f"Invalid project type for operation: {project.name!r} is a classification project "
+        f"({project.classification_type}). Regions, region proposals and detect belong to "
+        "object-detection projects, which this server does not train.",
+    )
+
+
+@require_http_methods(["POST", "DELETE"])
+@api_view(TRAINING)
+def image_regions(request: HttpRequest, resource: Any, project_id: uuid.UUID) -> Any:
+    """CreateImageRegions and DeleteImageRegions."""
+    raise _not_detection(_project(resource, project_id))
+
+
+@require_http_methods(["POST"])
+@api_view(TRAINING)
+def region_proposals(
+    request: HttpRequest, resource: Any, project_id: uuid.UUID, image_id: uuid.UUID
+) -> Any:
+    """GetImageRegionProposals."""
+    project = _project(resource, project_id)
+    selectors.image_get_for_project(project, image_id)
+    raise _not_detection(project)
+
+
+@require_http_methods(["POST"])
+@api_view(PREDICTION)
+def detect(request: HttpRequest, resource: Any, project_id: uuid.UUID, publish_name: str) -> Any:
+    """DetectImage and DetectImageUrl, with and without /nostore."""
+    iteration = prediction_services.published_iteration_get(
+        resource=resource, project_id=project_id, publish_name=publish_name
+    )
+    raise _not_detection(iteration.project)
