@@ -33,6 +33,9 @@ def error(status: int, code: str, message: str) -> JsonResponse:
 
 def _validation_code(exc: ValidationError) -> str:
     code = getattr(exc, "code", None)
+    if code is None and hasattr(exc, "error_dict"):  # a field's error: its first error's code
+        first = next(iter(exc.error_dict.values()), [])
+        code = getattr(first[0], "code", None) if first else None
     if code and str(code)[:1].isupper():
         return str(code)
     return "BadRequest"

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from portal import api_page
+
 admin.site.site_header = "Custom Vision administration"
 admin.site.site_title = "Custom Vision admin"
 
@@ -10,6 +12,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False), name="home"),
     path("signin/", auth_views.LoginView.as_view(), name="login"),
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", api_page.api_page, name="api_page"),
     path("", include("projects.urls")),
     path("", include("training.urls")),
     path("", include("prediction.urls")),

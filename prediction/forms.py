@@ -20,9 +20,10 @@ class QuickTestForm(forms.Form):
     url = forms.URLField(required=False, label="Image URL", assume_scheme="https", max_length=2048)
     store = forms.BooleanField(
         required=False,
-        initial=False,
+        initial=True,  # Azure's Quick Test stores too (its API's `store` defaults to true)
         label="Save the image in Predictions",
-        help_text="Kept images can be tagged there and moved into the training images.",
+        help_text="Kept images can be tagged there and moved into the training images. "
+        "Untick to test without keeping the image.",
     )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:

@@ -18,10 +18,11 @@ class ProjectForm(forms.Form):
         queryset=Resource.objects.none(), required=False, empty_label="Create a new resource"
     )
     new_resource_name = forms.CharField(
-        max_length=64,
+        max_length=53,  # room for the "-Prediction" twin
         required=False,
         label="New resource name",
-        help_text="Used when you create a new resource.",
+        help_text="Creates a training resource and its …-Prediction twin; their keys are "
+        "shown once, next.",
     )
     classification_type = forms.ChoiceField(
         choices=Project.ClassificationType.choices,
@@ -43,6 +44,11 @@ class ProjectForm(forms.Form):
         field.queryset = resource_list(user=user, kind=Resource.Kind.TRAINING)
         if field.queryset.exists():
             field.initial = field.queryset.first()
+        elif "new_resource_name" in self.fields and isinstance(user, User):
+            # A first project needs no invented name: one is suggested, and can be changed.
+            from projects.services import default_resource_name
+
+            self.fields["new_resource_name"].initial = default_resource_name(user)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -201,8 +207,17 @@ class TagForm(forms.Form):
 
 
 class ResourceForm(forms.Form):
+    BOTH = "both"
+
     name = forms.CharField(max_length=64)
-    kind = forms.ChoiceField(choices=Resource.Kind.choices, initial=Resource.Kind.TRAINING)
+    kind = forms.ChoiceField(
+        choices=[
+            (BOTH, "Both: training, and prediction named …-Prediction"),
+            *Resource.Kind.choices,
+        ],
+        initial=BOTH,
+        help_text="Training keys build models; prediction keys call published ones.",
+    )
 
 
 class ImageFilterForm(forms.Form):

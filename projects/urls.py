@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects import transfer_views, views
+from projects import sample_views, transfer_views, views
 
 app_name = "projects"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("projects/", views.project_list, name="list"),
     path("projects/new/", views.project_create, name="create"),
     path("projects/import/", transfer_views.project_import, name="import"),
+    path("projects/sample/", sample_views.sample_load, name="sample"),
     path("projects/<uuid:project_id>/export/", transfer_views.project_export, name="export"),
     path("projects/<uuid:project_id>/", views.project_detail, name="detail"),
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="settings"),

@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.redirects import safe_next
-from projects import selectors, services
+from projects import new_keys, selectors, services
 from projects.domains import DOMAINS_BY_ID
 from projects.forms import (
     BulkImagesForm,
@@ -81,13 +81,13 @@ def project_create(request: AuthedRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                resource = data["resource"]
+                resource, created = data["resource"], []
                 if resource is None:
-                    resource, _keys = services.resource_create(
-                        owner=request.user,
-                        name=data["new_resource_name"],
-                        kind=Resource.Kind.TRAINING,
+                    # Training and prediction, as Azure's "Both": Publish works right away.
+                    created = services.resources_create_both(
+                        owner=request.user, name=data["new_resource_name"]
                     )
+                    resource = created[0][0]
                 project = services.project_create(
                     owner=request.user,
                     resource=resource,
@@ -99,6 +99,7 @@ def project_create(request: AuthedRequest) -> HttpResponse:
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
+            new_keys.remember(request, created)
             return redirect(_images_url(project))
     return render(request, "projects/new.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -146,6 +147,11 @@ def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespo
             "form": form,
             "domain": DOMAINS_BY_ID[project.domain_id],
             "tab": "settings",
+            # What the SDKs call ENDPOINT, and where this project's keys come from.
+            "endpoint": request.build_absolute_uri("/").rstrip("/"),
+            "prediction_resources": selectors.resource_list(
+                user=request.user, kind=Resource.Kind.PREDICTION
+            ),
         },
         status=400 if form.errors else 200,
     )
@@ -473,26 +479,35 @@ def tag_delete(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID)
 @login_required
 @require_http_methods(["GET", "POST"])
 def resources(request: AuthedRequest) -> HttpResponse:
-    form = ResourceForm(request.POST or None)
-    shown: dict[str, object] | None = None
+    form = _resource_form(request, request.POST or None)
+    shown: list[Any] | None = None
     if request.method == "POST" and form.is_valid():
+        name, kind = form.cleaned_data["name"], form.cleaned_data["kind"]
         try:
-            resource, keys = services.resource_create(owner=request.user, **form.cleaned_data)
+            if kind == ResourceForm.BOTH:
+                created = services.resources_create_both(owner=request.user, name=name)
+            else:
+                created = [services.resource_create(owner=request.user, name=name, kind=kind)]
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
-            form = ResourceForm()
-            shown = {"resource": resource, "key1": keys.key1, "key2": keys.key2}
-    return render(
-        request,
-        "projects/resources.html",
-        {
-            "resources": selectors.resource_list(user=request.user),
-            "form": form,
-            "keys": shown,
-        },
-        status=400 if form.errors else 200,
-    )
+            form = _resource_form(request)
+            shown = new_keys.shown_once(created)
+    return _resources_page(request, form, shown, status=400 if form.errors else 200)
+
+
+def _resource_form(request: AuthedRequest, data: Any = None) -> ResourceForm:
+    return ResourceForm(data, initial={"name": services.default_resource_name(request.user)})
+
+
+def _resources_page(
+    request: AuthedRequest, form: ResourceForm, shown: list[Any] | None, status: int = 200
+) -> HttpResponse:
+    resources = selectors.resource_list(user=request.user)
+    context: dict[str, Any] = {"resources": resources, "form": form}
+    if shown:
+        context["new_keys"] = shown
+    return render(request, "projects/resources.html", context, status=status)
 
 
 @login_required
@@ -502,15 +517,8 @@ def resource_regenerate(request: AuthedRequest, resource_id: uuid.UUID, which: i
     if which not in (1, 2):
         return redirect("projects:resources")
     key = services.resource_regenerate_key(resource=resource, which=1 if which == 1 else 2)
-    return render(
-        request,
-        "projects/resources.html",
-        {
-            "resources": selectors.resource_list(user=request.user),
-            "form": ResourceForm(),
-            "keys": {"resource": resource, f"key{which}": key},
-        },
-    )
+    shown = new_keys.shown_once([(resource, {f"key{which}": key})])
+    return _resources_page(request, _resource_form(request), shown)
 
 
 def _add_errors(form: ProjectForm | TagForm | ResourceForm, exc: ValidationError) -> None:

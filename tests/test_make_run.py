@@ -68,6 +68,8 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
         output = log.read_text()
         password = (tmp_path / "admin-password").read_text().strip()
         assert f"password {password!r}" in output
+        # No worker start-up banners to scroll the login away (Celery's lists "[queues]").
+        assert "[queues]" not in output
         assert (tmp_path / "db.sqlite3").exists() and (tmp_path / "secret_key").exists()
 
         # The worker that the script started answers on the embedded broker.

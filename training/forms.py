@@ -77,12 +77,31 @@ class PublishForm(forms.Form):
     prediction_resource = _ResourceChoiceField(
         queryset=Resource.objects.none(),
         label="Prediction resource",
-        empty_label=None,
+        required=False,
+        empty_label="Create a new prediction resource",
         error_messages={"invalid_choice": "Choose one of your prediction resources."},
     )
+    new_resource_name = forms.CharField(
+        max_length=64,
+        required=False,
+        label="New prediction resource name",
+        help_text="Its keys are shown once, after publishing.",
+    )
 
-    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, owner: Any, suggested_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["prediction_resource"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = resource_list(user=owner, kind=Resource.Kind.PREDICTION)
+        if field.queryset.exists():
+            field.initial = field.queryset.first()
+        self.fields["new_resource_name"].initial = suggested_name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (
+            not data.get("prediction_resource")
+            and not (data.get("new_resource_name") or "").strip()
+        ):
+            raise forms.ValidationError("Choose a prediction resource or name a new one.")
+        return data

@@ -8,11 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from projects.models import Project
+from projects import new_keys
+from projects import services as project_services
+from projects.models import Project, Resource
 from projects.selectors import project_get_for_user
 from projects.views import AuthedRequest
 from training import selectors, services
@@ -57,7 +60,7 @@ def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         {
             "project": project,
             "form": form,
-            "tab": "performance",
+            "tab": "train",
         },
         status=503 if unavailable else 400 if form.errors else 200,
     )
@@ -81,6 +84,7 @@ def performance(
             "publish_form": PublishForm(
                 owner=request.user,
                 initial={"publish_name": "".join(iteration.name.split())},
+                suggested_name=f"{project.resource.name}-Prediction"[:64],
             ),
             "prediction_urls": selectors.prediction_urls(
                 iteration=iteration, base_url=request.build_absolute_uri("/")
@@ -161,17 +165,30 @@ def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UU
     project = project_get_for_user(request.user, project_id)
     iteration = selectors.iteration_get_for_project(project, iteration_id)
     form = PublishForm(request.POST, owner=request.user)
+    created = []
     try:
         if not form.is_valid():
             raise ValidationError([e for errors in form.errors.values() for e in errors])
-        services.iteration_publish(
-            iteration=iteration,
-            publish_name=form.cleaned_data["publish_name"],
-            prediction_resource=form.cleaned_data["prediction_resource"],
-        )
+        with transaction.atomic():
+            target = form.cleaned_data["prediction_resource"]
+            if target is None:  # made in place, as Azure's publish dialog offers
+                created = [
+                    project_services.resource_create(
+                        owner=request.user,
+                        name=form.cleaned_data["new_resource_name"],
+                        kind=Resource.Kind.PREDICTION,
+                    )
+                ]
+                target = created[0][0]
+            services.iteration_publish(
+                iteration=iteration,
+                publish_name=form.cleaned_data["publish_name"],
+                prediction_resource=target,
+            )
     except ValidationError as exc:
         messages.error(request, "Not published: " + " ".join(exc.messages))
     else:
+        new_keys.remember(request, created)
         messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
     return redirect("training:performance", project.id, iteration.id)
 

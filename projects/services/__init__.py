@@ -21,10 +21,13 @@ from projects.services.images import (
 from projects.services.projects import project_create, project_delete, project_update
 from projects.services.resources import (
     ResourceKeys,
+    default_resource_name,
     resource_create,
     resource_delete,
     resource_regenerate_key,
+    resources_create_both,
 )
+from projects.services.sample import sample_project_load
 from projects.services.tags import tag_create, tag_delete, tag_update, tags_get_or_create
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "MetadataResult",
     "ResourceKeys",
     "batch_size_check",
+    "default_resource_name",
     "image_tags_set",
     "images_create",
     "images_create_each",
@@ -47,6 +51,8 @@ __all__ = [
     "resource_create",
     "resource_delete",
     "resource_regenerate_key",
+    "resources_create_both",
+    "sample_project_load",
     "tag_create",
     "tag_delete",
     "tag_update",

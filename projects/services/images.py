@@ -36,6 +36,7 @@ class ImageUpload:
     file: IO[bytes] | None = None
     data: bytes | None = None
     source_error: str | None = None  # e.g. a URL that could not be fetched
+    metadata: Mapping[str, str] | None = None  # this image's own, over the batch's
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ def _create_one(
 ) -> ImageCreateResult:
     try:
         data = _read(upload)
+        if upload.metadata:
+            metadata = _own_metadata(metadata, upload.metadata)
     except _Rejected as exc:
         return ImageCreateResult(upload.name, exc.status, exc.message)
     # Duplicates are found by content before any decoding: the same pixel-heavy file sent many
@@ -205,6 +208,13 @@ def _create_one(
         logger.exception("Unexpected failure reading image %s", upload.name)
         return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
     return _store(project, upload, prepared, tags, source, metadata)
+
+
+def _own_metadata(batch: dict[str, str], own: Mapping[str, str]) -> dict[str, str]:
+    try:
+        return metadata_clean({**batch, **own})
+    except ValidationError as exc:
+        raise _Rejected(ImageStatus.ERROR_SOURCE, " ".join(exc.messages)) from None
 
 
 def _duplicate(upload: ImageUpload, existing: Image) -> ImageCreateResult:

@@ -44,6 +44,36 @@ def resource_create(*, owner: User, name: str, kind: str) -> tuple[Resource, Res
     return resource, ResourceKeys(key1=key1, key2=key2)
 
 
+PREDICTION_SUFFIX = "-Prediction"  # Azure's "Both" creates <name> and <name>-Prediction
+
+
+@transaction.atomic
+def resources_create_both(*, owner: User, name: str) -> list[tuple[Resource, ResourceKeys]]:
+    """A training resource and its prediction twin, as Azure's "Both" option creates them, so
+    a new user can train and publish without a detour to the Resources page."""
+    name = name.strip()
+    limit = Resource._meta.get_field("name").max_length or 64
+    if len(name) + len(PREDICTION_SUFFIX) > limit:
+        raise ValidationError(
+            {"name": f"Keep the name under {limit - len(PREDICTION_SUFFIX)} characters."}
+        )
+    return [
+        resource_create(owner=owner, name=name, kind=Resource.Kind.TRAINING),
+        resource_create(owner=owner, name=name + PREDICTION_SUFFIX, kind=Resource.Kind.PREDICTION),
+    ]
+
+
+def default_resource_name(owner: User) -> str:
+    """A first resource's name, so a new user need not invent one (Azure suggests one too)."""
+    base = f"{owner.get_username()}-vision"[:40]
+    taken = {n.lower() for n in Resource.objects.filter(owner=owner).values_list("name", flat=True)}
+    name, number = base, 1
+    while name.lower() in taken or (name + PREDICTION_SUFFIX).lower() in taken:
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
 def resource_regenerate_key(*, resource: Resource, which: Literal[1, 2]) -> str:
     """Replace Key 1 or Key 2 (rotation: clients move to the other key first)."""
     key = _new_key()

@@ -27,8 +27,12 @@ def _check_unique(project: Project, name: str, *, exclude: Tag | None = None) ->
     clash = Tag.objects.filter(project=project, name__iexact=name)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
-    if clash.exists():
-        raise ValidationError({"name": f"The project already has a tag named {name!r}."})
+    existing = clash.first()
+    if existing is not None:
+        # Name the tag that is there ("Hemlock"), not what was typed ("HEMLOCK"): the clash is
+        # case-insensitive, so the two can differ.
+        message = f"The project already has a tag named {existing.name!r}."
+        raise ValidationError({"name": ValidationError(message, code="BadRequestTagNameNotUnique")})
 
 
 def _check_negative(project: Project, type_: str, *, exclude: Tag | None = None) -> None:

@@ -3,8 +3,9 @@
 The archive is one folder-free zip:
 
     project.json       {"format", "version", "name", "description", "classificationType",
-                        "domainId", "tags": [{id, name, description, type}],
-                        "images": [{"file", "tagIds", "created"}]}
+                        "domainId", "targetExportPlatforms",
+                        "tags": [{id, name, description, type}],
+                        "images": [{"file", "name", "tagIds", "metadata", "created"}]}
     images/<hash>.<ext> the stored image files
 
 The portal downloads it from Settings; the API's ExportProject / ImportProject pass a signed
@@ -14,6 +15,7 @@ Importing sends every image through the normal ingestion (its checks, limits and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import uuid
@@ -29,7 +31,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
-from projects.domains import DOMAINS_BY_ID
+from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS
 from projects.imaging import ImageStatus
 from projects.models import Project, Resource, Tag
 from projects.selectors import active_images
@@ -69,7 +71,9 @@ def project_export(project: Project) -> IO[bytes]:
             entries.append(
                 {
                     "file": name,
+                    "name": image.original_name,
                     "tagIds": [str(it.tag_id) for it in image.image_tags.all()],
+                    "metadata": image.metadata,
                     "created": image.created_at.isoformat(),
                 }
             )
@@ -80,6 +84,7 @@ def project_export(project: Project) -> IO[bytes]:
             "description": project.description,
             "classificationType": project.classification_type,
             "domainId": str(project.domain_id),
+            "targetExportPlatforms": project.target_export_platforms,
             "tags": [
                 {"id": str(t.id), "name": t.name, "description": t.description, "type": t.type}
                 for t in tags
@@ -133,6 +138,18 @@ def _manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
     return manifest
 
 
+def _upload(zf: zipfile.ZipFile, entry: dict[str, Any]) -> ImageUpload:
+    """One manifest entry's image, under the name it was uploaded with, with its metadata."""
+    read = _read_member(zf, entry.get("file"))
+    own_name = entry.get("name")
+    metadata = entry.get("metadata")
+    return dataclasses.replace(
+        read,
+        name=own_name if isinstance(own_name, str) and own_name else read.name,
+        metadata=metadata if isinstance(metadata, dict) else None,
+    )
+
+
 def _read_member(zf: zipfile.ZipFile, name: Any) -> ImageUpload:
     label = str(name)
     try:
@@ -180,13 +197,21 @@ def project_import(
             domain_id = uuid.UUID(str(manifest.get("domainId")))
         except ValueError:
             domain_id = uuid.UUID(int=0)
+        if domain_id not in DOMAINS_BY_ID:
+            domain_id = next(iter(DOMAINS_BY_ID))
+        platforms = manifest.get("targetExportPlatforms")
+        # Kept where the domain can use them; an archive's odd value is not worth failing for.
+        if not DOMAINS_BY_ID[domain_id].exportable or not isinstance(platforms, list):
+            platforms = []
+        platforms = [p for p in platforms if p in EXPORT_PLATFORMS]
         project = project_create(
             owner=owner,
             resource=resource,
             name=name or str(manifest.get("name") or "Imported project"),
             description=str(manifest.get("description") or ""),
             classification_type=str(manifest.get("classificationType")),
-            domain_id=domain_id if domain_id in DOMAINS_BY_ID else next(iter(DOMAINS_BY_ID)),
+            domain_id=domain_id,
+            target_export_platforms=platforms,
         )
         try:
             return _fill(project, zf, manifest)
@@ -212,7 +237,7 @@ def _fill(project: Project, zf: zipfile.ZipFile, manifest: dict[str, Any]) -> Im
     for batch in _batches(images, settings.CV_MAX_IMAGES_PER_BATCH):
         entries = [
             (
-                _read_member(zf, e.get("file")),
+                _upload(zf, e),
                 [new_ids[t] for t in e.get("tagIds") or [] if t in new_ids],
             )
             for e in batch

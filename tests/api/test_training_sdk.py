@@ -64,7 +64,8 @@ def test_errors_have_azures_shape(trainer, live_server, training_key):
     with pytest.raises(CustomVisionErrorException) as info:
         trainer.create_tag(project.id, "a")
     assert info.value.response.status_code == 400
-    assert "already has a tag" in info.value.message
+    assert "already has a tag named 'A'" in info.value.message  # the tag there, as written
+    assert info.value.inner_exception.code == "BadRequestTagNameNotUnique"
     missing = (
         f"{live_server.url}/customvision/v3.3/training/projects/{'0' * 8}-0000-0000-0000-{'0' * 12}"
     )

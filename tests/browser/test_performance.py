@@ -164,9 +164,18 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     assert sample_project.images.filter(source="prediction").count() == 1
     page.goto(f"/projects/{sample_project.id}/performance/{iteration.id}/")
 
-    # Unpublish (confirmed), then delete (the confirmation counts the images that go too).
-    page.once("dialog", lambda d: d.accept())
+    # Unpublish (confirmed in the portal's own dialog, not the browser's), then delete (the
+    # confirmation counts the images that go too).
+    page.once("dialog", lambda d: pytest.fail(f"a browser dialog opened: {d.message}"))
     page.get_by_role("button", name="Unpublish").click()
+    confirm = page.locator("#confirm-dialog")
+    expect(confirm).to_be_visible()
+    expect(confirm.get_by_role("heading")).to_contain_text("Unpublish Iteration 1?")
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_be_hidden()
+    assert Iteration.objects.get(pk=iteration.pk).is_published  # cancelled: nothing happened
+    page.get_by_role("button", name="Unpublish").click()
+    confirm.get_by_role("button", name="Unpublish").click()
     expect(page.get_by_text("Unpublished Iteration 1: its prediction URL is gone.")).to_be_visible()
     expect(page.locator("#prediction-url")).to_have_count(0)
     iteration.refresh_from_db()
@@ -176,21 +185,15 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     assert removed is not None
     project_services.images_delete(project=sample_project, image_ids=[removed.image_id])
     page.reload()
-    confirmations: list[str] = []
-
-    def accept(dialog) -> None:
-        confirmations.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
     page.get_by_role("button", name="Delete").click()
+    expect(confirm.get_by_role("heading")).to_have_text(
+        "Delete Iteration 1 and its model? 1 image you removed from the project is kept only "
+        "for this iteration and will be deleted with it."
+    )
+    confirm.get_by_role("button", name="Delete").click()
     expect(
         page.get_by_text("Deleted Iteration 1 and 1 image(s) only it still kept.")
     ).to_be_visible()
-    assert confirmations == [
-        "Delete Iteration 1 and its model? 1 image you removed from the project is kept only "
-        "for this iteration and will be deleted with it."
-    ]
     assert not Iteration.objects.filter(pk=iteration.pk).exists()
     expect(page.get_by_text("Train a model to see its precision and recall here.")).to_be_visible()
 

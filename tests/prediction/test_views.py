@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -295,3 +296,10 @@ def test_suggestions_are_scored_a_batch_per_request(alice_client, project, train
     assert b"1 more untagged image still to score" in first.content
     second = alice_client.get(url)
     assert len(second.context["rows"]) == 3 and second.context["pending"] == 0
+
+
+def test_quick_test_keeps_the_image_unless_unticked(alice_client, project, trained):
+    """Azure's Quick Test stores by default; a migrating user expects Predictions filled."""
+    page = alice_client.get(reverse("prediction:quick_test", args=[project.id])).content.decode()
+    box = re.search(r'<input type="checkbox" name="store"[^>]*>', page)
+    assert box and "checked" in box.group(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 
 import pytest
@@ -86,3 +87,52 @@ def test_one_image_named_thirty_times_is_decoded_once_and_counted_once(
     assert not report.images_failed
     assert len(decodes) == 1
     assert Image.objects.filter(project=report.project).count() == 1
+
+
+def test_a_round_trip_keeps_names_metadata_and_export_platforms(alice, resource):
+    from projects import services
+    from projects.services.images import ImageUpload
+    from projects.services.transfer import project_export
+
+    compact = "0732100f-1a38-4e49-a514-c9b44c697ab5"
+    source = services.project_create(
+        owner=alice,
+        resource=resource,
+        name="Trees",
+        domain_id=uuid.UUID(compact),
+        target_export_platforms=["onnx"],
+    )
+    tag = services.tag_create(project=source, name="Blue")
+    services.images_create(
+        project=source,
+        uploads=[ImageUpload(name="my tree.jpg", data=images.distinct(1)[0])],
+        tag_ids=[tag.id],
+        metadata={"Camera": "north"},
+    )
+    with project_export(source) as archive_file:
+        report = project_import(owner=alice, resource=resource, archive=archive_file)
+    copy = report.project
+    assert copy.target_export_platforms == ["ONNX"]
+    image = copy.images.get()
+    assert (image.original_name, image.metadata) == ("my tree.jpg", {"Camera": "north"})
+    assert [t.name for t in image.tags.all()] == ["Blue"]
+
+
+def test_bad_metadata_in_an_archive_fails_that_image_alone(alice, resource):
+    blue, red = images.distinct(2)
+    manifest = MANIFEST | {
+        "images": [
+            {"file": "a.jpg", "tagIds": ["t1"], "metadata": {"k": "v" * 300}},
+            {"file": "b.jpg", "tagIds": ["t1"], "metadata": {"k": "v"}},
+        ]
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("project.json", json.dumps(manifest))
+        zf.writestr("a.jpg", blue)
+        zf.writestr("b.jpg", red)
+    buffer.seek(0)
+    report = project_import(owner=alice, resource=resource, archive=buffer)
+    assert report.images_ok == 1
+    assert report.images_failed[0][0] == "a.jpg" and "256" in report.images_failed[0][1]
+    assert Image.objects.get().metadata == {"k": "v"}

@@ -352,11 +352,50 @@ def test_resources_page_shows_keys_once(alice_client, alice):
     url = reverse("projects:resources")
     response = alice_client.post(url, {"name": "predict", "kind": "prediction"})
     resource = Resource.objects.get(name="predict")
-    key = response.context["keys"]["key1"]
-    assert key.encode() in response.content
+    key = response.context["new_keys"][0]["key1"]
+    assert key.encode() in response.content and b"Copy" in response.content
     assert key.encode() not in alice_client.get(url).content  # never again
     response = alice_client.post(reverse("projects:resource_regenerate", args=[resource.id, 2]))
-    assert response.context["keys"]["key2"].encode() in response.content
+    assert response.context["new_keys"][0]["key2"].encode() in response.content
+
+
+def test_both_makes_a_training_resource_and_its_prediction_twin(alice_client, alice):
+    page = alice_client.get(reverse("projects:resources")).content.decode()
+    assert 'value="alice-vision"' in page  # a name is suggested
+    response = alice_client.post(reverse("projects:resources"), {"name": "trees", "kind": "both"})
+    shown = response.context["new_keys"]
+    assert [(s["name"], s["kind"]) for s in shown] == [
+        ("trees", "Training"),
+        ("trees-Prediction", "Prediction"),
+    ]
+    assert {r.name: r.kind for r in Resource.objects.filter(owner=alice)} == {
+        "trees": "training",
+        "trees-Prediction": "prediction",
+    }
+    for s in shown:
+        assert s["key1"] in response.content.decode()
+
+
+def test_a_first_project_needs_only_a_name_and_shows_its_keys_once(alice_client, alice):
+    form = alice_client.get(reverse("projects:create")).content.decode()
+    assert 'value="alice-vision"' in form
+    response = alice_client.post(
+        reverse("projects:create"),
+        {
+            "name": "Trees",
+            "resource": "",
+            "new_resource_name": "alice-vision",
+            "classification_type": "Multiclass",
+            "domain_id": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    shown = response.context["new_keys"]
+    assert [s["kind"] for s in shown] == ["Training", "Prediction"]
+    assert shown[0]["key1"] in page and shown[1]["key1"] in page
+    assert "Your new keys" in page
+    assert shown[0]["key1"] not in alice_client.get(response.redirect_chain[-1][0]).content.decode()
 
 
 def test_upload_answers_json_for_the_batching_dialog(alice_client, project):
@@ -687,3 +726,11 @@ def test_health_leaves_the_negative_tag_out_of_the_balance(alice_client, project
 def test_health_panel_is_the_owners_only(bob_client, project):
     TagFactory(project=project, name="Alder")
     assert bob_client.get(reverse("projects:images", args=[project.id])).status_code == 404
+
+
+def test_settings_show_the_endpoint_resources_and_how_to_get_a_key(alice_client, alice, project):
+    prediction, _keys = services.resource_create(owner=alice, name="p", kind="prediction")
+    page = alice_client.get(reverse("projects:settings", args=[project.id])).content.decode()
+    assert '<code id="endpoint">http://testserver</code>' in page
+    assert str(project.resource.id) in page and str(prediction.id) in page
+    assert "Training-Key" in page and "Regenerate Key 2" in page

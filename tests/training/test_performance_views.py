@@ -271,7 +271,7 @@ def test_publish_shows_the_prediction_url(alice_client, project, scored, predict
     page = alice_client.get(performance_url(scored)).content.decode()
     assert 'data-open="publish-dialog"' in page
     assert 'value="Iteration1"' in page  # the name offered: the iteration's, without spaces
-    assert f'<option value="{prediction_resource.id}">trees-prediction' in page
+    assert f'<option value="{prediction_resource.id}" selected>trees-prediction' in page
     assert "Prediction URL" not in page
 
     response = alice_client.post(
@@ -371,10 +371,36 @@ def test_publish_refuses_an_iteration_that_is_not_completed(
     assert published_as(iteration) == ("", None)
 
 
-def test_without_a_prediction_resource_the_dialog_says_where_to_make_one(alice_client, scored):
+def test_without_a_prediction_resource_publish_creates_one_and_shows_its_keys_once(
+    alice_client, alice, scored
+):
     text = alice_client.get(performance_url(scored)).content.decode()
     assert "You have no prediction resource yet" in text
-    assert reverse("projects:resources") in text
+    assert "Create a new prediction resource" in text
+    suggested = f"{scored.project.resource.name}-Prediction"
+    assert f'value="{suggested}"' in text
+    response = alice_client.post(
+        publish_url(scored),
+        {"publish_name": "treeModel", "prediction_resource": "", "new_resource_name": suggested},
+        follow=True,
+    )
+    page = response.content.decode()
+    made = Resource.objects.get(owner=alice, kind=Resource.Kind.PREDICTION)
+    assert made.name == suggested
+    assert published_as(scored) == ("treeModel", made.id)
+    key = response.context["new_keys"][0]["key1"]
+    assert key in page and "Published Iteration" in page
+    assert key not in alice_client.get(performance_url(scored)).content.decode()
+
+
+def test_publish_needs_a_resource_or_a_name(alice_client, scored):
+    response = alice_client.post(
+        publish_url(scored),
+        {"publish_name": "treeModel", "prediction_resource": "", "new_resource_name": " "},
+        follow=True,
+    )
+    assert "Choose a prediction resource or name a new one." in response.content.decode()
+    assert published_as(scored) == ("", None)
 
 
 def test_unpublish(alice_client, scored, prediction_resource):

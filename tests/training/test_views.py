@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -75,7 +77,7 @@ def test_performance_shows_numbers_at_50_percent_and_details(alice_client, proje
     assert 'id="overall-recall">100.0%' in text
     assert 'id="overall-ap">100.0%' in text
     assert "efficientnet_lite0" in text and "bundled efficientnet-lite0" in text
-    assert "<td>Red</td>" in text and "<td>Blue</td>" in text
+    assert '<td class="tag-name">Red</td>' in text and '<td class="tag-name">Blue</td>' in text
     latest = alice_client.get(reverse("training:performance_latest", args=[project.id]))
     assert latest["Location"].endswith(f"/performance/{trained.id}/")
 
@@ -100,3 +102,10 @@ def test_failed_iteration_shows_its_reason(alice_client, project, trained):
     Iteration.objects.filter(pk=trained.pk).update(status="Failed", error="Worker died.")
     text = alice_client.get(reverse("training:performance", args=[project.id, trained.id]))
     assert b"Training failed." in text.content and b"Worker died." in text.content
+
+
+def test_the_train_page_marks_train_not_performance(alice_client, project):
+    page = alice_client.get(reverse("training:train", args=[project.id])).content.decode()
+    assert re.search(r'href="[^"]*/train/"[^>]*aria-current="page">Train<', page)
+    assert not re.search(r'aria-current="page">Performance<', page)
+    assert 'class="field budget-field' in page  # hidden by CSS while Quick is chosen
