@@ -65,6 +65,9 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
         assert "<title>Sign in" in text
         css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portal/site.css")
         assert css.status == 200
+        # The address and login are printed last, once the portal answers.
+        while "running at" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
         output = log.read_text()
         password = (tmp_path / "admin-password").read_text().strip()
         assert f"password {password!r}" in output

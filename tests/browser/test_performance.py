@@ -123,7 +123,7 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Model name")).to_have_value("Iteration1")
     dialog.get_by_label("Model name").fill("treeModel")
-    dialog.get_by_label("Prediction resource").select_option(label="trees-prediction")
+    dialog.get_by_label("Prediction resource", exact=True).select_option(label="trees-prediction")
     shot(page, "24-publish-dialog")
     dialog.get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Published Iteration 1 as 'treeModel'.")).to_be_visible()

@@ -93,6 +93,9 @@ def test_quick_test_a_file_and_a_url_then_keep_it_in_predictions(
     url = image_server.serve("/red.jpg", photo("red", seed=7002))
     page.goto(f"/projects/{project.id}/quicktest/")
     page.get_by_label("Image URL").fill(url)
+    # Kept by default, as Azure's Quick Test does; unticked here.
+    expect(page.get_by_label("Save the image in Predictions")).to_be_checked()
+    page.get_by_label("Save the image in Predictions").uncheck()
     page.get_by_role("button", name="Test").click()
     expect(table.locator("tbody tr").first.locator("td").first).to_have_text("Red")
     expect(table.locator("tbody tr")).to_have_count(2)
