@@ -16,7 +16,7 @@ from api.prediction_views import PREDICTION
 from api.training_views import TRAINING, _project
 from prediction import services as prediction_services
 from projects import selectors
-from projects.models import Project
+from projects.models import Project, Resource
 
 
 def _not_detection(project: Project) -> ApiError:
@@ -31,7 +31,7 @@ def _not_detection(project: Project) -> ApiError:
 
 @require_http_methods(["POST", "DELETE"])
 @api_view(TRAINING)
-def image_regions(request: HttpRequest, resource: Any, project_id: uuid.UUID) -> Any:
+def image_regions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     """CreateImageRegions and DeleteImageRegions."""
     raise _not_detection(_project(resource, project_id))
 
@@ -39,7 +39,7 @@ def image_regions(request: HttpRequest, resource: Any, project_id: uuid.UUID) ->
 @require_http_methods(["POST"])
 @api_view(TRAINING)
 def region_proposals(
-    request: HttpRequest, resource: Any, project_id: uuid.UUID, image_id: uuid.UUID
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, image_id: uuid.UUID
 ) -> Any:
     """GetImageRegionProposals."""
     project = _project(resource, project_id)
@@ -49,7 +49,9 @@ def region_proposals(
 
 @require_http_methods(["POST"])
 @api_view(PREDICTION)
-def detect(request: HttpRequest, resource: Any, project_id: uuid.UUID, publish_name: str) -> Any:
+def detect(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, publish_name: str
+) -> Any:
     """DetectImage and DetectImageUrl, with and without /nostore."""
     iteration = prediction_services.published_iteration_get(
         resource=resource, project_id=project_id, publish_name=publish_name

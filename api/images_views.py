@@ -31,6 +31,7 @@ from projects.services.fetching import uploads_from_urls
 from projects.views import _serve
 from training import selectors as training_selectors
 from training import services as training_services
+from training.models import Iteration
 
 MAX_TAKE = 256
 
@@ -53,16 +54,20 @@ def query_ids(request: HttpRequest, name: str) -> list[uuid.UUID]:
     return _ids(",".join(request.GET.getlist(name)), name)
 
 
-def _flag(request: HttpRequest, name: str) -> bool:
-    return request.GET.get(name, "").lower() == "true"
+def query_flag(request: HttpRequest, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as the SDKs send it ("true" / "false"); absent: `default`."""
+    value = request.GET.get(name, "")
+    return default if value == "" else value.lower() == "true"
 
 
 _STATES = {"all": ImageFilter.ALL, "tagged": ImageFilter.TAGGED, "untagged": ImageFilter.UNTAGGED}
 
 
-def _matching(request: HttpRequest, project: Project, state: str | None = None) -> QuerySet[Image]:
+def _matching(
+    request: HttpRequest, project: Project, iteration: Iteration | None, state: str | None = None
+) -> QuerySet[Image]:
     """The images a list or count asks for: `tagIds` (any of them), `taggingStatus` (unless
-    the route fixes `state`), `$filter` on metadata, and `iterationId`."""
+    the route fixes `state`), `$filter` on metadata, as `iteration` saw them if given."""
     if state is None:
         status = request.GET.get("taggingStatus") or "All"
         if status.lower() not in _STATES:
@@ -71,7 +76,6 @@ def _matching(request: HttpRequest, project: Project, state: str | None = None) 
     expression = request.GET.get("$filter")
     where = metadata_filter(expression) if expression else None
     tag_ids = query_ids(request, "tagIds")
-    iteration = _iteration(request, project)
     if iteration is not None:
         return training_selectors.iteration_image_list(
             iteration=iteration, state=state, tag_ids=tag_ids, where=where
@@ -80,8 +84,9 @@ def _matching(request: HttpRequest, project: Project, state: str | None = None) 
     return images.prefetch_related("image_tags__tag")
 
 
-def _images_json(request: HttpRequest, project: Project, images: Iterable[Image]) -> list[Any]:
-    iteration = _iteration(request, project)
+def _images_json(
+    request: HttpRequest, iteration: Iteration | None, images: Iterable[Image]
+) -> list[Any]:
     if iteration is None:
         return [image_json(i, _base(request)) for i in images]
     # As the iteration saw them: its tags, by the names they had then.
@@ -119,10 +124,14 @@ def take_skip(request: HttpRequest) -> slice:
     return slice(skip, skip + take)
 
 
-def _page(request: HttpRequest, project: Project, images: QuerySet[Image]) -> list[Any]:
+def _listed(request: HttpRequest, project: Project, state: str | None = None) -> list[Any]:
+    """One page of a GetImages-style list, newest first unless orderBy=Oldest."""
+    iteration = _iteration(request, project)
     order = request.GET.get("orderBy", "Newest")
-    images = images.order_by("created_at" if order == "Oldest" else "-created_at", "id")
-    return _images_json(request, project, images[take_skip(request)])
+    images = _matching(request, project, iteration, state).order_by(
+        "created_at" if order == "Oldest" else "-created_at", "id"
+    )
+    return _images_json(request, iteration, images[take_skip(request)])
 
 
 def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[Any, int]:
@@ -197,14 +206,16 @@ def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
 def images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     if request.method == "GET":
-        return _page(request, project, _matching(request, project))
+        return _listed(request, project)
     if request.method == "DELETE":
-        if _flag(request, "allImages"):
+        if query_flag(request, "allImages"):
             ids: Iterable[uuid.UUID] = selectors.active_images(project).values_list("id", flat=True)
         else:
             ids = query_ids(request, "imageIds")
         services.images_delete(
-            project=project, image_ids=list(ids), all_iterations=_flag(request, "allIterations")
+            project=project,
+            image_ids=list(ids),
+            all_iterations=query_flag(request, "allIterations"),
         )
         return None
     # CreateImagesFromData: multipart parts, or the raw image as the body.
@@ -267,14 +278,14 @@ def images_predictions(request: HttpRequest, resource: Resource, project_id: uui
 @api_view(TRAINING)
 def images_tagged(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    return _page(request, project, _matching(request, project, ImageFilter.TAGGED))
+    return _listed(request, project, ImageFilter.TAGGED)
 
 
 @require_http_methods(["GET"])
 @api_view(TRAINING)
 def images_untagged(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
-    return _page(request, project, _matching(request, project, ImageFilter.UNTAGGED))
+    return _listed(request, project, ImageFilter.UNTAGGED)
 
 
 @require_http_methods(["GET"])
@@ -282,8 +293,9 @@ def images_untagged(request: HttpRequest, resource: Resource, project_id: uuid.U
 def images_by_ids(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
     project = _project(resource, project_id)
     ids = query_ids(request, "imageIds")
-    found = _matching(request, project, ImageFilter.ALL)
-    return _images_json(request, project, (found.filter(id__in=ids) if ids else found)[:MAX_TAKE])
+    iteration = _iteration(request, project)
+    found = _matching(request, project, iteration, ImageFilter.ALL)
+    return _images_json(request, iteration, (found.filter(id__in=ids) if ids else found)[:MAX_TAKE])
 
 
 @require_http_methods(["GET"])
@@ -293,7 +305,8 @@ def images_count(
 ) -> Any:
     """GetImageCount (filters as GetImages), GetTaggedImageCount and GetUntaggedImageCount."""
     project = _project(resource, project_id)
-    return _matching(request, project, state).order_by().values("id").distinct().count()
+    found = _matching(request, project, _iteration(request, project), state)
+    return found.order_by().values("id").distinct().count()
 
 
 @require_http_methods(["POST"])

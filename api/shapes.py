@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from projects.domains import EXPORT_PLATFORMS, Domain
-from projects.models import Project, Tag
+from projects.models import Project
 
 
 def iso(value: datetime | None) -> str | None:
@@ -45,7 +45,8 @@ def project_json(project: Project) -> dict[str, Any]:
     }
 
 
-def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
+def tag_json(tag: Any, image_count: int | None = None) -> dict[str, Any]:
+    """A Tag, or a tag as an iteration saw it (training.selectors.SeenTag)."""
     count = image_count if image_count is not None else getattr(tag, "image_count", None)
     if count is None:
         count = tag.image_tags.count()
@@ -55,17 +56,6 @@ def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
         "description": tag.description,
         "type": tag.type,
         "imageCount": count,
-    }
-
-
-def seen_tag_json(tag: Any) -> dict[str, Any]:
-    """A tag as an iteration saw it (training.selectors.SeenTag)."""
-    return {
-        "id": tag.id,
-        "name": tag.name,
-        "description": tag.description,
-        "type": tag.type,
-        "imageCount": tag.image_count,
     }
 
 

@@ -15,7 +15,14 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.images_views import MAX_TAKE, _base, query_ids, stored_file_name, take_skip
+from api.images_views import (
+    MAX_TAKE,
+    _base,
+    query_flag,
+    query_ids,
+    stored_file_name,
+    take_skip,
+)
 from api.prediction_views import image_data, image_url
 from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
 from api.training_views import TRAINING, _project, _uuid
@@ -48,10 +55,6 @@ def _token_page(token: dict[str, Any]) -> tuple[int, int]:
     return max(skip, 0), min(max(count, 1), MAX_TAKE)
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    return default if value in (None, "") else str(value).lower() == "true"
-
-
 # --- Quick test -----------------------------------------------------------------------------
 
 
@@ -59,7 +62,7 @@ def _quick_test(request: HttpRequest, project: Project, **source: Any) -> Any:
     iteration = prediction_selectors.quick_test_iteration(project, request.GET.get("iterationId"))
     result = prediction_services.prediction_classify(
         iteration=iteration,
-        store=_bool(request.GET.get("store"), True),
+        store=query_flag(request, "store", default=True),
         application="Quick Test",
         max_bytes=settings.CV_MAX_IMAGE_BYTES,  # Quick Test takes 6 MB, as Azure's does
         **source,

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.shapes import domain_json, project_json, seen_tag_json, tag_json
+from api.shapes import domain_json, project_json, tag_json
 from projects import selectors, services
 from projects.domains import DOMAINS, DOMAINS_BY_ID, GENERAL
 from projects.models import Project, Resource
@@ -152,7 +152,7 @@ def tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any
     if request.method == "GET":
         iteration = _iteration(request, item)
         if iteration is not None:
-            return [seen_tag_json(t) for t in training_selectors.iteration_tag_list(iteration)]
+            return [tag_json(t) for t in training_selectors.iteration_tag_list(iteration)]
         return [tag_json(t) for t in selectors.tag_list(project=item)]
     q = request.GET
     tag_type = q.get("type") or "Regular"
@@ -172,7 +172,7 @@ def tag(request: HttpRequest, resource: Resource, project_id: uuid.UUID, tag_id:
     if iteration is not None:
         for seen in training_selectors.iteration_tag_list(iteration):
             if seen.id == str(tag_id):
-                return seen_tag_json(seen)
+                return tag_json(seen)
         raise Http404("The iteration has no such tag.")
     found = selectors.tag_get_for_project(item, tag_id)
     if request.method == "DELETE":

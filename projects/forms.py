@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, resource_list
+from projects.services.resources import default_resource_name
 
 
 class ProjectForm(forms.Form):
@@ -46,8 +47,6 @@ class ProjectForm(forms.Form):
             field.initial = field.queryset.first()
         elif "new_resource_name" in self.fields and isinstance(user, User):
             # A first project needs no invented name: one is suggested, and can be changed.
-            from projects.services import default_resource_name
-
             self.fields["new_resource_name"].initial = default_resource_name(user)
 
     def clean(self) -> dict[str, Any]:

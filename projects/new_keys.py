@@ -35,7 +35,9 @@ def shown_once(created: Iterable[tuple[Resource, ResourceKeys | dict[str, str]]]
 def remember(
     request: HttpRequest, created: Iterable[tuple[Resource, ResourceKeys | dict[str, str]]]
 ) -> None:
-    request.session[SESSION_KEY] = shown_once(created)
+    shown = shown_once(created)
+    if shown:  # most creates make no resource: leave the session untouched
+        request.session[SESSION_KEY] = shown
 
 
 def context(request: HttpRequest) -> dict[str, Any]:
