@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
 from api.errors import ApiError, api_view, json_body
-from api.shapes import image_json, iso, iteration_json, performance_json
+from api.shapes import export_json, image_json, iso, iteration_json, performance_json
 from api.training_views import TRAINING, _iteration, _project, _uuid
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
@@ -29,9 +29,10 @@ from projects.selectors import ImageFilter
 from projects.services import ImageCreateResult, ImageUpload
 from projects.services.fetching import uploads_from_urls
 from projects.views import _serve
+from training import exporting
 from training import selectors as training_selectors
 from training import services as training_services
-from training.models import Iteration
+from training.models import Export, Iteration
 
 MAX_TAKE = 256
 
@@ -482,3 +483,27 @@ def publish(
         overwrite=request.GET.get("overwrite", "").lower() == "true",
     )
     return True
+
+
+@require_http_methods(["GET", "POST"])
+@api_view(TRAINING)
+def exports(
+    request: HttpRequest, resource: Resource, project_id: uuid.UUID, iteration_id: uuid.UUID
+) -> Any:
+    """GetExports, and ExportIteration (`platform`, `flavor` in the query, as Azure's)."""
+    project = _project(resource, project_id)
+    found = training_selectors.iteration_get_for_project(project, iteration_id)
+    if request.method == "POST":
+        export = exporting.export_start(
+            iteration=found,
+            platform=request.GET.get("platform", ""),
+            flavor=request.GET.get("flavor", ""),
+        )
+        return _export_json(request, export)
+    return [_export_json(request, e) for e in exporting.export_list(iteration=found)]
+
+
+def _export_json(request: HttpRequest, export: Export) -> dict[str, Any]:
+    done = export.status == Export.Status.DONE
+    uri = request.build_absolute_uri(exporting.download_path(export)) if done else None
+    return export_json(export, uri)

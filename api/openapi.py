@@ -50,6 +50,7 @@ QUERY: dict[str, list[str]] = {
     "GetImagePerformances": ["tagIds", *_PAGE],
     "GetImagePerformanceCount": ["tagIds"],
     "PublishIteration": ["publishName", "predictionId", "overwrite"],
+    "ExportIteration": ["platform", "flavor"],
     "QuickTestImage": ["iterationId", "store"],
     "QuickTestImageUrl": ["iterationId", "store"],
     "DeletePrediction": ["ids"],

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projects.domains import EXPORT_PLATFORMS, Domain
+from projects.domains import Domain
 from projects.models import Project
+from training.engine.bundle import VERSION
+from training.engine.export import SUPPORTED_PLATFORMS
 
 
 def iso(value: datetime | None) -> str | None:
@@ -18,9 +20,11 @@ def domain_json(domain: Domain) -> dict[str, Any]:
         "id": str(domain.id),
         "name": domain.name,
         "type": domain.type,
-        "exportable": domain.exportable,
+        # Every domain exports here, not only Azure's compact ones: the model is the same
+        # ONNX graph the server runs, whatever its size.
+        "exportable": True,
         "enabled": domain.enabled,
-        "exportablePlatforms": list(EXPORT_PLATFORMS) if domain.exportable else [],
+        "exportablePlatforms": list(SUPPORTED_PLATFORMS),
         "modelInformation": {"description": domain.description},
     }
 
@@ -93,8 +97,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
         "lastModified": iso(iteration.trained_at or iteration.started_at or iteration.created_at),
         "trainedAt": iso(iteration.trained_at),
         "projectId": str(iteration.project_id),
-        "exportable": False,
-        "exportableTo": [],
+        "exportable": iteration.status == "Completed",
+        "exportableTo": list(SUPPORTED_PLATFORMS) if iteration.status == "Completed" else [],
         "domainId": str(iteration.domain_id),
         "classificationType": iteration.classification_type,
         "trainingType": iteration.training_type,
@@ -194,4 +198,14 @@ def suggestion_json(suggestion: Any, base: str) -> dict[str, Any]:
         "domain": None,
         "predictions": [{**p, "boundingBox": None} for p in suggestion.predictions],
         "predictionUncertainty": suggestion.uncertainty,
+    }
+
+
+def export_json(export: Any, download_uri: str | None) -> dict[str, Any]:
+    return {
+        "platform": export.platform,
+        "status": export.status,
+        "downloadUri": download_uri,
+        "flavor": export.flavor or None,
+        "newerVersionAvailable": export.status == "Done" and export.format_version < VERSION,
     }

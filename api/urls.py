@@ -179,6 +179,7 @@ ROUTES = [
         {"GET": "GetIteration", "PATCH": "UpdateIteration", "DELETE": "DeleteIteration"},
     ),
     Route("training", f"{IT}/performance", i.performance, {"GET": "GetIterationPerformance"}),
+    Route("training", f"{IT}/export", i.exports, {"GET": "GetExports", "POST": "ExportIteration"}),
     Route(
         "training",
         f"{IT}/performance/images",

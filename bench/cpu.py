@@ -44,12 +44,9 @@ def samples():
 
 
 def child_predict(bundle: Path, threads: int) -> dict:
-    import torch
-
     from training.engine.predict import Predictor
 
-    torch.set_num_threads(threads)
-    predictor = Predictor.from_bytes(bundle.read_bytes())
+    predictor = Predictor.from_bytes(bundle.read_bytes(), threads=threads)
     photo = (SAMPLES / "Test" / "test_image.jpg").read_bytes()
     predictor.predict(photo)  # warm-up
     times = []
@@ -138,7 +135,6 @@ def main() -> None:
     import torch
 
     from training.engine.features import NoCache
-    from training.engine.predict import save_bundle
     from training.engine.recipes import recipe_for
     from training.engine.train import TrainRequest, train
 
@@ -152,8 +148,9 @@ def main() -> None:
         cache=NoCache(),
     )
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = Path(tmp) / "model.pt"
-        bundle.write_bytes(save_bundle(result.bundle))
+        bundle = Path(tmp) / "model.zip"
+        assert result.bundle is not None
+        bundle.write_bytes(result.bundle.to_bytes())
         hog = busy_core()
         try:
             time.sleep(1)

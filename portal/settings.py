@@ -142,7 +142,14 @@ except ValueError as exc:  # unknown scheme, malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["timeout"] = 20
+    # Write-ahead log: readers never wait for a writer, and a commit is an append without a
+    # sync per transaction (synchronous=NORMAL: durable at checkpoints). A stored prediction's
+    # commit was most of its cost on the default rollback journal.
+    options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    # Writers take the lock when their transaction begins, so two never deadlock upgrading.
+    options["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, for the test database: worker processes in the integration tests
     # must see what the test wrote.
@@ -163,6 +170,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere (portal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -278,6 +287,10 @@ CV_HEARTBEAT_SECONDS = env_int("CV_HEARTBEAT_SECONDS", 10, minimum=1)
 # and light workers: 1). See portal/threads.py.
 CV_TORCH_THREADS = env_int("CV_TORCH_THREADS", 0)
 CV_HEARTBEAT_TIMEOUT_SECONDS = env_int("CV_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
+# An export still Exporting after this long is Failed (its worker died); links to a finished
+# export's file are good for CV_EXPORT_LINK_SECONDS, as Azure's download links expire.
+CV_EXPORT_TIMEOUT_SECONDS = env_int("CV_EXPORT_TIMEOUT_SECONDS", 600, minimum=10)
+CV_EXPORT_LINK_SECONDS = env_int("CV_EXPORT_LINK_SECONDS", 3600, minimum=10)
 # A Queued iteration no worker has taken in this long, while no worker shows signs of life,
 # is Failed by the sweep (its job was lost).
 CV_QUEUED_TIMEOUT_SECONDS = env_int("CV_QUEUED_TIMEOUT_SECONDS", 3600, minimum=60)

@@ -1,4 +1,4 @@
-"""Torch's CPU thread count, set on purpose in every process.
+"""Torch's and ONNX Runtime's CPU thread counts, set on purpose in every process.
 
 Torch's default is one thread per core in every process. Here several processes share the
 cores: gunicorn's web workers each answering predictions with their own threads, a light
@@ -37,11 +37,17 @@ def threads_for(role: str) -> int:
     return settings.CV_TORCH_THREADS or (cores() if role == TRAINING else 1)
 
 
+def current(default_role: str) -> int:
+    """Threads for this process's role (declared, else `default_role`): torch's and each
+    ONNX Runtime session's intra-op pool."""
+    return threads_for(_role or default_role)
+
+
 def configure(default_role: str) -> int:
     """Set torch's thread count for this process's role (declared, else `default_role`)."""
     import torch
 
-    count = threads_for(_role or default_role)
+    count = current(default_role)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count

@@ -17,10 +17,17 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from PIL import Image as PILImage
 
 from portal import threads
 from prediction.models import StoredPrediction, Suggestion
-from projects.imaging import ImageRejected, PreparedImage, prepare_image
+from projects.imaging import (
+    ImageRejected,
+    PreparedImage,
+    decode_for_model,
+    prepare_image,
+    thumbnail_of,
+)
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services.fetching import url_image
@@ -70,9 +77,8 @@ def predictor_for(iteration: Iteration) -> Predictor:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    threads.configure(threads.WEB)
     with default_storage.open(key[1], "rb") as handle:
-        predictor = Predictor.from_bytes(handle.read())
+        predictor = Predictor.from_bytes(handle.read(), threads=threads.current(threads.WEB))
     with _lock:
         _cache[key] = predictor
         while len(_cache) > _CACHE_SIZE:
@@ -86,20 +92,28 @@ def forget_predictor(iteration_id: uuid.UUID) -> None:
             del _cache[key]
 
 
+def _rejected(exc: ImageRejected) -> ValidationError:
+    code = {
+        "ErrorImageSize": "BadRequestImageSizeBytes",
+        "ErrorImageDimensions": "BadRequestImageDimensions",
+    }.get(exc.status.value, "BadRequestImageFormat")
+    return ValidationError(exc.message, code=code)
+
+
 def _prepare(data: bytes, max_bytes: int) -> PreparedImage:
-    """The same checks and normalisation as training images get."""
+    """The same checks and normalisation as training images get, for an image that is kept."""
     try:
         return prepare_image(data, image_rules(max_bytes))
     except ImageRejected as exc:
-        code = {
-            "ErrorImageSize": "BadRequestImageSizeBytes",
-            "ErrorImageDimensions": "BadRequestImageDimensions",
-        }.get(exc.status.value, "BadRequestImageFormat")
-        raise ValidationError(exc.message, code=code) from None
+        raise _rejected(exc) from None
 
 
-def _probabilities(iteration: Iteration, prepared: PreparedImage) -> list[TagProbability]:
-    return _ranked(iteration, predictor_for(iteration).predict(prepared.data))
+def _decode(data: bytes, max_bytes: int, side: int) -> PILImage.Image:
+    """The same checks, and only the decoding the model needs, for an image that is not kept."""
+    try:
+        return decode_for_model(data, image_rules(max_bytes), side)
+    except ImageRejected as exc:
+        raise _rejected(exc) from None
 
 
 def _ranked(iteration: Iteration, probabilities: list[float]) -> list[TagProbability]:
@@ -112,7 +126,9 @@ def _ranked(iteration: Iteration, probabilities: list[float]) -> list[TagProbabi
 
 def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
     """Probabilities per tag, highest first."""
-    return _probabilities(iteration, _prepare(data, settings.CV_MAX_IMAGE_BYTES))
+    predictor = predictor_for(iteration)
+    image = _decode(data, settings.CV_MAX_IMAGE_BYTES, predictor.image_size)
+    return _ranked(iteration, predictor.predict_image(image))
 
 
 def published_iteration_get(
@@ -141,22 +157,33 @@ def prediction_classify(
     store: bool,
     application: str = "",
     max_bytes: int | None = None,
+    preview: bool = False,
 ) -> PredictionResult:
     """Classify an image (its bytes, or the image at `url`); unless `store` is false, keep it
     (and the answer) for the project's Predictions, from where it can become a training image.
+    `preview` asks for a thumbnail of an image that is not kept (Quick Test shows it back).
 
     The prediction endpoint takes images up to 4 MB as Azure's does; Quick Test up to 6 MB.
     """
     limit = max_bytes or settings.CV_MAX_PREDICTION_IMAGE_BYTES
     if data is None:
         data = url_image(url, max_bytes=limit)
-    prepared = _prepare(data, limit)
-    predictions = _probabilities(iteration, prepared)
+    predictor = predictor_for(iteration)
     prediction_id, now = uuid.uuid4(), timezone.now()
+    # Decoded once either way. A kept image is also checked, normalised, thumbnailed and
+    # hashed for storage; one that is not (`/nostore`) gets only what the model reads.
     if store:
+        prepared = _prepare(data, limit)
+        assert prepared.decoded is not None
+        predictions = _ranked(iteration, predictor.predict_image(prepared.decoded))
         _store(iteration, prepared, predictions, prediction_id, application)
+        thumbnail = prepared.thumbnail
+    else:
+        image = _decode(data, limit, predictor.image_size)
+        predictions = _ranked(iteration, predictor.predict_image(image))
+        thumbnail = thumbnail_of(image) if preview else b""
     return PredictionResult(
-        prediction_id, iteration.project_id, iteration.id, now, predictions, prepared.thumbnail
+        prediction_id, iteration.project_id, iteration.id, now, predictions, thumbnail
     )
 
 

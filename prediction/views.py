@@ -47,6 +47,7 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
                 store=data["store"],
                 application="Quick Test",
                 max_bytes=settings.CV_MAX_IMAGE_BYTES,
+                preview=True,
             )
         except ValidationError as exc:
             form.add_error(None, exc)

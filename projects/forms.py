@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ValidationError
 
 from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
@@ -22,8 +23,8 @@ class ProjectForm(forms.Form):
         max_length=53,  # room for the "-Prediction" twin
         required=False,
         label="New resource name",
-        help_text="Creates a training resource and its …-Prediction twin; their keys are "
-        "shown once, next.",
+        help_text="Also creates a prediction resource named <name>-Prediction, for publishing; "
+        "the keys of both are shown once, next.",
     )
     classification_type = forms.ChoiceField(
         choices=Project.ClassificationType.choices,
@@ -194,9 +195,37 @@ class ImageTagsForm(forms.Form):
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        tags = Tag.objects.filter(project=project).order_by("name")
+        if project.is_multiclass:
+            # One tag an image: radio buttons say so before the save does. Ticking two
+            # checkboxes used to be the user's first sight of the rule, as a 400.
+            self.fields["tags"] = forms.ModelChoiceField(
+                queryset=tags,
+                required=False,
+                widget=forms.RadioSelect,
+                empty_label="No tag",
+                blank=True,
+            )
+            initial = self.initial.get("tags")
+            if isinstance(initial, list):
+                self.initial["tags"] = initial[0] if initial else None
+            return
         field = self.fields["tags"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
-        field.queryset = Tag.objects.filter(project=project).order_by("name")
+        field.queryset = tags
+
+    def clean_tags(self) -> list[Tag]:
+        """The chosen tags as a list, whichever widget chose them."""
+        value = self.cleaned_data.get("tags")
+        sent = self.data.getlist(self.add_prefix("tags")) if hasattr(self.data, "getlist") else []
+        if isinstance(value, Tag) and len(sent) > 1:
+            # Radio buttons send one; a hand-made request with two is told, not half-obeyed.
+            raise ValidationError("A Multiclass project's image has one tag: pick one.")
+        if value is None:
+            return []
+        if isinstance(value, Tag):
+            return [value]
+        return list(value)
 
 
 class TagForm(forms.Form):

@@ -10,7 +10,7 @@ import hashlib
 import io
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
@@ -73,22 +73,14 @@ class PreparedImage:
     source_bytes: int
     content_hash: str  # SHA-256 of the upload, for duplicate detection
     thumbnail: bytes  # JPEG, longest edge THUMBNAIL_EDGE
+    # The upright 8-bit image, for a model to read without decoding again.
+    decoded: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage:
     """Check `data` against the rules and return what to store, or raise ImageRejected."""
     rules = rules or ImageRules()
-    if not data:
-        raise ImageRejected(ImageStatus.ERROR_SOURCE, "The file is empty.")
-    if len(data) > rules.max_bytes:
-        raise ImageRejected(
-            ImageStatus.ERROR_IMAGE_SIZE,
-            f"The file is {len(data) / 1048576:.1f} MB; the limit is "
-            f"{rules.max_bytes / 1048576:.0f} MB.",
-        )
-    image = _open(data)
-    _check_dimensions(*image.size, rules)
-    _check_decoded_size(image, rules)
+    image = _checked_open(data, rules)
     source_format = str(image.format)
     orientation = _orientation(image)
     with _DECODING:
@@ -115,8 +107,42 @@ def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage
         source_format=source_format,
         source_bytes=len(data),
         content_hash=hashlib.sha256(data).hexdigest(),
-        thumbnail=_thumbnail(normalised),
+        thumbnail=thumbnail_of(normalised),
+        decoded=normalised,
     )
+
+
+def decode_for_model(data: bytes, rules: ImageRules, side: int) -> Image.Image:
+    """Check `data` as `prepare_image` does and decode it for a model whose input is `side`
+    square: upright RGB, a JPEG decoded at a reduced scale (libjpeg's DCT scaling, still at
+    least twice `side`). Nothing is encoded, thumbnailed or hashed: a prediction not kept
+    needs none of it."""
+    image = _checked_open(data, rules)
+    orientation = _orientation(image)
+    if image.format == "JPEG":
+        image.draft("RGB", (side * 2, side * 2))
+    with _DECODING:
+        _decode(image)
+        normalised = _to_rgb_or_l(image)
+        if orientation != 1:
+            normalised = ImageOps.exif_transpose(normalised)
+    return normalised if normalised.mode == "RGB" else normalised.convert("RGB")
+
+
+def _checked_open(data: bytes, rules: ImageRules) -> Image.Image:
+    """The image opened lazily, after every check that needs only the bytes and the header."""
+    if not data:
+        raise ImageRejected(ImageStatus.ERROR_SOURCE, "The file is empty.")
+    if len(data) > rules.max_bytes:
+        raise ImageRejected(
+            ImageStatus.ERROR_IMAGE_SIZE,
+            f"The file is {len(data) / 1048576:.1f} MB; the limit is "
+            f"{rules.max_bytes / 1048576:.0f} MB.",
+        )
+    image = _open(data)
+    _check_dimensions(*image.size, rules)
+    _check_decoded_size(image, rules)
+    return image
 
 
 def _open(data: bytes) -> Image.Image:
@@ -238,7 +264,8 @@ def _encode(image: Image.Image, *, lossy: bool) -> tuple[bytes, str]:
     return buffer.getvalue(), "png"
 
 
-def _thumbnail(image: Image.Image) -> bytes:
+def thumbnail_of(image: Image.Image) -> bytes:
+    """A JPEG thumbnail, longest edge THUMBNAIL_EDGE."""
     thumb = image.convert("RGB") if image.mode != "RGB" else image.copy()
     thumb.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()

@@ -109,6 +109,27 @@ def image_list(
     return images.distinct().prefetch_related("tags").order_by("-created_at", "id")
 
 
+def image_neighbours(
+    *,
+    project: Project,
+    image: Image,
+    state: str = ImageFilter.ALL,
+    tag_ids: list[uuid.UUID] | None = None,
+) -> tuple[Image | None, Image | None]:
+    """The images shown just before and after `image` in image_list's order (newest first),
+    under the same filter. Keyset conditions, so a 100,000-image project costs two indexed
+    lookups, and `image` itself need not match the filter any more (just tagged from Untagged).
+    """
+    images = image_list(project=project, state=state, tag_ids=tag_ids).prefetch_related(None)
+    at = image.created_at
+    before = Q(created_at__gt=at) | Q(created_at=at, id__lt=image.id)
+    after = Q(created_at__lt=at) | Q(created_at=at, id__gt=image.id)
+    return (
+        images.filter(before).order_by("created_at", "-id").first(),
+        images.filter(after).first(),
+    )
+
+
 @dataclass(frozen=True)
 class ImageCounts:
     all: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
 )
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -40,7 +42,7 @@ from projects.forms import (
     TagForm,
     UploadForm,
 )
-from projects.models import Project, Resource
+from projects.models import Image, Project, Resource
 
 IMAGES_PER_PAGE = 60
 SHORTCUT_TAGS = 9  # keys 1–9
@@ -352,13 +354,16 @@ def image_detail(
         request.POST or None, project=project, initial={"tags": list(image.tags.all())}
     )
     back = safe_next(request, _images_url(project))
+    previous, following = _neighbours(project, image, back)
     if request.method == "POST" and form.is_valid():
         try:
-            services.image_tags_set(image=image, tags=list(form.cleaned_data["tags"]))
+            services.image_tags_set(image=image, tags=form.cleaned_data["tags"])
         except ValidationError as exc:
             form.add_error("tags", exc)
         else:
             messages.success(request, "Tags saved.")
+            if request.POST.get("then") == "next" and following is not None:
+                return redirect(_image_url(project, following, back))
             return redirect(back)
     return render(
         request,
@@ -368,10 +373,28 @@ def image_detail(
             "image": image,
             "form": form,
             "back": back,
+            "previous_url": previous and _image_url(project, previous, back),
+            "next_url": following and _image_url(project, following, back),
             "tab": "images",
         },
         status=400 if form.errors else 200,
     )
+
+
+def _neighbours(project: Project, image: Image, back: str) -> tuple[Image | None, Image | None]:
+    """Previous and next under the filter of the Training Images page the user came from."""
+    query = QueryDict(urlsplit(back).query)
+    filters = ImageFilterForm(query, tags=list(selectors.tag_list(project=project)))
+    state, tag_ids = selectors.ImageFilter.ALL, []
+    if filters.is_valid():
+        state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
+        tag_ids = filters.cleaned_data["tag"]
+    return selectors.image_neighbours(project=project, image=image, state=state, tag_ids=tag_ids)
+
+
+def _image_url(project: Project, image: Image, back: str) -> str:
+    url = reverse("projects:image", args=[project.id, image.id])
+    return f"{url}?{urlencode({'next': back})}"
 
 
 def _serve(name: str | None) -> FileResponse:

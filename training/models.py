@@ -113,3 +113,38 @@ class IterationImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.iteration_id}/{self.image_id}"
+
+
+class Export(models.Model):
+    """A trained iteration packed for use elsewhere (Azure's ExportIteration), one per
+    platform and flavor; exporting again replaces the file."""
+
+    class Status(models.TextChoices):
+        EXPORTING = "Exporting"
+        DONE = "Done"
+        FAILED = "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    iteration = models.ForeignKey(Iteration, on_delete=models.CASCADE, related_name="exports")
+    platform = models.CharField(max_length=32)
+    flavor = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.EXPORTING)
+    file = models.FileField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The model format version the file was built from: a newer one offers a re-export.
+    format_version = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["platform", "flavor"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["iteration", "platform", "flavor"], name="uniq_export_per_flavor"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}{'/' + self.flavor if self.flavor else ''} of {self.iteration_id}"

@@ -36,7 +36,6 @@ from projects.services import images_purge_removed
 from projects.services.storage import delete_files_on_commit
 from training.engine.backbones import WeightsUnavailable, resolve
 from training.engine.features import DirectoryCache, Sample
-from training.engine.predict import save_bundle
 from training.engine.recipes import recipe_for
 from training.engine.train import Cancelled, TrainRequest, train
 from training.models import Iteration, IterationImage
@@ -360,15 +359,16 @@ def _train(iteration: Iteration) -> None:
         progress=_Reporter(iteration.id),
         cache=DirectoryCache(settings.CV_DATA_DIR / "features"),
     )
-    bundle = result.bundle | {
-        "tag_ids": [t["id"] for t in iteration.tags],
-        "project_id": str(iteration.project_id),
-        "iteration_id": str(iteration.id),
-    }
+    assert result.bundle is not None
+    bundle = result.bundle.with_ids(
+        tag_ids=[str(t["id"]) for t in iteration.tags],
+        project_id=str(iteration.project_id),
+        iteration_id=str(iteration.id),
+    )
     # The name is new and only recorded once the file is complete, so a reader never sees a
     # half-written model.
     name = default_storage.save(
-        f"models/{iteration.project_id}/{iteration.id}.pt", ContentFile(save_bundle(bundle))
+        f"models/{iteration.project_id}/{iteration.id}.zip", ContentFile(bundle.to_bytes())
     )
     for r, row in enumerate(rows):
         # An image outside the folds an Advanced training could afford to estimate has no
@@ -439,6 +439,7 @@ def iteration_delete(*, iteration: Iteration) -> int:
 
     if iteration.model_file:
         delete_files_on_commit([str(iteration.model_file.name)])
+    delete_files_on_commit([n for n in iteration.exports.values_list("file", flat=True) if n])
     iteration_id = iteration.id
     iteration.delete()
     transaction.on_commit(lambda: forget_predictor(iteration_id))

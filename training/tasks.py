@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 
 from portal import threads
-from training import services
+from training import exporting, services
 
 
 @shared_task(
@@ -22,9 +22,16 @@ def train_iteration(self: Any, iteration_id: str) -> None:
     services.iteration_run(iteration_id=iteration_id, worker=self.request.hostname or "")
 
 
+@shared_task(
+    name="training.export_iteration", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def export_iteration(export_id: str) -> None:
+    exporting.export_run(export_id=export_id)
+
+
 @shared_task(name="training.sweep_stale_iterations", ignore_result=True)
 def sweep_stale_iterations() -> int:
-    return services.iterations_fail_stale()
+    return services.iterations_fail_stale() + exporting.exports_fail_stale()
 
 
 @worker_ready.connect

@@ -38,6 +38,11 @@ urlpatterns = [
         name="publish",
     ),
     path(
+        "projects/<uuid:project_id>/iterations/<uuid:iteration_id>/export/",
+        views.export,
+        name="export",
+    ),
+    path(
         "projects/<uuid:project_id>/iterations/<uuid:iteration_id>/unpublish/",
         views.unpublish,
         name="unpublish",

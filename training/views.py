@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from projects import new_keys
@@ -18,9 +22,9 @@ from projects import services as project_services
 from projects.models import Project, Resource
 from projects.selectors import project_get_for_user
 from projects.views import AuthedRequest
-from training import selectors, services
+from training import exporting, selectors, services
 from training.forms import PublishForm, RenameForm, TrainForm
-from training.models import Iteration
+from training.models import Export, Iteration
 
 # The Performance page shows this many of the images the model got wrong, so it stays light
 # with thousands of images; the confusion matrix's cells (or the error counts) lead to the rest.
@@ -84,11 +88,16 @@ def performance(
             "publish_form": PublishForm(
                 owner=request.user,
                 initial={"publish_name": "".join(iteration.name.split())},
-                suggested_name=f"{project.resource.name}-Prediction"[:64],
+                # Free: New Project's "-Prediction" twin usually has the plain name already.
+                suggested_name=project_services.free_resource_name(
+                    request.user, f"{project.resource.name}-Prediction"[:60]
+                ),
             ),
             "prediction_urls": selectors.prediction_urls(
                 iteration=iteration, base_url=request.build_absolute_uri("/")
             ),
+            "exports": _exports_shown(iteration),
+            "export_choices": [(f"{p}|{f}", label, help) for p, f, label, help in EXPORT_CHOICES],
         }
     if iteration is not None and iteration.metrics:
         outcomes = selectors.iteration_outcomes(iteration)
@@ -191,6 +200,62 @@ def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UU
         new_keys.remember(request, created)
         messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
     return redirect("training:performance", project.id, iteration.id)
+
+
+# What the Export dialog offers: (platform, flavor, label, help), Azure's names.
+EXPORT_CHOICES = [
+    ("ONNX", "", "ONNX", "Windows ML, ONNX Runtime on any OS, Microsoft's sample scripts."),
+    ("ONNX", "OnnxFloat16", "ONNX (float16)", "Half the size, for GPUs and NPUs."),
+    ("DockerFile", "Linux", "Dockerfile (Linux)", "A container serving /image and /url."),
+    ("DockerFile", "ARM", "Dockerfile (ARM)", "The same container built on ARM boards."),
+]
+_EXPORT_LABELS = {(p, f): label for p, f, label, _ in EXPORT_CHOICES}
+
+
+def _exports_shown(iteration: Iteration) -> list[dict[str, Any]]:
+    return [
+        {
+            "export": e,
+            "label": _EXPORT_LABELS.get((e.platform, e.flavor), f"{e.platform} {e.flavor}"),
+            "download": exporting.download_path(e) if e.status == Export.Status.DONE else None,
+        }
+        for e in exporting.export_list(iteration=iteration)
+    ]
+
+
+@login_required
+@require_POST
+def export(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id)
+    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    platform, _, flavor = request.POST.get("target", "").partition("|")
+    try:
+        exporting.export_start(iteration=iteration, platform=platform, flavor=flavor)
+    except ValidationError as exc:
+        messages.error(request, "Not exported: " + " ".join(exc.messages))
+    else:
+        label = _EXPORT_LABELS.get((platform, flavor), platform)
+        messages.success(
+            request, f"Exporting {iteration.name} to {label}: its download appears under Exports."
+        )
+    return redirect(reverse("training:performance", args=[project.id, iteration.id]) + "#exports")
+
+
+@require_GET
+def export_download(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
+    """A signed, expiring link to an export's zip (Azure's downloadUri): no sign-in, no key,
+    as a link handed to a device or a build script must work."""
+    try:
+        found = exporting.export_for_link(token)
+    except ValidationError as exc:
+        status = 404 if exc.code == "invalid" else 410
+        return HttpResponse(exc.messages[0], status=status, content_type="text/plain")
+    return FileResponse(
+        default_storage.open(str(found.file.name), "rb"),
+        as_attachment=True,
+        filename=exporting.download_name(found),
+        content_type="application/zip",
+    )
 
 
 @login_required

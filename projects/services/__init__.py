@@ -22,6 +22,7 @@ from projects.services.projects import project_create, project_delete, project_u
 from projects.services.resources import (
     ResourceKeys,
     default_resource_name,
+    free_resource_name,
     resource_create,
     resource_delete,
     resource_regenerate_key,
@@ -37,6 +38,7 @@ __all__ = [
     "ResourceKeys",
     "batch_size_check",
     "default_resource_name",
+    "free_resource_name",
     "image_tags_set",
     "images_create",
     "images_create_each",

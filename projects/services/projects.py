@@ -156,6 +156,7 @@ def project_delete(*, project: Project) -> None:
     ]
     # Model files of the project's iterations (training/ owns the model; the relation is enough).
     names += [n for n in project.iterations.values_list("model_file", flat=True) if n]
+    names += [n for n in project.iterations.values_list("exports__file", flat=True).distinct() if n]
     names += [n for pair in project.predictions.values_list("file", "thumbnail") for n in pair]
     project.delete()
     delete_files_on_commit(names)

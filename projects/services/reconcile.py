@@ -20,11 +20,12 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 # Every folder the product writes under, and every file field that points into them.
-ROOTS = ("images", "predictions", "models")
+ROOTS = ("images", "predictions", "models", "exports")
 FILE_FIELDS = {
     "projects.Image": ("file", "thumbnail"),
     "prediction.StoredPrediction": ("file", "thumbnail"),
     "training.Iteration": ("model_file",),
+    "training.Export": ("file",),
 }
 
 

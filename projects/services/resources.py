@@ -65,10 +65,15 @@ def resources_create_both(*, owner: User, name: str) -> list[tuple[Resource, Res
 
 def default_resource_name(owner: User) -> str:
     """A first resource's name, so a new user need not invent one (Azure suggests one too)."""
-    base = f"{owner.get_username()}-vision"[:40]
+    return free_resource_name(owner, f"{owner.get_username()}-vision"[:40], PREDICTION_SUFFIX)
+
+
+def free_resource_name(owner: User, base: str, twin_suffix: str = "") -> str:
+    """`base`, or `base-2`, `base-3`…: the first name the owner has no resource under (nor,
+    with `twin_suffix`, under that name plus the suffix)."""
     taken = {n.lower() for n in Resource.objects.filter(owner=owner).values_list("name", flat=True)}
     name, number = base, 1
-    while name.lower() in taken or (name + PREDICTION_SUFFIX).lower() in taken:
+    while name.lower() in taken or (twin_suffix and (name + twin_suffix).lower() in taken):
         number += 1
         name = f"{base}-{number}"
     return name

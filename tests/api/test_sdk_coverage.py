@@ -46,7 +46,7 @@ COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"
 NOT_DETECTION = "BadRequestOperationNotSupported"
 # Model export belongs to issue #13 (ONNX / DockerFile exports); until it lands these two are
 # listed here, by name, so the gap shows in this file rather than hiding.
-PENDING = {"export_iteration": "#13", "get_exports": "#13"}
+PENDING: dict[str, str] = {}
 
 
 def operations(mixin: type) -> set[str]:
@@ -236,6 +236,11 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     for name in ("detect_image_url", "detect_image_url_with_no_store"):
         predictor.refused(name, NOT_DETECTION, p, "sweep", url)
     trainer.unpublish_iteration(p, it)
+
+    # Export (no worker here: it stays Exporting; tests/api/test_export_sdk.py finishes one).
+    export = trainer.export_iteration(p, it, "ONNX", flavor="OnnxFloat16")
+    assert (export.platform, export.flavor, export.status) == ("ONNX", "OnnxFloat16", "Exporting")
+    assert [(e.platform, e.status) for e in trainer.get_exports(p, it)] == [("ONNX", "Exporting")]
 
     # Train again (Red has a new image; Green has too few to train), then take it back.
     queued = trainer.train_project(p, selected_tags=[red.id, blue.id])

@@ -193,8 +193,21 @@ def test_the_empty_projects_page_offers_the_sample(alice_client):
     assert reverse("projects:sample").encode() in response.content
 
 
-def test_the_button_is_gone_once_there_are_projects(alice_client, project):
-    assert BUTTON not in alice_client.get(reverse("projects:list")).content
+def test_the_button_stays_in_the_header_once_there_are_projects(alice_client, project):
+    # Another copy is "Trees 2": a user who changed the first can start over.
+    assert alice_client.get(reverse("projects:list")).content.count(BUTTON) == 1
+
+
+def test_a_first_time_user_gets_resources_with_keys_shown_once(alice_client, alice):
+    response = alice_client.post(reverse("projects:sample"), follow=True)
+    text = response.content.decode()
+    names = set(Resource.objects.filter(owner=alice).values_list("name", "kind"))
+    assert names == {("alice-vision", "training"), ("alice-vision-Prediction", "prediction")}
+    assert "alice-vision-Prediction" in text and "Copy" in text
+    # Shown once.
+    assert (
+        "alice-vision-Prediction" not in alice_client.get(reverse("projects:list")).content.decode()
+    )
 
 
 def test_csrf_is_enforced(alice):

@@ -272,6 +272,63 @@ def test_image_detail_sets_tags_and_serves_files(alice_client, project, tagged):
     assert thumb.status_code == 200
 
 
+def test_a_multiclass_image_offers_one_tag_and_a_multilabel_image_many(
+    alice_client, project, tagged, multilabel_project
+):
+    image, _tag = tagged
+    page = alice_client.get(reverse("projects:image", args=[project.id, image.id])).content
+    assert b'type="radio"' in page and b'type="checkbox"' not in page
+    assert b"No tag" in page and b"checked" in page
+    # "No tag" clears it.
+    alice_client.post(reverse("projects:image", args=[project.id, image.id]), {"tags": ""})
+    assert list(image.tags.all()) == []
+    [result] = services.images_create(
+        project=multilabel_project, uploads=[ImageUpload(name="m.jpg", data=images.solid())]
+    )
+    both = [TagFactory(project=multilabel_project, name=n) for n in ("A", "B")]
+    url = reverse("projects:image", args=[multilabel_project.id, result.image.id])
+    assert b'type="checkbox"' in alice_client.get(url).content
+    alice_client.post(url, {"tags": [str(t.id) for t in both]})
+    assert set(result.image.tags.all()) == set(both)
+
+
+def test_image_detail_steps_through_the_filtered_list_and_saves_then_moves_on(
+    alice_client, project
+):
+    tag = TagFactory(project=project, name="Hemlock")
+    created = services.images_create(
+        project=project,
+        uploads=[
+            ImageUpload(name=f"{n}.jpg", data=data) for n, data in enumerate(images.distinct(4))
+        ],
+    )
+    # Newest first, as the Training Images page shows them; one of them tagged, so the
+    # Untagged filter skips it.
+    newest_first = sorted(
+        (r.image for r in created), key=lambda i: (-i.created_at.timestamp(), str(i.id))
+    )
+    services.images_tags_add(project=project, image_ids=[newest_first[1].id], tags=[tag])
+    untagged = [i for n, i in enumerate(newest_first) if n != 1]
+    came_from = reverse("projects:images", args=[project.id]) + "?state=untagged"
+
+    def links(image):
+        url = reverse("projects:image", args=[project.id, image.id])
+        response = alice_client.get(url, {"next": came_from})
+        return response.context["previous_url"], response.context["next_url"]
+
+    first_previous, first_next = links(untagged[0])
+    assert first_previous is None and str(untagged[1].id) in first_next
+    assert "state%3Duntagged" in first_next  # the filter travels along
+    middle_previous, middle_next = links(untagged[1])
+    assert str(untagged[0].id) in middle_previous and str(untagged[2].id) in middle_next
+    assert links(untagged[2])[1] is None
+    # "Save and next": tags this one (it leaves the Untagged filter) and opens the next.
+    url = reverse("projects:image", args=[project.id, untagged[0].id])
+    saved = alice_client.post(url, {"tags": str(tag.id), "next": came_from, "then": "next"})
+    assert saved.status_code == 302 and str(untagged[1].id) in saved["Location"]
+    assert list(untagged[0].tags.all()) == [tag]
+
+
 @pytest.mark.parametrize(
     "target",
     [

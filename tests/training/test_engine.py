@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from tests.training.synthetic import photo
+from training.engine.data import square
 from training.engine.features import DirectoryCache, Sample
-from training.engine.predict import Predictor, save_bundle
+from training.engine.predict import Predictor
 from training.engine.recipes import recipe_for
 from training.engine.train import TrainRequest, assign_folds, fold_count, train
 
@@ -58,11 +59,18 @@ def test_quick_training_separates_colours_with_honest_metrics(tmp_path):
 
 def test_model_bundle_round_trip_predicts_the_right_tag(tmp_path):
     result = train(make_request(["red", "blue", "green"], 6), cache=DirectoryCache(tmp_path))
-    predictor = Predictor.from_bytes(save_bundle(result.bundle))
+    predictor = Predictor.from_bytes(result.bundle.to_bytes())
     for index, colour in enumerate(["red", "blue", "green"]):
-        probs = predictor.predict(photo(colour, seed=999 + index))
-        assert max(range(3), key=probs.__getitem__) == index, (colour, probs)
-        assert abs(sum(probs) - 1) < 1e-5
+        photos = [photo(colour, seed=990 + 10 * index + k) for k in range(5)]
+        answers = [predictor.predict(p) for p in photos]
+        # Six photos a colour make a small model: most new photos, not every one, go right.
+        right = sum(max(range(3), key=probs.__getitem__) == index for probs in answers)
+        assert right >= 4, (colour, answers)
+        assert all(abs(sum(probs) - 1) < 1e-5 for probs in answers)
+        # The ONNX graph from the file computes what the trained torch modules do.
+        with torch.no_grad():
+            reference = result.model(square(photos[0], 224)[None].float())[0]
+        assert torch.allclose(torch.tensor(answers[0]), reference, atol=1e-4)
 
 
 def test_multilabel_uses_independent_sigmoids(tmp_path):

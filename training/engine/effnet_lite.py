@@ -61,9 +61,10 @@ class Conv2dSame(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, k, s, d in zip(
-            x.shape[-2:], self.kernel_size, self.stride, self.dilation, strict=True
-        ):
+        # Plain ints: an exported graph's spatial size is fixed, so its padding is a constant
+        # rather than a chain of shape arithmetic run on every prediction.
+        sizes = (int(x.shape[-2]), int(x.shape[-1]))
+        for size, k, s, d in zip(sizes, self.kernel_size, self.stride, self.dilation, strict=True):
             total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads

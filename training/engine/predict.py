@@ -1,58 +1,56 @@
-"""Load a saved model bundle and classify images with exactly the training preprocessing."""
+"""Classify images with a model bundle's ONNX graph in ONNX Runtime.
+
+The graph is the one an export packs (`serving.py`): the server runs what a user downloads.
+torch is not imported here, so a web process that only predicts never loads it.
+"""
 
 from __future__ import annotations
 
-import io
-from typing import Any
+from collections.abc import Sequence
 
-import torch
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
 
-from training.engine.backbones import BackboneSpec, rebuild
-from training.engine.data import square, views
-from training.engine.head import LinearHead, score
-from training.engine.train import MODEL_FORMAT
-
-
-def save_bundle(bundle: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(bundle, buffer)
-    return buffer.getvalue()
+from training.engine.bundle import INPUT_NAME, ModelBundle
+from training.engine.pixels import load_rgb, pixels_of
 
 
 class Predictor:
-    def __init__(self, bundle: dict[str, Any], device: str = "cpu") -> None:
-        if bundle.get("format") != MODEL_FORMAT:
-            raise ValueError("Not a model file written by this server.")
+    def __init__(self, bundle: ModelBundle, threads: int = 1) -> None:
         self.bundle = bundle
-        mean, std = bundle["mean"], bundle["std"]
-        self.spec = BackboneSpec(
-            bundle["backbone"],
-            bundle["input_size"],
-            (mean[0], mean[1], mean[2]),
-            (std[0], std[1], std[2]),
-            0,
+        options = ort.SessionOptions()
+        # Set on purpose: ORT's default is a thread per core in every process, and several
+        # web workers share the cores (portal/threads.py).
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            bundle.onnx, options, providers=["CPUExecutionProvider"]
         )
-        self.trunk = rebuild(bundle["backbone"])
-        self.trunk.load_state_dict(bundle["trunk_state"])
-        head_state = bundle["head_state"]
-        self.head = LinearHead(
-            head_state["mean"], head_state["std"], head_state["linear.weight"].shape[0]
-        )
-        self.head.load_state_dict(head_state)
-        self.device = torch.device(device)
-        self.trunk.eval().to(self.device)
-        self.head.eval().to(self.device)
-        self.multilabel: bool = bundle["multilabel"]
-        self.views: list[str] = bundle["test_views"]
+        self.image_size = bundle.image_size
+        self.multilabel = bundle.multilabel
 
     @classmethod
-    def from_bytes(cls, data: bytes, device: str = "cpu") -> Predictor:
-        bundle = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        return cls(bundle, device)
+    def from_bytes(cls, data: bytes, threads: int = 1) -> Predictor:
+        return cls(ModelBundle.from_bytes(data), threads)
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 3, S, S) float32 → (N, C) probabilities."""
+        (out,) = self.session.run(None, {INPUT_NAME: pixels})
+        return np.asarray(out)
+
+    def predict_image(self, image: Image.Image) -> list[float]:
+        """Probability per tag, in the bundle's tag order, for a decoded image."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return [float(p) for p in self.run(pixels_of(image, self.image_size))[0]]
 
     def predict(self, data: bytes) -> list[float]:
-        """Probability per tag, in the bundle's tag order."""
-        squares = square(data, self.spec.input_size)[None].to(self.device)
-        batches = views(squares, self.views, self.spec)
-        probs = score(lambda x: self.head(self.trunk(x)), batches, self.multilabel)[0]
-        return [float(p) for p in probs.cpu()]
+        """Probability per tag for an encoded image (JPEG, PNG, …)."""
+        return self.predict_image(load_rgb(data, self.image_size))
+
+    def predict_many(self, images: Sequence[Image.Image]) -> np.ndarray:
+        pixels = np.concatenate([pixels_of(i, self.image_size) for i in images])
+        return self.run(pixels)

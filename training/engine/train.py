@@ -23,17 +23,18 @@ from torch import nn
 
 from training.engine import finetune
 from training.engine.backbones import FeatureNet, ResolvedBackbone, resolve
+from training.engine.bundle import ModelBundle
 from training.engine.features import FeatureCache, NoCache, Sample, extract
 from training.engine.head import LinearHead, fit_head, score
 from training.engine.metrics import bootstrap_wins, evaluate, mean_average_precision
 from training.engine.recipes import Recipe
 from training.engine.runtime import keep_freed_memory
+from training.engine.serving import ServingModel, export_onnx
 from training.engine.squares import SquareStore
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 Progress = Callable[[float, str], None]
-MODEL_FORMAT = "customvision-classifier"
 
 
 class Cancelled(Exception):
@@ -57,7 +58,8 @@ class TrainRequest:
 
 @dataclass
 class TrainResult:
-    bundle: dict[str, Any]
+    model: ServingModel  # exported by `model_bundle` once training is done
+    kind: str  # "frozen" or "finetuned"
     metrics: dict[str, Any]
     oof_probabilities: torch.Tensor
     folds: torch.Tensor
@@ -66,6 +68,7 @@ class TrainResult:
     device: str
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    bundle: ModelBundle | None = None  # set by `train` when the model is final
 
 
 def assign_folds(targets: torch.Tensor, k: int, seed: int) -> torch.Tensor:
@@ -113,6 +116,8 @@ def train(
         )
     else:
         result, _heads = _train_quick(request, backbone, net, cache or NoCache(), device, progress)
+    progress(98, "Exporting the model")
+    result.bundle = model_bundle(request, result)
     result.seconds = time.monotonic() - started
     result.details["cpu_threads"] = torch.get_num_threads()
     progress(100, "Completed")
@@ -169,9 +174,9 @@ def _train_quick(
         oof[held_out] = predict(heads[-1], held_out)
     progress(94, "Training the final model")
     heads.append(fit(torch.ones(len(targets), dtype=torch.bool)))
-    bundle = _bundle(request, backbone, net, heads[-1], kind="frozen")
     result = TrainResult(
-        bundle=bundle,
+        model=_serving_model(request, backbone, net, heads[-1]),
+        kind="frozen",
         metrics=evaluate(targets, oof, folds),
         oof_probabilities=oof,
         folds=folds,
@@ -337,7 +342,8 @@ def _train_advanced(
         )
     model = run.model.float().cpu()
     return TrainResult(
-        bundle=_bundle(request, backbone, model.trunk, model.head, kind="finetuned"),
+        model=_serving_model(request, backbone, model.trunk, model.head),
+        kind="finetuned",
         metrics=tuned,
         oof_probabilities=oof,
         folds=torch.where(estimated, folds, torch.full_like(folds, -1)),
@@ -367,29 +373,34 @@ def _copy(module: ModuleT) -> ModuleT:
     return copy.deepcopy(module)
 
 
-def _bundle(
+def _serving_model(
     request: TrainRequest,
     backbone: ResolvedBackbone,
     trunk: FeatureNet,
     head: LinearHead,
-    kind: str,
-) -> dict[str, Any]:
-    """Everything prediction needs, with no reference to this process or database."""
-    spec = backbone.spec
-    return {
-        "format": MODEL_FORMAT,
-        "version": 1,
-        "kind": kind,
-        "backbone": spec.name,
-        "weights_source": backbone.source,
-        "input_size": spec.input_size,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-        "test_views": list(request.recipe.test_views),
-        "multilabel": request.multilabel,
-        "tag_names": list(request.tag_names),
-        "recipe": dataclasses.asdict(request.recipe),
-        # Copies: fine-tuning goes on changing the live modules after a bundle is taken.
-        "trunk_state": {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()},
-        "head_state": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()},
-    }
+) -> ServingModel:
+    # Copies: fine-tuning goes on changing the live modules after a model is taken.
+    return ServingModel(
+        _copy(trunk).float().cpu().eval(),
+        _copy(head).float().cpu().eval(),
+        backbone.spec,
+        request.recipe.test_views,
+        request.multilabel,
+    )
+
+
+def model_bundle(request: TrainRequest, result: TrainResult) -> ModelBundle:
+    """The trained model as the artefact prediction and export read (exported to ONNX)."""
+    model = result.model
+    return ModelBundle(
+        onnx=export_onnx(model, {"tags": ",".join(request.tag_names)}),
+        tag_names=list(request.tag_names),
+        multilabel=request.multilabel,
+        image_size=model.image_size,
+        input_size=model.spec.input_size,
+        backbone=result.backbone,
+        weights_source=result.weights_source,
+        kind=result.kind,
+        test_views=list(request.recipe.test_views),
+        recipe=dataclasses.asdict(request.recipe),
+    )

@@ -1,0 +1,181 @@
+"""Exports of trained iterations (Azure's ExportIteration and GetExports): the writes, and the
+signed links that download them.
+
+An export is built by a Celery job on the light queue (`training.tasks.export_iteration`) from
+the iteration's model bundle (`training.engine.export`); the file stays until the iteration is
+deleted or the same platform and flavor are exported again. Links to it are signed and expire,
+like the SAS links Azure hands out, so a download needs no key.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from projects.services.storage import delete_files_on_commit
+from training.engine import bundle as bundle_format
+from training.engine import export as engine
+from training.models import Export, Iteration
+
+logger = logging.getLogger(__name__)
+
+_SALT = "customvision.export-download"
+
+
+def export_start(*, iteration: Iteration, platform: str, flavor: str = "") -> Export:
+    """Queue an export of a trained iteration; answers at once with status Exporting."""
+    platform, flavor = _canonical(platform, flavor)
+    if not iteration.is_completed or not iteration.model_file:
+        raise ValidationError(
+            "Only a trained iteration can be exported: wait for its training to complete.",
+            code="BadRequestExportWhileTraining",
+        )
+    try:
+        engine.check(platform, flavor)
+    except engine.UnsupportedExport as exc:
+        raise ValidationError(str(exc), code="BadRequestProjectUnsupportedExportPlatform") from None
+    with transaction.atomic():
+        export, created = Export.objects.select_for_update().get_or_create(
+            iteration=iteration, platform=platform, flavor=flavor
+        )
+        if not created:
+            if export.status == Export.Status.EXPORTING and not _stale(export):
+                raise ValidationError(
+                    f"An export to {platform} is already in progress.",
+                    code="BadRequestExportAlreadyInProgress",
+                )
+            export.status, export.error = Export.Status.EXPORTING, ""
+            export.created_at, export.started_at, export.finished_at = timezone.now(), None, None
+            export.save()
+        transaction.on_commit(lambda: _enqueue(export))
+    return export
+
+
+def _canonical(platform: str, flavor: str) -> tuple[str, str]:
+    """Azure's names, whatever case the client sent ("onnx", "onnxfloat16")."""
+    platforms = {p.lower(): p for p in (*engine.AZURE_PLATFORMS, *engine.FLAVORS)}
+    platform = platforms.get((platform or "").strip().lower(), (platform or "").strip())
+    if not platform:
+        raise ValidationError("Say which platform to export to.", code="BadRequestInvalid")
+    flavors = {f.lower(): f for f in engine.FLAVORS.get(platform, {})}
+    flavor = (flavor or "").strip()
+    return platform, flavors.get(flavor.lower(), flavor)
+
+
+def _enqueue(export: Export) -> None:
+    from training.tasks import export_iteration
+
+    try:
+        export_iteration.delay(str(export.id))
+    except Exception as exc:  # the broker is down: say so on the export, don't leave it hanging
+        logger.exception("Could not queue export %s", export.id)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED,
+            error=f"The export queue can't be reached ({exc}); export again in a minute.",
+            finished_at=timezone.now(),
+        )
+
+
+def export_run(*, export_id: uuid.UUID | str) -> None:
+    """Build the export's file (in a worker). Whatever goes wrong leaves it Failed, with why."""
+    export = Export.objects.select_related("iteration").filter(pk=export_id).first()
+    if export is None or export.status != Export.Status.EXPORTING:
+        return  # deleted, or a duplicate delivery of a finished job
+    Export.objects.filter(pk=export.pk).update(started_at=timezone.now())
+    old_file = export.file.name if export.file else ""
+    try:
+        with default_storage.open(str(export.iteration.model_file.name), "rb") as handle:
+            model = bundle_format.ModelBundle.from_bytes(handle.read())
+        data = engine.package(model, export.platform, export.flavor)
+        flavor = f"-{export.flavor}" if export.flavor else ""
+        name = default_storage.save(
+            f"exports/{export.iteration.project_id}/{export.iteration_id}/"
+            f"{export.platform}{flavor}.zip",
+            ContentFile(data),
+        )
+    except Exception as exc:
+        logger.exception("Export %s failed", export.id)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        return
+    with transaction.atomic():
+        updated = Export.objects.filter(pk=export.pk, status=Export.Status.EXPORTING).update(
+            status=Export.Status.DONE,
+            file=name,
+            size=len(data),
+            format_version=bundle_format.VERSION,
+            finished_at=timezone.now(),
+        )
+        if old_file and old_file != name:
+            delete_files_on_commit([old_file])
+    if not updated:  # the iteration went meanwhile
+        default_storage.delete(name)
+
+
+def _stale(export: Export) -> bool:
+    limit = timedelta(seconds=settings.CV_EXPORT_TIMEOUT_SECONDS)
+    return export.created_at < timezone.now() - limit
+
+
+def exports_fail_stale() -> int:
+    """Exports no worker finished in CV_EXPORT_TIMEOUT_SECONDS: a worker died, or none runs."""
+    limit = timezone.now() - timedelta(seconds=settings.CV_EXPORT_TIMEOUT_SECONDS)
+    return Export.objects.filter(status=Export.Status.EXPORTING, created_at__lt=limit).update(
+        status=Export.Status.FAILED,
+        error="No worker finished the export in time: it crashed or none is running. Export again.",
+        finished_at=timezone.now(),
+    )
+
+
+def export_list(*, iteration: Iteration) -> QuerySet[Export]:
+    exports_fail_stale()
+    return Export.objects.filter(iteration=iteration).order_by("platform", "flavor")
+
+
+# --- Download links -----------------------------------------------------------------------------
+
+
+def download_path(export: Export) -> str:
+    """A signed path to the export's file, good for CV_EXPORT_LINK_SECONDS."""
+    token = signing.TimestampSigner(salt=_SALT).sign(str(export.id))
+    return reverse("export_download", args=[token, download_name(export)])
+
+
+def download_name(export: Export) -> str:
+    flavor = f"-{export.flavor}" if export.flavor else ""
+    return f"{export.iteration.name}-{export.platform}{flavor}.zip".replace(" ", "_")
+
+
+def export_for_link(token: str) -> Export:
+    """The finished export a link names; ValidationError when it is forged or has expired."""
+    try:
+        export_id = signing.TimestampSigner(salt=_SALT).unsign(
+            token, max_age=settings.CV_EXPORT_LINK_SECONDS
+        )
+    except signing.SignatureExpired:
+        raise ValidationError(
+            "This download link has expired: get the export again for a new one.",
+            code="expired",
+        ) from None
+    except signing.BadSignature:
+        raise ValidationError("This download link is not valid.", code="invalid") from None
+    export = (
+        Export.objects.select_related("iteration")
+        .filter(pk=export_id, status=Export.Status.DONE)
+        .first()
+    )
+    if export is None or not export.file:
+        raise ValidationError("The export is gone: export the iteration again.", code="gone")
+    return export
