@@ -8,10 +8,12 @@ COPY portal portal
 COPY projects projects
 COPY training training
 COPY prediction prediction
+COPY api api
 RUN pip install --no-cache-dir .
 COPY manage.py ./
 COPY templates templates
 COPY static static
+COPY samples samples
 RUN SECRET_KEY=build python manage.py collectstatic --noinput --verbosity 0
 VOLUME /data
 EXPOSE 8000

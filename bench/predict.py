@@ -1,121 +1,275 @@
-"""Prediction benchmark (not a test: timings on this shared machine are noisy).
+"""Prediction benchmark: the HTTP endpoint against the raw model, side by side (not a test:
+timings on this shared machine are noisy, so read the ratios within one run).
 
-Trains the sample project (20 photos) in-process, publishes it, then times the Prediction API
-as a client sees it, through Django's full request stack (key check, multipart parsing, image
-checks, model, JSON), and Suggested tags over untagged images:
+Trains the sample project (20 photos), publishes it and serves it with gunicorn as `make run`
+does (2 workers × 4 threads, one ONNX Runtime thread each). Then, at 1, 2, 4 and 8 clients:
 
-  * classify image (store / nostore): first call (model load) and the median of 20;
-  * classify image URL from a local server (allow-listed) through the SSRF-safe fetcher;
-  * suggested tags for 10 untagged photos: first pass (computes), second pass (stored).
+  * raw: the model in this process, as a script using the exported ONNX model would run it
+    (decode the JPEG, resize, ONNX Runtime with one intra-op thread per client thread);
+  * HTTP `/nostore`: the Prediction API's ClassifyImageWithNoStore, key check and JSON;
+  * HTTP stored: ClassifyImage, which also keeps the image and its answer.
 
-    .venv/bin/python bench/predict.py
+and the server's CPU time per `/nostore` request (all its processes, from /proc).
+
+    .venv/bin/python bench/predict.py                 # this tree
+    .venv/bin/python bench/predict.py --compare HEAD~1  # and the same figures for an older
+                                                       # commit, served from a git worktree
 """
 
 from __future__ import annotations
 
-import io
+import argparse
+import json
 import os
-import statistics
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "samples" / "custom-vision-sample"
-sys.path.insert(0, str(ROOT))
+PHOTO = ROOT / "samples" / "custom-vision-sample" / "Test" / "test_image.jpg"
+CLIENTS = (1, 2, 4, 8)
+
+# Run in the tree being measured (this one or an older worktree): trains and publishes the
+# sample project with that tree's own code, then prints what the benchmark needs.
+SETUP = r"""
+import json, sys
+from pathlib import Path
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+from projects import services
+from projects.services import ImageUpload
+from training import services as training_services
+samples = Path("samples/custom-vision-sample")
+owner = User.objects.create_user("bench")
+resource, _ = services.resource_create(owner=owner, name="t", kind="training")
+target, keys = services.resource_create(owner=owner, name="p", kind="prediction")
+project = services.project_create(owner=owner, resource=resource, name="Trees")
+for folder, tag in (("Hemlock", "Hemlock"), ("Japanese_Cherry", "Japanese Cherry")):
+    [t] = services.tags_get_or_create(project=project, names=[tag])
+    files = sorted((samples / folder).glob("*.jpg"))
+    uploads = [ImageUpload(name=p.name, data=p.read_bytes()) for p in files]
+    services.images_create(project=project, uploads=uploads, tag_ids=[t.id])
+iteration = training_services.iteration_train_start(project=project)
+training_services.iteration_run(iteration_id=iteration.id, worker="bench")
+iteration.refresh_from_db()
+training_services.iteration_publish(
+    iteration=iteration, publish_name="m", prediction_resource=target
+)
+model = iteration.model_file.name
+print(json.dumps({"project": str(project.id), "key": keys.key1, "model": model}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """The portal of `tree` on its own data folder and SQLite database, under gunicorn."""
+
+    def __init__(self, tree: Path, data: Path) -> None:
+        self.tree, self.data, self.port = tree, data, free_port()
+        self.env = {
+            **os.environ,
+            "CV_DATA_DIR": str(data),
+            "SECRET_KEY": "bench",
+            "DATABASE_URL": f"sqlite:///{data}/db.sqlite3",
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "PYTHONPATH": str(tree),
+        }
+        self.env.pop("CV_TORCH_THREADS", None)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def setup(self) -> dict[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", SETUP], cwd=self.tree, env=self.env, capture_output=True
+        )
+        if out.returncode:
+            sys.exit(out.stderr.decode()[-3000:])
+        return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+    def start(self) -> None:
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.process = subprocess.Popen(
+            [
+                str(gunicorn),
+                "portal.wsgi",
+                f"--bind=127.0.0.1:{self.port}",
+                # As `make run` serves: two workers of four threads.
+                "--workers=2",
+                "--threads=4",
+                "--timeout=120",
+                "--log-level=warning",
+            ],
+            cwd=self.tree,
+            env=self.env,
+        )
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of gunicorn's master and workers so far."""
+        assert self.process
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids += [int(p) for p in children.read_text().split()]
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
+
+def rate(work: Callable[[int], object], clients: int, seconds: float) -> float:
+    """Calls per second of `work(client number)` from `clients` threads over `seconds`."""
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        while time.monotonic() < stop:
+            work(i)
+            done[i] += 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def http_caller(server: Server, info: dict[str, str], store: bool) -> Callable[[int], None]:
+    import requests
+
+    url = (
+        f"http://127.0.0.1:{server.port}/customvision/v3.0/Prediction/{info['project']}"
+        f"/classify/iterations/m/image{'' if store else '/nostore'}"
+    )
+    photo = PHOTO.read_bytes()
+    local = threading.local()
+
+    def call(_client: int = 0) -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        response = session.post(
+            url,
+            data=photo,
+            headers={"Prediction-Key": info["key"], "Content-Type": "application/octet-stream"},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text[:300]
+
+    return call
+
+
+def wait_ready(server: Server, call: Callable[[int], None]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            call(0)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    # Every worker loads the model before anything is timed.
+    rate(call, 8, 3)
+
+
+def nostore_cpu(server: Server, call: Callable[[int], None], requests: int = 60) -> float:
+    """The server's CPU milliseconds per `/nostore` request, one client."""
+    before = server.cpu_seconds()
+    for _ in range(requests):
+        call(0)
+    return (server.cpu_seconds() - before) / requests * 1000
+
+
+def measure_now(seconds: float) -> float:
+    data = Path(tempfile.mkdtemp(prefix="cv-bench-predict-"))
+    server = Server(ROOT, data)
+    info = server.setup()
+    server.start()
+    try:
+        nostore, stored = http_caller(server, info, False), http_caller(server, info, True)
+        wait_ready(server, nostore)
+
+        sys.path.insert(0, str(ROOT))
+        from training.engine.pixels import load_rgb, pixels_of
+        from training.engine.predict import Predictor
+
+        bundle = (data / "media" / info["model"]).read_bytes()
+        photo = PHOTO.read_bytes()
+        # A session per client thread, one intra-op thread each, made before any timing.
+        sessions = [Predictor.from_bytes(bundle, 1) for _ in range(max(CLIENTS))]
+        single = sessions[0]
+        prepared = pixels_of(load_rgb(photo, single.image_size), single.image_size)
+        model_only = rate(lambda _: single.run(prepared), 1, seconds)
+        print(f"ONNX Runtime, model only (pixels ready), 1 thread: {model_only:.1f}/s")
+        print()
+        print("clients  raw ORT/s   HTTP nostore/s (÷raw)   HTTP stored/s (÷raw)")
+        for clients in CLIENTS:
+            r = rate(lambda i: sessions[i].predict(photo), clients, seconds)
+            n = rate(nostore, clients, seconds)
+            s = rate(stored, clients, seconds)
+            print(
+                f"{clients:>7}  {r:>9.1f}   {n:>8.1f} ({n / r:.2f})        {s:>8.1f} ({s / r:.2f})"
+            )
+        cpu = nostore_cpu(server, nostore)
+        print(f"\nserver CPU per /nostore request (this tree): {cpu:.1f} ms")
+        return cpu
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def measure_ref(ref: str, seconds: float) -> float:
+    tree = Path(tempfile.mkdtemp(prefix="cv-bench-ref-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=ROOT, check=True)
+    data = Path(tempfile.mkdtemp(prefix="cv-bench-ref-data-"))
+    server = Server(tree, data)
+    try:
+        info = server.setup()
+        server.start()
+        nostore = http_caller(server, info, False)
+        wait_ready(server, nostore)
+        n = rate(nostore, 1, seconds)
+        cpu = nostore_cpu(server, nostore)
+        print(f"{ref}: HTTP nostore, 1 client: {n:.1f}/s; server CPU per request: {cpu:.1f} ms")
+        return cpu
+    finally:
+        server.stop()
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:
-    data = Path(tempfile.mkdtemp(prefix="cv-bench-predict-"))
-    os.environ.update(
-        {
-            "CV_DATA_DIR": str(data),
-            "SECRET_KEY": "bench",
-            "DATABASE_URL": f"sqlite:///{data}/db",
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "CV_URL_FETCH_ALLOW": "127.0.0.1/32",
-            "ALLOWED_HOSTS": "testserver",
-        }
-    )
-    import django
-    from PIL import Image as PILImage
-
-    django.setup()
-    from django.core.management import call_command
-    from django.test import Client
-
-    call_command("migrate", verbosity=0)
-    from django.contrib.auth.models import User
-
-    from prediction import services as prediction_services
-    from projects import services
-    from projects.models import Image
-    from projects.services import ImageUpload
-    from tests.servers import start_server
-    from training import services as training_services
-
-    owner = User.objects.create_user("bench")
-    resource, _ = services.resource_create(owner=owner, name="t", kind="training")
-    target, keys = services.resource_create(owner=owner, name="p", kind="prediction")
-    project = services.project_create(owner=owner, resource=resource, name="Trees")
-    for folder, tag in (("Hemlock", "Hemlock"), ("Japanese_Cherry", "Japanese Cherry")):
-        [t] = services.tags_get_or_create(project=project, names=[tag])
-        uploads = [
-            ImageUpload(name=p.name, data=p.read_bytes())
-            for p in sorted((SAMPLES / folder).glob("*.jpg"))
-        ]
-        services.images_create(project=project, uploads=uploads, tag_ids=[t.id])
-    iteration = training_services.iteration_train_start(project=project)
-    started = time.perf_counter()
-    training_services.iteration_run(iteration_id=iteration.id, worker="bench")
-    print(f"train sample project in-process: {time.perf_counter() - started:.1f} s")
-    iteration.refresh_from_db()
-    training_services.iteration_publish(
-        iteration=iteration, publish_name="m", prediction_resource=target
-    )
-
-    photo = (SAMPLES / "Test" / "test_image.jpg").read_bytes()
-    client = Client()
-    root = f"/customvision/v3.0/Prediction/{project.id}/classify/iterations/m"
-    headers = {"HTTP_PREDICTION_KEY": keys.key1}
-
-    def call(path: str, **kwargs: object) -> float:
-        t0 = time.perf_counter()
-        response = client.post(f"{root}/{path}", **kwargs, **headers)  # type: ignore[arg-type]
-        assert response.status_code == 200, response.content
-        return (time.perf_counter() - t0) * 1000
-
-    octet = {"data": photo, "content_type": "application/octet-stream"}
-    print(f"classify image, first call (loads the model): {call('image', **octet):.0f} ms")
-    for path in ("image", "image/nostore"):
-        times = [call(path, **octet) for _ in range(20)]
-        print(f"classify {path}: median {statistics.median(times):.0f} ms over 20")
-
-    state, server = start_server()
-    url = state.serve("/test.jpg", photo)
-    body = {"data": f'{{"url": "{url}"}}', "content_type": "application/json"}
-    times = [call("url/nostore", **body) for _ in range(20)]
-    print(f"classify url/nostore (local server): median {statistics.median(times):.0f} ms")
-    server.shutdown()
-
-    cherries = sorted((SAMPLES / "Japanese_Cherry").glob("*.jpg"))
-    uploads = []
-    for i, path in enumerate(cherries):
-        out = io.BytesIO()
-        PILImage.open(path).rotate(3 + i).save(out, "JPEG")
-        uploads.append(ImageUpload(name=path.name, data=out.getvalue()))
-    services.images_create(project=project, uploads=uploads)
-    untagged = Image.objects.filter(project=project, image_tags__isnull=True).count()
-    for label in ("first pass (computes)", "second pass (stored)"):
-        t0 = time.perf_counter()
-        found, _pending = prediction_services.suggested_untagged(
-            project=project, iteration=iteration
-        )
-        print(
-            f"suggested tags, {untagged} untagged, {label}: "
-            f"{(time.perf_counter() - t0) * 1000:.0f} ms; top: {found[0].predictions[0]['tagName']}"
-        )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--compare", metavar="REF", help="also measure this git commit")
+    args = parser.parse_args()
+    now = measure_now(args.seconds)
+    if args.compare:
+        print()
+        before = measure_ref(args.compare, args.seconds)
+        print(f"CPU per /nostore request: {before / now:.1f}× less than {args.compare}")
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def test_rest_samples_pascal_case_bodies_work(
 
 
 def test_paths_not_served_answer_in_azures_shape(api, project, trained):
-    response = api("POST", f"projects/{project.id}/iterations/{trained.id}/export?platform=ONNX")
+    response = api("POST", f"projects/{project.id}/iterations/{trained.id}/unknownword")
     body = error(response, 404, "NotFound")
     assert "openapi.json" in body["message"]
 

@@ -190,24 +190,45 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     resource.select_option(label="Create a new prediction resource")
     new_name = publish.get_by_label("New prediction resource name")
     expect(new_name).to_be_visible()
-    # Named by hand: the suggested name is the "-Prediction" twin the first project already
-    # made, so keeping it is refused ("You already have a resource named ...").
-    new_name.fill("trees-prediction")
+    # A free name: the plain "-Prediction" one is the twin the first project already made.
+    expect(new_name).to_have_value("newcomer-vision-Prediction-2")
     snap("12-publish-dialog")
     publish.get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Published Iteration 1 as 'Iteration1'.")).to_be_visible()
     keys = page.get_by_role("region", name="Your new keys: copy them now")
-    expect(keys).to_contain_text("trees-prediction")
+    expect(keys).to_contain_text("newcomer-vision-Prediction-2")
     expect(keys).to_contain_text("Prediction resource")
     expect(keys.locator("code.key")).to_have_count(2)
     expect(keys.get_by_role("button", name="Copy")).to_have_count(3)
     prediction_url = page.get_by_role("region", name="Prediction URL")
-    expect(prediction_url).to_contain_text("trees-prediction")
+    expect(prediction_url).to_contain_text("newcomer-vision-Prediction-2")
     expect(prediction_url).to_contain_text(
         f"{live_server.url}/customvision/v3.0/Prediction/{trees.id}/classify/iterations/Iteration1"
     )
     snap("13-published")
-    assert Resource.objects.get(name="trees-prediction").kind == Resource.Kind.PREDICTION
+    assert (
+        Resource.objects.get(name="newcomer-vision-Prediction-2").kind == Resource.Kind.PREDICTION
+    )
+
+    # Export the model for a device: ONNX, built by the worker, downloadable from the page.
+    page.get_by_role("button", name="Export", exact=True).click()
+    export = page.get_by_role("dialog", name="Export Iteration 1")
+    expect(export.get_by_role("radio", name=re.compile("^ONNX Windows"))).to_be_checked()
+    expect(export.get_by_role("radio", name=re.compile("^Dockerfile \\(Linux\\)"))).to_be_visible()
+    snap("13b-export-dialog")
+    export.get_by_role("button", name="Export", exact=True).click()
+    expect(page.get_by_text("Exporting Iteration 1 to ONNX")).to_be_visible()
+    exports = page.get_by_role("region", name="Exports")
+    for _ in range(60):
+        if exports.get_by_role("link", name="Download").count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    download = exports.get_by_role("link", name="Download")
+    expect(download).to_be_visible()
+    snap("13c-exported")
+    archive = page.request.get(download.get_attribute("href"))
+    assert archive.ok and archive.body()[:2] == b"PK"
 
     # 5. Quick Test the sample's test photo; it is kept in Predictions by default.
     page.get_by_role("link", name="Quick Test").click()
@@ -234,7 +255,7 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("heading", name="API", exact=True)).to_be_visible()
     expect(page.get_by_text(live_server.url, exact=True).first).to_be_visible()
     resources = page.get_by_role("table").filter(has_text="Resource Id")
-    for name in ("newcomer-vision", "newcomer-vision-Prediction", "trees-prediction"):
+    for name in ("newcomer-vision", "newcomer-vision-Prediction", "newcomer-vision-Prediction-2"):
         expect(resources.get_by_role("cell", name=name, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile("Regenerate|regenerate")).first).to_be_visible()
     for language in ("Python", "JavaScript", "curl"):

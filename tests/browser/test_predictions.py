@@ -193,16 +193,16 @@ def test_predictions_tab_filter_then_save_and_close_into_training(
     expect(tags.get_by_label("Red")).not_to_be_checked()
     at_both_widths(page, shot, "predictions-06-detail")
 
-    # Both tags on a Multiclass project: refused with the reason, the prediction stays.
+    # A Multiclass project offers one tag: picking Red replaces Blue, and back again.
+    expect(tags.get_by_role("radio")).to_have_count(3)  # Blue, Red and "No tag"
+    expect(tags.get_by_role("checkbox")).to_have_count(0)
     tags.get_by_label("Red").check()
-    page.get_by_role("button", name="Save and close").click()
-    expect(page.get_by_role("alert")).to_contain_text("Multiclass")
-    assert StoredPrediction.objects.filter(pk=kept.pk).exists()
-    at_both_widths(page, shot, "predictions-07-detail-refused")
+    expect(tags.get_by_label("Blue")).not_to_be_checked()
+    at_both_widths(page, shot, "predictions-07-detail-one-tag")
 
-    # Untick Red, Save and close: back to the filtered list, without it.
-    tags.get_by_label("Red").uncheck()
-    expect(tags.get_by_label("Blue")).to_be_checked()
+    # Back to Blue, Save and close: back to the filtered list, without it.
+    tags.get_by_label("Blue").check()
+    expect(tags.get_by_label("Red")).not_to_be_checked()
     page.get_by_role("button", name="Save and close").click()
     expect(page.get_by_text("The image was moved into the training images.")).to_be_visible()
     expect(page).to_have_title(re.compile(r"^Predictions · "))
