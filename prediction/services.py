@@ -100,10 +100,10 @@ def _rejected(exc: ImageRejected) -> ValidationError:
     return ValidationError(exc.message, code=code)
 
 
-def _prepare(data: bytes, max_bytes: int) -> PreparedImage:
+def _prepare(data: bytes, max_bytes: int, side: int | None = None) -> PreparedImage:
     """The same checks and normalisation as training images get, for an image that is kept."""
     try:
-        return prepare_image(data, image_rules(max_bytes))
+        return prepare_image(data, image_rules(max_bytes), model_side=side)
     except ImageRejected as exc:
         raise _rejected(exc) from None
 
@@ -135,12 +135,19 @@ def published_iteration_get(
     *, resource: Resource, project_id: uuid.UUID, publish_name: str
 ) -> Iteration:
     """The iteration published under this name to this prediction resource; 404 otherwise."""
-    iteration = Iteration.objects.filter(
-        project_id=project_id,
-        publish_name=publish_name,
-        prediction_resource=resource,
-        status=Iteration.Status.COMPLETED,
-    ).first()
+    found = (
+        Iteration.objects.filter(
+            project_id=project_id,
+            publish_name=publish_name,
+            prediction_resource=resource,
+            status=Iteration.Status.COMPLETED,
+        )
+        # Every prediction reads this row: not the figures' JSON, which prediction never needs,
+        # and no ORDER BY (a publish name is unique in its project).
+        .defer("metrics", "details", "traceback")
+        .order_by()[:1]
+    )
+    iteration = next(iter(found), None)
     if iteration is None:
         raise Http404(
             f"No iteration of this project is published as {publish_name!r} to "
@@ -173,7 +180,7 @@ def prediction_classify(
     # Decoded once either way. A kept image is also checked, normalised, thumbnailed and
     # hashed for storage; one that is not (`/nostore`) gets only what the model reads.
     if store:
-        prepared = _prepare(data, limit)
+        prepared = _prepare(data, limit, predictor.image_size)
         assert prepared.decoded is not None
         predictions = _ranked(iteration, predictor.predict_image(prepared.decoded))
         _store(iteration, prepared, predictions, prediction_id, application)

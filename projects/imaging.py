@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
+from training.engine.pixels import draft
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
 THUMBNAIL_EDGE = 320
@@ -77,12 +79,30 @@ class PreparedImage:
     decoded: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
-def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage:
-    """Check `data` against the rules and return what to store, or raise ImageRejected."""
+def prepare_image(
+    data: bytes, rules: ImageRules | None = None, *, model_side: int | None = None
+) -> PreparedImage:
+    """Check `data` against the rules and return what to store, or raise ImageRejected.
+
+    With `model_side` (a prediction that is kept), a JPEG stored as it came (upright, 8-bit,
+    large enough) is decoded at the reduced scale a model of that input reads, which also
+    serves its thumbnail: `decoded` is then that smaller image, not the stored one.
+    """
     rules = rules or ImageRules()
     image = _checked_open(data, rules)
     source_format = str(image.format)
     orientation = _orientation(image)
+    width, height = image.size
+    if (
+        model_side
+        and source_format == "JPEG"
+        and orientation == 1
+        and image.mode in ("RGB", "L")
+        and min(image.size) >= rules.min_edge
+    ):
+        # Nothing about it will change, so the stored file is the upload itself and no
+        # full-size pixels are needed.
+        draft(image, model_side)
     with _DECODING:
         _decode(image)
         normalised = _to_rgb_or_l(image)
@@ -99,11 +119,12 @@ def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage
         stored, extension = data, EXTENSIONS[source_format]
     else:
         stored, extension = _encode(normalised, lossy=source_format == "JPEG")
+        width, height = normalised.size
     return PreparedImage(
         data=stored,
         extension=extension,
-        width=normalised.width,
-        height=normalised.height,
+        width=width,
+        height=height,
         source_format=source_format,
         source_bytes=len(data),
         content_hash=hashlib.sha256(data).hexdigest(),
@@ -114,13 +135,13 @@ def prepare_image(data: bytes, rules: ImageRules | None = None) -> PreparedImage
 
 def decode_for_model(data: bytes, rules: ImageRules, side: int) -> Image.Image:
     """Check `data` as `prepare_image` does and decode it for a model whose input is `side`
-    square: upright RGB, a JPEG decoded at a reduced scale (libjpeg's DCT scaling, still at
-    least twice `side`). Nothing is encoded, thumbnailed or hashed: a prediction not kept
-    needs none of it."""
+    square: upright RGB, a JPEG decoded at a reduced scale as training decodes it
+    (`training.engine.pixels.draft`). Nothing is encoded, thumbnailed or hashed: a prediction
+    that is not kept needs none of it."""
     image = _checked_open(data, rules)
     orientation = _orientation(image)
     if image.format == "JPEG":
-        image.draft("RGB", (side * 2, side * 2))
+        draft(image, side)
     with _DECODING:
         _decode(image)
         normalised = _to_rgb_or_l(image)
