@@ -103,12 +103,7 @@ def prepare_image(
         # Nothing about it will change, so the stored file is the upload itself and no
         # full-size pixels are needed.
         draft(image, model_side)
-    with _DECODING:
-        _decode(image)
-        normalised = _to_rgb_or_l(image)
-        if orientation != 1:
-            normalised = ImageOps.exif_transpose(normalised)
-        normalised = _scale_up(normalised, rules.min_edge)
+    normalised = _scale_up(_decoded_upright(image, orientation), rules.min_edge)
 
     unchanged = (
         normalised is image
@@ -142,12 +137,19 @@ def decode_for_model(data: bytes, rules: ImageRules, side: int) -> Image.Image:
     orientation = _orientation(image)
     if image.format == "JPEG":
         draft(image, side)
+    normalised = _decoded_upright(image, orientation)
+    return normalised if normalised.mode == "RGB" else normalised.convert("RGB")
+
+
+def _decoded_upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The pixels, 8-bit RGB or greyscale, turned as the camera's orientation flag says: the
+    same object back when nothing had to change."""
     with _DECODING:
         _decode(image)
         normalised = _to_rgb_or_l(image)
         if orientation != 1:
             normalised = ImageOps.exif_transpose(normalised)
-    return normalised if normalised.mode == "RGB" else normalised.convert("RGB")
+    return normalised
 
 
 def _checked_open(data: bytes, rules: ImageRules) -> Image.Image:
