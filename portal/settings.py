@@ -301,4 +301,6 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},
     # Files a crash left without their row (see projects/services/reconcile.py).
     "reconcile-storage": {"task": "projects.reconcile_storage", "schedule": 6 * 3600.0},
+    # Azure imports whose worker died: Failed, so the user knows to start again (it resumes).
+    "sweep-stale-imports": {"task": "projects.sweep_stale_imports", "schedule": 120.0},
 }

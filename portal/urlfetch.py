@@ -27,7 +27,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -45,9 +45,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class FetchError(Exception):
     """The URL was refused or could not be fetched; `message` says why, for the caller."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, status: int | None = None) -> None:
         super().__init__(message)
-        self.message, self.refused = message, refused
+        self.message, self.refused, self.status = message, refused, status
 
 
 @dataclass(frozen=True)
@@ -187,8 +187,13 @@ def fetch(
     timeout: float = 10.0,
     allow: Iterable[Network] = (),
     user_agent: str = "custom-vision-fetch/1",
+    headers: Mapping[str, str] | None = None,
+    accept: str = "image/*",
 ) -> Fetched:
+    """GET `url` under the rules above. `headers` go to the first host only: a redirect
+    elsewhere (a storage link) must not carry a key."""
     allowed = list(allow)
+    first_host = urlsplit(url).hostname
     deadline = time.monotonic() + timeout
     for _hop in range(MAX_REDIRECTS + 1):
         scheme, host, port, path = _check_url(url)
@@ -199,7 +204,10 @@ def fetch(
         kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
         connection = kind(host, port, addresses, remaining)
         try:
-            connection.request("GET", path, headers={"User-Agent": user_agent, "Accept": "image/*"})
+            sent = {"User-Agent": user_agent, "Accept": accept}
+            if headers and host == first_host:
+                sent |= dict(headers)
+            connection.request("GET", path, headers=sent)
             response = connection.getresponse()
             if response.status in REDIRECTS:
                 location = response.getheader("Location")
@@ -208,7 +216,9 @@ def fetch(
                 url = urljoin(url, location)
                 continue
             if response.status != 200:
-                raise FetchError(f"The URL answered HTTP {response.status}.")
+                raise FetchError(
+                    f"The URL answered HTTP {response.status}.", status=response.status
+                )
             return Fetched(url, _read(response, max_bytes, deadline), _type(response))
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if isinstance(exc, TimeoutError | socket.timeout):

@@ -115,6 +115,7 @@ class Image(models.Model):
         UPLOAD = "upload", "Upload"
         URL = "url", "URL"
         PREDICTION = "prediction", "Prediction"
+        AZURE = "azure", "Imported from Azure"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
@@ -158,3 +159,85 @@ class ImageTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image_id} → {self.tag_id}"
+
+
+class AzureImport(models.Model):
+    """One run of "move my Azure Custom Vision account here" (importazure / the Import page).
+
+    The account's training key is kept encrypted (`projects.azure.secrets`) only while the job
+    waits and runs, then wiped.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "Queued"
+        RUNNING = "Running"
+        COMPLETED = "Completed"
+        FAILED = "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_imports"
+    )
+    endpoint = models.URLField(max_length=500)
+    key_encrypted = models.TextField(blank=True)
+    project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=300, blank=True)
+    images_total = models.PositiveIntegerField(default=0)
+    images_done = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import from {self.endpoint} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.images_done / self.images_total) if self.images_total else 0
+
+
+class AzureImportedProject(models.Model):
+    """Which local project a source project went into, so a second run continues it."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.URLField(max_length=500)
+    source_project_id = models.CharField(max_length=64)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="azure_sources")
+    # Source tag id -> local tag id.
+    tag_map = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "endpoint", "source_project_id"], name="uniq_azure_source_project"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} project {self.source_project_id} → {self.project_id}"
+
+
+class AzureImportedImage(models.Model):
+    """A source image already brought across: a resumed run skips it without downloading."""
+
+    imported_project = models.ForeignKey(
+        AzureImportedProject, on_delete=models.CASCADE, related_name="images"
+    )
+    source_image_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["imported_project", "source_image_id"], name="uniq_azure_source_image"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.source_image_id

@@ -1,0 +1,287 @@
+"""Moving an account from "Azure" to here, end to end: a second live instance of this server
+plays Azure (its API is Azure's), filled through the official SDK; `importazure` brings its
+projects across, is interrupted, resumes, and the counts match tag by tag."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from io import StringIO
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
+from azure.cognitiveservices.vision.customvision.training.models import (
+    ImageFileCreateBatch,
+    ImageFileCreateEntry,
+)
+from django.core.management import CommandError, call_command
+from msrest.authentication import ApiKeyCredentials
+
+from projects import selectors
+from projects.models import AzureImport, Image, Project, Tag
+from projects.services import azure_import
+from tests.training.synthetic import photo
+from training import services as training_services
+
+ROOT = Path(__file__).resolve().parents[2]
+FOOD = "c151d5b5-dd07-472a-acc8-15d29dea8518"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory):
+    """A second instance of this server, on its own SQLite file, with two projects."""
+    data = tmp_path_factory.mktemp("azure-source")
+    env = {
+        **os.environ,
+        "CV_DATA_DIR": str(data),
+        "DATABASE_URL": f"sqlite:///{data}/db.sqlite3",
+        "SECRET_KEY": "azure-source",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    python = sys.executable
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [python, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, check=True
+        )
+        return done.stdout.decode()
+
+    manage("migrate", "--verbosity", "0")
+    key = json.loads(
+        manage(
+            "createresource",
+            "azure",
+            "--kind",
+            "training",
+            "--owner",
+            "azure-user",
+            "--create-owner",
+        )
+    )["key"]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(python).with_name("gunicorn")),
+            "portal.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=1",
+            "--threads=4",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{url}/customvision/v3.3/training/projects", timeout=30)
+            break
+        except requests.RequestException:
+            assert server.poll() is None and time.monotonic() < deadline, "source did not start"
+            time.sleep(0.3)
+    try:
+        yield SimpleNamespace(url=url, key=key, **fill(url, key))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def fill(url: str, key: str) -> dict:
+    """Fruit: Multiclass, 260 tagged images (more than one 256-image page) under two tags and
+    a Negative tag, 40 untagged, some with metadata. Menu: Multilabel, Food domain."""
+    sdk = CustomVisionTrainingClient(url, ApiKeyCredentials(in_headers={"Training-key": key}))
+    fruit = sdk.create_project("Fruit", description="apples and bananas")
+    apple = sdk.create_tag(fruit.id, "Apple", description="red or green")
+    banana = sdk.create_tag(fruit.id, "Banana")
+    nothing = sdk.create_tag(fruit.id, "Nothing", type="Negative")
+    photos = (photo(None, seed=9000 + i) for i in itertools.count())
+    plan = [(apple.id, 130), (banana.id, 110), (nothing.id, 20), (None, 40)]
+    for tag_id, count in plan:
+        left = count
+        while left:
+            n = min(64, left)
+            entries = [
+                ImageFileCreateEntry(name=f"{tag_id}-{left}-{i}.jpg", contents=next(photos))
+                for i in range(n)
+            ]
+            batch = ImageFileCreateBatch(
+                images=entries,
+                tag_ids=[tag_id] if tag_id else None,
+                metadata={"shelf": "top", "aisle": "3"} if tag_id == apple.id else None,
+            )
+            assert sdk.create_images_from_files(fruit.id, batch).is_batch_successful
+            left -= n
+    menu = sdk.create_project("Menu", domain_id=FOOD, classification_type="Multilabel")
+    soup = sdk.create_tag(menu.id, "Soup")
+    bread = sdk.create_tag(menu.id, "Bread")
+    kinds = [([soup.id], ("red", None)), ([bread.id], ("blue", None))]
+    kinds.append(([soup.id, bread.id], ("red", "blue")))
+    for tags, colours in kinds:
+        entries = [
+            ImageFileCreateEntry(
+                name="m.jpg", contents=photo(colours[0], seed=8000 + i, second=colours[1])
+            )
+            for i in range(4)
+        ]
+        batch = ImageFileCreateBatch(images=entries, tag_ids=tags)
+        assert sdk.create_images_from_files(menu.id, batch).is_batch_successful
+    return {"sdk": sdk, "fruit": fruit.id, "menu": menu.id}
+
+
+def tag_counts(project: Project) -> dict[str, int]:
+    return {t.name: n for t, n in selectors.tag_image_counts(project=project)}
+
+
+def source_counts(azure, project_id: str) -> dict[str, int]:
+    return {t.name: t.image_count for t in azure.sdk.get_tags(project_id)}
+
+
+def run_import(azure, owner: str = "alice", **extra) -> str:
+    out = StringIO()
+    call_command(
+        "importazure",
+        endpoint=azure.url,
+        training_key=azure.key,
+        all=True,
+        owner=owner,
+        inline=True,
+        stdout=out,
+        **extra,
+    )
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice, monkeypatch):
+    # First run: ingestion breaks after two chunks (a worker killed, a disk full...).
+    calls = {"n": 0}
+    real = azure_import.images_create_each
+
+    def breaking(**kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("the disk is full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(azure_import, "images_create_each", breaking)
+    with pytest.raises(CommandError, match="the disk is full"):
+        run_import(azure)
+    first = AzureImport.objects.get()
+    assert first.status == "Failed" and first.key_encrypted == ""  # the key is forgotten
+    brought = Image.objects.count()
+    assert 0 < brought < 312  # two chunks came across before it broke
+    monkeypatch.setattr(azure_import, "images_create_each", real)
+
+    # Second run: continues, copies nothing twice.
+    output = run_import(azure)
+    second = AzureImport.objects.exclude(pk=first.pk).get()
+    assert second.status == "Completed" and second.images_done == second.images_total == 312
+    done = {p["name"]: p for p in second.summary["projects"]}
+    assert sum(p["already_here"] for p in done.values()) == brought
+    assert sum(p["imported"] for p in done.values()) == 312 - brought
+    assert done["Fruit"]["source_images"] == {"tagged": 260, "untagged": 40}
+    assert "Fruit: " in output and "Menu: " in output
+    fruit = Project.objects.get(owner=alice, name="Fruit")
+    menu = Project.objects.get(owner=alice, name="Menu")
+    assert Project.objects.filter(owner=alice).count() == 2
+    assert fruit.description == "apples and bananas"
+    assert (fruit.classification_type, fruit.get_domain_id_display()) == ("Multiclass", "General")
+    assert (menu.classification_type, menu.get_domain_id_display()) == ("Multilabel", "Food")
+
+    # Tag by tag, the same counts; untagged too; nothing doubled.
+    assert tag_counts(fruit) == source_counts(azure, azure.fruit)
+    assert tag_counts(menu) == source_counts(azure, azure.menu)
+    counts = selectors.image_counts(project=fruit)
+    assert (counts.tagged, counts.untagged) == (260, 40)
+    assert Tag.objects.get(project=fruit, name="Nothing").type == "Negative"
+    assert Tag.objects.get(project=fruit, name="Apple").description == "red or green"
+    shelves = Counter(i.metadata.get("shelf") for i in Image.objects.filter(project=fruit))
+    assert shelves == {"top": 130, None: 170}  # the Apple batches' metadata came along
+    both = [i for i in Image.objects.filter(project=menu) if i.tags.count() == 2]
+    assert len(both) == 4
+
+    # A third run finds everything here.
+    again = run_import(azure)
+    assert "Fruit: 0 imported, 300 already here" in again
+    assert Image.objects.filter(project__owner=alice).count() == 312
+
+    # Training there works.
+    iteration = training_services.iteration_train_start(project=menu)
+    training_services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == "Completed", iteration.error
+
+
+@pytest.mark.django_db
+def test_a_wrong_key_or_endpoint_fails_with_the_reason(azure, alice):
+    with pytest.raises(CommandError, match="refused the training key"):
+        call_command(
+            "importazure",
+            endpoint=azure.url,
+            training_key="0" * 32,
+            all=True,
+            owner="alice",
+            inline=True,
+            stdout=StringIO(),
+        )
+    job = AzureImport.objects.get()
+    assert job.status == "Failed" and job.key_encrypted == ""
+    with pytest.raises(CommandError, match="no project with id"):
+        call_command(
+            "importazure",
+            endpoint=azure.url,
+            training_key=azure.key,
+            project=["nope"],
+            owner="alice",
+            inline=True,
+            stdout=StringIO(),
+        )
+    with pytest.raises(CommandError, match="endpoint"):
+        call_command(
+            "importazure",
+            endpoint="ftp://example.com",
+            training_key=azure.key,
+            all=True,
+            owner="alice",
+            inline=True,
+        )
+
+
+@pytest.mark.django_db
+def test_the_project_list_shows_image_counts(azure):
+    listed = {
+        p["name"]: p for p in azure_import.azure_projects_list(endpoint=azure.url, key=azure.key)
+    }
+    assert (listed["Fruit"]["tagged"], listed["Fruit"]["untagged"]) == (260, 40)
+    assert listed["Menu"]["classification_type"] == "Multilabel"
+    assert listed["Menu"]["domain"] == "Food"
+
+
+@pytest.mark.django_db
+def test_the_key_is_stored_encrypted_while_the_job_waits(
+    alice, azure, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = azure_import.azure_import_start(owner=alice, endpoint=azure.url, key=azure.key)
+    stored = AzureImport.objects.get(pk=job.pk).key_encrypted
+    assert stored and azure.key not in stored
+    from projects.azure import secrets
+
+    assert secrets.decrypt(stored) == azure.key
