@@ -257,3 +257,31 @@ class ImageFilterForm(forms.Form):
         field = self.fields["tag"]
         assert isinstance(field, forms.TypedMultipleChoiceField)
         field.choices = [(str(t.id), t.name) for t in tags]
+
+
+class AzureSourceForm(forms.Form):
+    endpoint = forms.URLField(
+        max_length=500,
+        label="Endpoint",
+        help_text="Your Custom Vision training resource's endpoint, as the Azure portal shows it "
+        "under Keys and Endpoint: https://<name>.cognitiveservices.azure.com/",
+        assume_scheme="https",
+    )
+    key = forms.CharField(
+        max_length=200,
+        label="Training key",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Key 1 or Key 2 of that resource. It is used for this import only and kept "
+        "encrypted until the import ends.",
+    )
+
+
+class AzureProjectsForm(forms.Form):
+    projects = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
+
+    def __init__(self, *args: Any, listed: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["projects"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(p["id"], p["name"]) for p in listed]
+        field.error_messages["required"] = "Pick at least one project to import."

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects import sample_views, transfer_views, views
+from projects import azure_views, sample_views, transfer_views, views
 
 app_name = "projects"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("projects/new/", views.project_create, name="create"),
     path("projects/import/", transfer_views.project_import, name="import"),
     path("projects/sample/", sample_views.sample_load, name="sample"),
+    path("import/azure/", azure_views.azure_import_page, name="azure_import"),
+    path("import/azure/<uuid:job_id>/", azure_views.azure_import_job, name="azure_import_job"),
     path("projects/<uuid:project_id>/export/", transfer_views.project_export, name="export"),
     path("projects/<uuid:project_id>/", views.project_detail, name="detail"),
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="settings"),

@@ -7,66 +7,136 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0003_image_metadata_export_platforms'),
+        ("projects", "0003_image_metadata_export_platforms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='image',
-            name='source',
-            field=models.CharField(choices=[('upload', 'Upload'), ('url', 'URL'), ('prediction', 'Prediction'), ('azure', 'Imported from Azure')], default='upload', max_length=16),
+            model_name="image",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("upload", "Upload"),
+                    ("url", "URL"),
+                    ("prediction", "Prediction"),
+                    ("azure", "Imported from Azure"),
+                ],
+                default="upload",
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='AzureImport',
+            name="AzureImport",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('endpoint', models.URLField(max_length=500)),
-                ('key_encrypted', models.TextField(blank=True)),
-                ('project_ids', models.JSONField(default=list, help_text='Source project ids; [] = all')),
-                ('status', models.CharField(choices=[('Queued', 'Queued'), ('Running', 'Running'), ('Completed', 'Completed'), ('Failed', 'Failed')], default='Queued', max_length=16)),
-                ('phase', models.CharField(blank=True, max_length=300)),
-                ('images_total', models.PositiveIntegerField(default=0)),
-                ('images_done', models.PositiveIntegerField(default=0)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='azure_imports', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("endpoint", models.URLField(max_length=500)),
+                ("key_encrypted", models.TextField(blank=True)),
+                (
+                    "project_ids",
+                    models.JSONField(default=list, help_text="Source project ids; [] = all"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("Queued", "Queued"),
+                            ("Running", "Running"),
+                            ("Completed", "Completed"),
+                            ("Failed", "Failed"),
+                        ],
+                        default="Queued",
+                        max_length=16,
+                    ),
+                ),
+                ("phase", models.CharField(blank=True, max_length=300)),
+                ("images_total", models.PositiveIntegerField(default=0)),
+                ("images_done", models.PositiveIntegerField(default=0)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="azure_imports",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='AzureImportedProject',
+            name="AzureImportedProject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('endpoint', models.URLField(max_length=500)),
-                ('source_project_id', models.CharField(max_length=64)),
-                ('tag_map', models.JSONField(blank=True, default=dict)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='azure_sources', to='projects.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("endpoint", models.URLField(max_length=500)),
+                ("source_project_id", models.CharField(max_length=64)),
+                ("tag_map", models.JSONField(blank=True, default=dict)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="azure_sources",
+                        to="projects.project",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AzureImportedImage',
+            name="AzureImportedImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_image_id', models.CharField(max_length=64)),
-                ('imported_project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='projects.azureimportedproject')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_image_id", models.CharField(max_length=64)),
+                (
+                    "imported_project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="images",
+                        to="projects.azureimportedproject",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='azureimportedproject',
-            constraint=models.UniqueConstraint(fields=('owner', 'endpoint', 'source_project_id'), name='uniq_azure_source_project'),
+            model_name="azureimportedproject",
+            constraint=models.UniqueConstraint(
+                fields=("owner", "endpoint", "source_project_id"), name="uniq_azure_source_project"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='azureimportedimage',
-            constraint=models.UniqueConstraint(fields=('imported_project', 'source_image_id'), name='uniq_azure_source_image'),
+            model_name="azureimportedimage",
+            constraint=models.UniqueConstraint(
+                fields=("imported_project", "source_image_id"), name="uniq_azure_source_image"
+            ),
         ),
     ]

@@ -1,14 +1,28 @@
+// While an Azure import runs, poll its state and move the bar; reload once it ends (summary).
 (function () {
   "use strict";
-  // A large archive takes a while to upload and ingest: say so, and don't import it twice.
-  var form = document.getElementById("import-form");
-  var button = document.getElementById("import-button");
-  form.addEventListener("submit", function () {
-    button.disabled = true;
-    document.getElementById("import-status").textContent = "Importing… large projects take a while.";
-  });
-  window.addEventListener("pageshow", function () {
-    button.disabled = false;
-    document.getElementById("import-status").textContent = "";
-  });
+  var box = document.getElementById("import-progress");
+  if (!box || box.dataset.active !== "1") return;
+  var bar = box.querySelector("progress");
+  var count = document.getElementById("import-count");
+  var phase = document.getElementById("import-phase");
+  var status = document.getElementById("import-status");
+  function poll() {
+    fetch(box.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        bar.value = data.percent;
+        count.textContent = data.done + " of " + data.total;
+        phase.textContent = data.phase || "Waiting for a worker";
+        status.textContent = data.status;
+        status.className = "status status-" + data.status.toLowerCase();
+        if (data.active) {
+          window.setTimeout(poll, 1000);
+        } else {
+          window.location.reload();
+        }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
+  }
+  window.setTimeout(poll, 500);
 })();

@@ -24,6 +24,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
     ImageFileCreateEntry,
 )
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from msrest.authentication import ApiKeyCredentials
 
 from projects import selectors
@@ -285,3 +286,59 @@ def test_the_key_is_stored_encrypted_while_the_job_waits(
     from projects.azure import secrets
 
     assert secrets.decrypt(stored) == azure.key
+
+
+@pytest.mark.django_db
+def test_the_import_page_lists_picks_and_shows_progress_and_summary(
+    alice_client, bob_client, alice, azure, django_capture_on_commit_callbacks
+):
+    url = reverse("projects:azure_import")
+    assert b"Training key" in alice_client.get(url).content
+    wrong = alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": "0" * 32})
+    assert wrong.status_code == 400 and b"refused the training key" in wrong.content
+    listed = alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": azure.key})
+    text = listed.content.decode()
+    assert listed.status_code == 200 and "Fruit" in text and "Menu" in text and ">260<" in text
+    assert azure.key not in text  # the key is not echoed back into the page
+    assert azure.key not in str(alice_client.session.get("cv_azure_source"))
+    nothing = alice_client.post(url, {"step": "import"})
+    assert nothing.status_code == 400 and b"Pick at least one project" in nothing.content
+    with django_capture_on_commit_callbacks(execute=False):
+        started = alice_client.post(url, {"step": "import", "projects": [azure.menu]})
+    job = AzureImport.objects.get(owner=alice)
+    assert started.status_code == 302
+    assert started["Location"] == reverse("projects:azure_import_job", args=[job.id])
+    waiting = alice_client.get(started["Location"])
+    assert b"Waiting for a worker" in waiting.content
+    azure_import.azure_import_run(job_id=job.id)  # what the worker does
+    state = alice_client.get(started["Location"], HTTP_ACCEPT="application/json").json()
+    assert state == {
+        "status": "Completed",
+        "phase": "Completed",
+        "percent": 100,
+        "done": 12,
+        "total": 12,
+        "active": False,
+    }
+    page = alice_client.get(started["Location"]).content.decode()
+    assert "Summary" in page and "Menu" in page and ">12<" in page
+    assert bob_client.get(started["Location"]).status_code == 404
+    assert b"Import from Azure" in alice_client.get(reverse("projects:list")).content
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_import(alice, azure, start_worker, tmp_path):
+    start_worker("importer")
+    job = azure_import.azure_import_start(
+        owner=alice, endpoint=azure.url, key=azure.key, project_ids=[azure.menu]
+    )
+    deadline = time.monotonic() + 120
+    while job.status in ("Queued", "Running"):
+        assert time.monotonic() < deadline, (job.status, job.phase)
+        time.sleep(0.5)
+        job.refresh_from_db()
+    assert job.status == "Completed", job.error
+    assert tag_counts(Project.objects.get(owner=alice, name="Menu")) == source_counts(
+        azure, azure.menu
+    )
