@@ -27,7 +27,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from msrest.authentication import ApiKeyCredentials
 
+from portal.urlfetch import FetchError
 from projects import selectors
+from projects.azure.client import AzureTrainingSource, SourceError
 from projects.models import AzureImport, Image, Project, Tag
 from projects.services import azure_import
 from tests.training.synthetic import photo
@@ -156,15 +158,15 @@ def source_counts(azure, project_id: str) -> dict[str, int]:
 
 def run_import(azure, owner: str = "alice", **extra) -> str:
     out = StringIO()
+    options = extra if "project" in extra else {"all": True} | extra
     call_command(
         "importazure",
         endpoint=azure.url,
         training_key=azure.key,
-        all=True,
         owner=owner,
         inline=True,
         stdout=out,
-        **extra,
+        **options,
     )
     return out.getvalue()
 
@@ -342,3 +344,57 @@ def test_a_worker_runs_the_import(alice, azure, start_worker, tmp_path):
     assert tag_counts(Project.objects.get(owner=alice, name="Menu")) == source_counts(
         azure, azure.menu
     )
+
+
+@pytest.mark.django_db
+def test_an_image_that_fails_is_listed_and_the_rest_come_across(alice, azure, monkeypatch):
+    real = AzureTrainingSource.image_bytes
+    broken: list[str] = []
+
+    def flaky(self, uri):
+        if not broken:
+            broken.append(uri)
+        if uri == broken[0]:
+            raise SourceError("The URL answered HTTP 500 (after 6 tries)", 500)
+        return real(self, uri)
+
+    monkeypatch.setattr(AzureTrainingSource, "image_bytes", flaky)
+    output = run_import(azure, project=[azure.menu])
+    job = AzureImport.objects.get()
+    assert job.status == "Completed"
+    assert job.summary["failure_count"] == 1
+    [failure] = job.summary["failures"]
+    assert failure["project"] == "Menu" and "HTTP 500" in failure["reason"]
+    assert "Menu: 11 imported, 0 already here, 1 failed" in output
+    monkeypatch.setattr(AzureTrainingSource, "image_bytes", real)
+    assert "Menu: 1 imported, 11 already here, 0 failed" in run_import(azure, project=[azure.menu])
+
+
+def test_the_client_retries_busy_answers_with_backoff_and_not_refusals(monkeypatch):
+    from projects.azure import client
+
+    answers = [FetchError("busy", status=429), FetchError("down", status=503)]
+    calls = []
+
+    def fake_fetch(url, **kwargs):
+        calls.append((url, kwargs["headers"]))
+        if answers:
+            raise answers.pop(0)
+        return SimpleNamespace(data=b"[]")
+
+    monkeypatch.setattr(client, "fetch", fake_fetch)
+    slept: list[float] = []
+    source = AzureTrainingSource("https://example.com/", "k", sleep=slept.append)
+    assert source.projects() == []
+    assert slept == [1.0, 2.0] and len(calls) == 3
+    assert calls[0] == (
+        "https://example.com/customvision/v3.3/training/projects",
+        {"Training-Key": "k"},
+    )
+    answers[:] = [FetchError("no", status=401)]
+    with pytest.raises(SourceError, match="refused the training key"):
+        source.projects()
+    assert slept == [1.0, 2.0]  # a refusal is not retried
+    answers[:] = [FetchError("down", status=503)] * 7
+    with pytest.raises(SourceError, match="after 6 tries"):
+        source.projects()
