@@ -29,6 +29,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.urlfetch import Network, parse_networks
@@ -55,6 +56,7 @@ CHUNK = 32  # images downloaded and ingested together: bounds memory to 32 origi
 PARALLEL_DOWNLOADS = 8
 FAILURES_KEPT = 500  # listed in the summary; the count covers them all
 STALE_AFTER = timedelta(minutes=10)  # a Running job with no heartbeat for this long died
+RECLAIM_AFTER = timedelta(minutes=2)  # a redelivered job this quiet is taken over
 
 
 # --- Starting ------------------------------------------------------------------------------
@@ -189,8 +191,17 @@ def azure_import_run(
     *, job_id: uuid.UUID | str, on_progress: Callable[[AzureImport], None] | None = None
 ) -> AzureImport:
     """Run a queued job to its end (Completed or Failed, never left Running by an error)."""
-    claimed = AzureImport.objects.filter(pk=job_id, status__in=[AzureImport.Status.QUEUED]).update(
-        status=AzureImport.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    now = timezone.now()
+    # Queued, or Running with a worker that stopped reporting: a worker killed mid-import, whose
+    # message came back when a worker started again. Continuing is safe: nothing is copied twice.
+    claimed = (
+        AzureImport.objects.filter(pk=job_id)
+        .filter(
+            Q(status=AzureImport.Status.QUEUED)
+            | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=now - RECLAIM_AFTER)
+        )
+        .exclude(key_encrypted="")
+        .update(status=AzureImport.Status.RUNNING, started_at=now, heartbeat_at=now)
     )
     job = AzureImport.objects.get(pk=job_id)
     if not claimed:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
 )
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 from msrest.authentication import ApiKeyCredentials
 
 from portal.urlfetch import FetchError
@@ -91,15 +93,16 @@ def azure(tmp_path_factory):
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/customvision/v3.3/training/projects", timeout=30)
-            break
-        except requests.RequestException:
-            assert server.poll() is None and time.monotonic() < deadline, "source did not start"
-            time.sleep(0.3)
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{url}/customvision/v3.3/training/projects", timeout=30)
+                break
+            except requests.RequestException:
+                assert server.poll() is None, "the source server stopped"
+                assert time.monotonic() < deadline, "the source server did not start"
+                time.sleep(0.3)
         yield SimpleNamespace(url=url, key=key, **fill(url, key))
     finally:
         server.terminate()
@@ -398,3 +401,25 @@ def test_the_client_retries_busy_answers_with_backoff_and_not_refusals(monkeypat
     answers[:] = [FetchError("down", status=503)] * 7
     with pytest.raises(SourceError, match="after 6 tries"):
         source.projects()
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_is_taken_over_when_its_message_comes_back(alice, azure):
+    job = azure_import.azure_import_create(
+        owner=alice, endpoint=azure.url, key=azure.key, project_ids=[azure.menu]
+    )
+    alive = timezone.now()
+    AzureImport.objects.filter(pk=job.pk).update(status="Running", heartbeat_at=alive)
+    # Still reporting: a duplicate delivery leaves it alone.
+    assert azure_import.azure_import_run(job_id=job.id).status == "Running"
+    AzureImport.objects.filter(pk=job.pk).update(heartbeat_at=alive - timedelta(minutes=5))
+    finished = azure_import.azure_import_run(job_id=job.id)
+    assert finished.status == "Completed" and finished.images_done == 12
+    # Nobody redelivers a job quiet for ten minutes: the sweep says so.
+    other = azure_import.azure_import_create(owner=alice, endpoint=azure.url, key=azure.key)
+    AzureImport.objects.filter(pk=other.pk).update(
+        status="Running", heartbeat_at=alive - timedelta(minutes=11)
+    )
+    assert azure_import.azure_imports_fail_stale() == 1
+    other.refresh_from_db()
+    assert other.status == "Failed" and other.key_encrypted == "" and "again" in other.error
