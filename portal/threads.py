@@ -27,6 +27,11 @@ def set_role(role: str) -> None:
     _role = role
 
 
+def role() -> str | None:
+    """The role this process declared, if any."""
+    return _role
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 

@@ -11,7 +11,7 @@ from django.http import Http404
 
 from projects.models import Image, Project, Tag
 from projects.selectors import ImageFilter
-from training.engine.metrics import (
+from training.engine.thresholds import (
     DEFAULT_THRESHOLD,
     at_threshold,
     is_predicted,

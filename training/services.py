@@ -17,9 +17,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -34,11 +33,16 @@ from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services import images_purge_removed
 from projects.services.storage import delete_files_on_commit
-from training.engine.backbones import WeightsUnavailable, resolve
-from training.engine.features import DirectoryCache, Sample
 from training.engine.recipes import recipe_for
-from training.engine.train import Cancelled, TrainRequest, train
 from training.models import Iteration, IterationImage
+
+if TYPE_CHECKING:
+    import torch
+
+    from training.engine.features import Sample
+
+# torch and the engine's training modules are imported where training runs (a worker), not
+# here: the web tier and the light worker import this module and never train.
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +254,8 @@ class _Reporter:
             pk=self.iteration_id, status=Iteration.Status.TRAINING
         ).update(progress=min(99, int(percent)), phase=phase[:200], heartbeat_at=now)
         if not updated:  # cancelled (or failed by the sweep) meanwhile
+            from training.engine.train import Cancelled
+
             raise Cancelled
 
 
@@ -276,6 +282,10 @@ class _Heartbeat(threading.Thread):
 
 
 def _samples(iteration: Iteration) -> tuple[list[Sample], torch.Tensor, list[IterationImage]]:
+    import torch
+
+    from training.engine.features import Sample
+
     rows = list(iteration.images.select_related("image").order_by("image__created_at", "image_id"))
     order = {tag["id"]: index for index, tag in enumerate(iteration.tags)}
     targets = torch.zeros(len(rows), len(order))
@@ -298,6 +308,9 @@ def iteration_run(*, iteration_id: uuid.UUID | str, worker: str = "") -> None:
     if not iteration_claim(iteration_id=iteration_id, worker=worker):
         logger.info("Iteration %s is not Queued any more; nothing to do.", iteration_id)
         return
+    from training.engine.backbones import WeightsUnavailable
+    from training.engine.train import Cancelled
+
     iteration = Iteration.objects.select_related("project").get(pk=iteration_id)
     heartbeat = _Heartbeat(iteration.id, settings.CV_HEARTBEAT_SECONDS)
     heartbeat.start()
@@ -334,6 +347,10 @@ def _scratch_dir() -> Path:
 
 
 def _train(iteration: Iteration) -> None:
+    from training.engine.backbones import resolve
+    from training.engine.features import DirectoryCache
+    from training.engine.train import TrainRequest, train
+
     threads.configure(threads.TRAINING)
     domain = DOMAINS_BY_ID[iteration.domain_id]
     recipe = recipe_for(domain.name)

@@ -49,7 +49,10 @@ def _declare_role(sender: str, instance: Any, **_: Any) -> None:
 
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
-    # Import torch and the engine when the pool process starts, not when the first user waits.
+    # A training worker imports torch and the engine when its pool process starts, not when the
+    # first user waits; a light worker never trains, so it never pays torch's ~700 MB.
+    if threads.role() != threads.TRAINING:
+        return
     import training.engine.train  # noqa: F401
 
     threads.configure(threads.TRAINING)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -46,3 +48,21 @@ def test_the_web_process_declares_its_role(restore):
 
     importlib.reload(portal.wsgi)
     assert threads._role == threads.WEB
+
+
+def test_the_web_tier_and_the_light_worker_never_import_torch():
+    """torch is ~700 MB a process: only a process that trains (or converts an old model file)
+    imports it. Everything a web process or the light worker loads, prediction included
+    (ONNX Runtime), stays clear of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, django; django.setup(); "
+        "import portal.urls, portal.wsgi, projects.tasks, training.tasks, prediction.services; "
+        "import projects.services.azure_import, training.exporting; "
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)
+    assert out.stdout.decode().strip() == "[]", out.stderr.decode()[-2000:]

@@ -196,7 +196,7 @@ def test_a_crash_leaves_the_iteration_failed_with_its_traceback(trainable, monke
     def explode(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(services, "train", explode)
+    monkeypatch.setattr(engine, "train", explode)
     iteration = services.iteration_train_start(project=trainable)
     services.iteration_run(iteration_id=iteration.id, worker="test")
     iteration.refresh_from_db()
@@ -232,13 +232,13 @@ def test_cancel(trainable):
 
 
 def test_cancel_during_training_stops_it(trainable, monkeypatch):
-    real = services.train
+    real = engine.train
 
     def cancel_then_train(*args, **kwargs):
         Iteration.objects.update(status="Cancelled")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "train", cancel_then_train)
+    monkeypatch.setattr(engine, "train", cancel_then_train)
     iteration = services.iteration_train_start(project=trainable)
     services.iteration_run(iteration_id=iteration.id, worker="test")
     iteration.refresh_from_db()

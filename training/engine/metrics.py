@@ -13,24 +13,30 @@ from typing import Any
 
 import torch
 
-THRESHOLDS = torch.tensor([i / 100 for i in range(101)], dtype=torch.float64)
-DEFAULT_THRESHOLD = 0.5  # where the Performance tab opens, and Azure's default
+from training.engine.thresholds import (
+    DEFAULT_THRESHOLD,
+    THRESHOLD_COUNT,
+    at_threshold,
+    is_predicted,
+    threshold_index,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "THRESHOLDS",
+    "at_threshold",
+    "evaluate",
+    "is_predicted",
+    "threshold_index",
+]
+
+THRESHOLDS = torch.tensor([i / 100 for i in range(THRESHOLD_COUNT)], dtype=torch.float64)
 
 
 def rounded(probabilities: torch.Tensor) -> torch.Tensor:
     """Probabilities as compared with a threshold, rounded to 6 decimals first: a float32 0.9
     is 0.89999998, and a probability shown as 90% must count at the 90% threshold."""
     return torch.round(probabilities.double() * 1e6) / 1e6
-
-
-def is_predicted(probability: float, threshold: float = DEFAULT_THRESHOLD) -> bool:
-    """The one rule for whether a tag is predicted: its rounded probability ≥ threshold."""
-    return bool(rounded(torch.tensor(probability)) >= threshold)
-
-
-def threshold_index(threshold: float) -> int:
-    """The row of the per-threshold table (THRESHOLDS) for `threshold`."""
-    return min(max(round(threshold * 100), 0), len(THRESHOLDS) - 1)
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -154,23 +160,4 @@ def evaluate(truth: torch.Tensor, probs: torch.Tensor, folds: torch.Tensor) -> d
             }
             for c in range(truth.shape[1])
         ],
-    }
-
-
-def at_threshold(metrics: dict[str, Any], threshold: float) -> dict[str, Any]:
-    """The numbers shown for one threshold (what Azure's GetIterationPerformance returns)."""
-    index = threshold_index(threshold)
-
-    def pick(block: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "precision": block["precision"][index],
-            "recall": block["recall"][index],
-            "precision_std": block["precision_std"][index],
-            "recall_std": block["recall_std"][index],
-            "average_precision": block["average_precision"],
-        }
-
-    return {
-        "overall": pick(metrics["overall"]),
-        "tags": [pick(t) | {"image_count": t["image_count"]} for t in metrics["tags"]],
     }
