@@ -29,3 +29,82 @@ def test_readme_gives_the_two_commands_and_ci_calls_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_dockerfile_copies_everything_the_image_needs(tmp_path):
+    """No container engine runs here, so do what the Dockerfile does without one: its COPY
+    steps into an empty folder, the package installed from there (without dependencies: this
+    environment has them), then Django's deployment checks, every installed app and URL
+    imported, and the files that ship as package data (the exported Docker app)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+
+    image = tmp_path / "app"
+    image.mkdir()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] != ["COPY"] or any(w.startswith("--from") for w in words):
+            continue
+        *sources, target = words[1:]
+        for source in sources:
+            path = ROOT / source
+            goes = image / (source if target in (".", "./") or len(sources) > 1 else target)
+            if path.is_dir():
+                shutil.copytree(path, goes, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(path, goes)
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(image),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    # -S below: no .pth files, so not this checkout's own editable install either; the
+    # environment's packages come from its site-packages folder, the project from `site`.
+    packages = sysconfig.get_paths()["purelib"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{site}{os.pathsep}{packages}",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "SECRET_KEY": "x" * 60,
+        "CV_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+    }
+    code = (
+        "import django, importlib; django.setup(); "
+        "from django.conf import settings; "
+        "[importlib.import_module(a) for a in settings.INSTALLED_APPS]; "
+        "import portal.urls, portal.wsgi, portal.celery; "
+        "from training.engine import export; "
+        "assert (export.CONTAINER / 'app.py').is_file(), export.CONTAINER; "
+        "assert str(export.CONTAINER).startswith(" + repr(str(site)) + "), export.CONTAINER; "
+        "print('ok')"
+    )
+    # Run from an empty folder: only the installed package can answer the imports.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=elsewhere, env=env, capture_output=True
+    )
+    assert out.stdout.decode().strip().endswith("ok"), out.stderr.decode()[-3000:]
+    check = subprocess.run(
+        [sys.executable, "-S", "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=image,
+        env=env,
+        capture_output=True,
+    )
+    assert check.returncode == 0, check.stderr.decode()[-3000:]
