@@ -121,14 +121,7 @@ def azure_import_start(
     *, owner: User, endpoint: str, key: str, project_ids: Sequence[str] = ()
 ) -> AzureImport:
     """Queue an import of the account's projects (all of them when `project_ids` is empty)."""
-    source_for(endpoint, key)  # the endpoint and key are checked for shape before queueing
-    job = AzureImport.objects.create(
-        owner=owner,
-        endpoint=endpoint.strip().rstrip("/"),
-        key_encrypted=secrets.encrypt(key.strip()),
-        project_ids=[str(p) for p in project_ids],
-        phase="Waiting for a worker",
-    )
+    job = azure_import_create(owner=owner, endpoint=endpoint, key=key, project_ids=project_ids)
     transaction.on_commit(lambda: _enqueue(job))
     return job
 
@@ -136,13 +129,14 @@ def azure_import_start(
 def azure_import_create(
     *, owner: User, endpoint: str, key: str, project_ids: Sequence[str] = ()
 ) -> AzureImport:
-    """The job without queueing it, for a caller that runs it itself (`importazure --inline`)."""
-    source_for(endpoint, key)
+    """The job, not queued: `azure_import_start` queues it, `importazure --inline` runs it."""
+    source_for(endpoint, key)  # the endpoint and key are checked for shape first
     return AzureImport.objects.create(
         owner=owner,
         endpoint=endpoint.strip().rstrip("/"),
         key_encrypted=secrets.encrypt(key.strip()),
         project_ids=[str(p) for p in project_ids],
+        phase="Waiting for a worker",
     )
 
 
