@@ -84,6 +84,8 @@ def test_the_dockerfile_copies_everything_the_image_needs(tmp_path):
         "CV_DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
     }
+    # Set by the browser tests for their own process; a deployment never has it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     code = (
         "import django, importlib; django.setup(); "
         "from django.conf import settings; "
