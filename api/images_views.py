@@ -307,7 +307,7 @@ def images_count(
     """GetImageCount (filters as GetImages), GetTaggedImageCount and GetUntaggedImageCount."""
     project = _project(resource, project_id)
     found = _matching(request, project, _iteration(request, project), state)
-    return found.order_by().values("id").distinct().count()
+    return found.order_by().count()
 
 
 @require_http_methods(["POST"])

@@ -144,6 +144,10 @@ class Image(models.Model):
                 fields=["project", "content_hash"], name="uniq_image_content_per_project"
             )
         ]
+        indexes = [
+            # Every listing: a project's images newest first, read in index order (no sort).
+            models.Index(fields=["project", "-created_at", "id"], name="image_project_newest"),
+        ]
 
     def __str__(self) -> str:
         return self.original_name or str(self.id)
@@ -156,6 +160,9 @@ class ImageTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["image", "tag"], name="uniq_image_tag")]
+        # The tag filters and per-tag counts start from the tag (the constraint's index starts
+        # from the image).
+        indexes = [models.Index(fields=["tag", "image"], name="imagetag_tag_image")]
 
     def __str__(self) -> str:
         return f"{self.image_id} → {self.tag_id}"
