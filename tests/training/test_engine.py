@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tests.training.synthetic import photo
@@ -118,3 +119,45 @@ def test_folds_are_stratified():
     for fold in range(k):
         rows = targets[folds == fold]
         assert rows[:, 1].sum() == 1 and rows[:, 0].sum() == 2
+
+
+def test_a_model_file_from_before_onnx_still_predicts(tmp_path):
+    """Iterations trained before the ONNX bundle kept a torch pickle of trunk and head: they
+    load, converted on first use, and answer as the modules do."""
+    import io as _io
+
+    from training.engine.bundle import LEGACY_FORMAT, ModelBundle
+
+    result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
+    model = result.model
+    old = {
+        "format": LEGACY_FORMAT,
+        "version": 1,
+        "kind": "frozen",
+        "backbone": model.spec.name,
+        "weights_source": result.weights_source,
+        "input_size": model.spec.input_size,
+        "mean": list(model.spec.mean),
+        "std": list(model.spec.std),
+        "test_views": list(model.test_views),
+        "multilabel": False,
+        "tag_names": ["red", "blue"],
+        "recipe": {},
+        "trunk_state": model.trunk.state_dict(),
+        "head_state": model.head.state_dict(),
+        "tag_ids": ["r", "b"],
+    }
+    buffer = _io.BytesIO()
+    torch.save(old, buffer)
+    bundle = ModelBundle.from_bytes(buffer.getvalue())
+    assert (bundle.tag_names, bundle.tag_ids, bundle.image_size) == (
+        ["red", "blue"],
+        ["r", "b"],
+        256,
+    )
+    data = photo("blue", seed=4242)
+    with torch.no_grad():
+        expected = model(square(data, 224)[None].float())[0]
+    assert torch.allclose(torch.tensor(Predictor(bundle).predict(data)), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="Not a model file"):
+        ModelBundle.from_bytes(b"garbage")
