@@ -14,6 +14,7 @@ from django.http import Http404
 from django_stubs_ext import WithAnnotations
 
 from projects.models import Image, ImageTag, Project, Resource, Tag
+from training.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
 
 UserLike = AbstractBaseUser | AnonymousUser
 
@@ -178,7 +179,7 @@ def tag_image_counts(*, project: Project) -> list[tuple[Tag, int]]:
 
 # --- Dataset health -------------------------------------------------------------------------
 # The rules the Training Images tab checks, in one place. The hard minimum is training's own
-# (`training.services.MIN_IMAGES_PER_TAG`, what `iteration_train_start` enforces on Multiclass
+# (`training.rules.MIN_IMAGES_PER_TAG`, what `iteration_train_start` enforces on Multiclass
 # projects), so the panel and the Train button never disagree. Training lets Multilabel tags
 # through with fewer; the panel still flags them, as Custom Vision's minimum, not a refusal.
 
@@ -254,8 +255,6 @@ class DatasetHealth:
 
 def dataset_health(*, project: Project) -> DatasetHealth:
     """Images per tag and what Custom Vision would warn about before training."""
-    # Imported here: training.services imports this module, and pulls in torch.
-    from training.services import MIN_IMAGES_PER_TAG, MIN_TAGS
 
     def level(count: int) -> str:
         if count == 0:

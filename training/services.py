@@ -35,6 +35,13 @@ from projects.services import images_purge_removed
 from projects.services.storage import delete_files_on_commit
 from training.engine.recipes import recipe_for
 from training.models import Iteration, IterationImage
+from training.rules import (
+    MAX_BUDGET_HOURS,
+    MIN_IMAGES_PER_TAG,
+    MIN_IMAGES_PER_TAG_MULTILABEL,
+    MIN_TAGS,
+)
+from training.signals import iteration_deleted
 
 if TYPE_CHECKING:
     import torch
@@ -46,12 +53,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MIN_IMAGES_PER_TAG = 5  # Custom Vision's rule for Multiclass projects
-MIN_TAGS = 2
-MIN_IMAGES_PER_TAG_MULTILABEL = 2  # Multilabel projects train with fewer per tag
-# Azure's portal offers advanced budgets up to four days; anything larger (or infinite) would
-# hold the only training worker for good.
-MAX_BUDGET_HOURS = 96
+__all__ = ["MAX_BUDGET_HOURS", "MIN_IMAGES_PER_TAG", "MIN_IMAGES_PER_TAG_MULTILABEL", "MIN_TAGS"]
 
 
 # --- Starting -------------------------------------------------------------------------------
@@ -452,14 +454,14 @@ def iteration_delete(*, iteration: Iteration) -> int:
             code="BadRequestIterationIsNotTrained",
         )
     project = iteration.project
-    from prediction.services import forget_predictor
-
     if iteration.model_file:
         delete_files_on_commit([str(iteration.model_file.name)])
     delete_files_on_commit([n for n in iteration.exports.values_list("file", flat=True) if n])
     iteration_id = iteration.id
     iteration.delete()
-    transaction.on_commit(lambda: forget_predictor(iteration_id))
+    transaction.on_commit(
+        lambda: iteration_deleted.send(sender=Iteration, iteration_id=iteration_id)
+    )
     return images_purge_removed(project=project)
 
 

@@ -304,3 +304,15 @@ def test_fetchweights_reports_files_already_in_the_cache(tmp_path, monkeypatch):
     out = io.StringIO()
     call_command("fetchweights", "--only", "mobilenet_v3_large", stdout=out)
     assert "already in cache" in out.getvalue()
+
+
+def test_deleting_an_iteration_drops_its_model_from_the_prediction_cache(
+    trained, django_capture_on_commit_callbacks
+):
+    from prediction import services as prediction_services
+
+    iteration_predict(iteration=trained, data=photo("red", seed=31))
+    assert any(key[0] == trained.id for key in prediction_services._cache)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.iteration_delete(iteration=trained)
+    assert not any(key[0] == trained.id for key in prediction_services._cache)
