@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from api.errors import ApiError, api_view, json_body
 from api.shapes import export_json, image_json, iso, iteration_json, performance_json
 from api.training_views import TRAINING, _iteration, _project, _uuid
+from portal.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects import selectors, services
@@ -28,7 +29,6 @@ from projects.models import Image, ImageTag, Project, Resource, Tag
 from projects.selectors import ImageFilter
 from projects.services import ImageCreateResult, ImageUpload
 from projects.services.fetching import uploads_from_urls
-from projects.views import _serve
 from training import exporting
 from training import selectors as training_selectors
 from training import services as training_services
@@ -368,7 +368,9 @@ def image_tags(request: HttpRequest, resource: Resource, project_id: uuid.UUID) 
 def image_file(
     request: HttpRequest, resource: Resource, project_id: uuid.UUID, image_id: uuid.UUID, size: str
 ) -> Any:
-    return _serve(stored_file_name(_project(resource, project_id), "images", image_id, size))
+    return serve_stored_file(
+        stored_file_name(_project(resource, project_id), "images", image_id, size)
+    )
 
 
 def stored_file_name(project: Project, kind: str, object_id: uuid.UUID, size: str) -> str:

@@ -26,12 +26,12 @@ from api.images_views import (
 from api.prediction_views import image_data, image_url
 from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
 from api.training_views import TRAINING, _project, _uuid
+from portal.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects.models import Project, Resource
 from projects.selectors import active_images
 from projects.services import transfer
-from projects.views import _serve
 from training import selectors as training_selectors
 
 
@@ -149,7 +149,7 @@ def prediction_file(
     size: str,
 ) -> Any:
     project = _project(resource, project_id)
-    return _serve(stored_file_name(project, "predictions", prediction_id, size))
+    return serve_stored_file(stored_file_name(project, "predictions", prediction_id, size))
 
 
 # The image URIs we hand out, relative to the project: what GetArtifact's `path` names (Azure
@@ -177,7 +177,9 @@ def artifact(request: HttpRequest, resource: Resource, project_id: uuid.UUID) ->
             "or predictions/{predictionId}/original|resized|thumbnail.",
         )
     kind, object_id, size = match.groups()
-    return _serve(stored_file_name(project, kind.lower(), uuid.UUID(object_id), size.lower()))
+    return serve_stored_file(
+        stored_file_name(project, kind.lower(), uuid.UUID(object_id), size.lower())
+    )
 
 
 # --- Suggested tags -------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.http import AuthedRequest, serve_stored_file
 from portal.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm
 from projects.selectors import project_get_for_user
-from projects.views import AuthedRequest, _serve
 
 PREDICTIONS_PER_PAGE = 48
 
@@ -173,7 +173,9 @@ def prediction_file(
 ) -> FileResponse:
     project = project_get_for_user(request.user, project_id)
     stored = selectors.prediction_get_for_project(project, prediction_id)
-    return _serve(str(stored.thumbnail.name if size == "thumbnail" else stored.file.name))
+    return serve_stored_file(
+        str(stored.thumbnail.name if size == "thumbnail" else stored.file.name)
+    )
 
 
 @login_required

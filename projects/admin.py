@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from portal.http import serve_stored_file
 from projects import services
 from projects.models import Image, ImageTag, Project, Resource, Tag
-from projects.views import _serve
 
 
 @admin.register(Resource)
@@ -152,4 +152,4 @@ class ImageAdmin(admin.ModelAdmin[Image]):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        return _serve(get_object_or_404(Image, pk=image_id).thumbnail.name)
+        return serve_stored_file(get_object_or_404(Image, pk=image_id).thumbnail.name)

@@ -13,11 +13,11 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.http import AuthedRequest
 from projects.azure import secrets
 from projects.forms import AzureProjectsForm, AzureSourceForm
 from projects.models import AzureImport
 from projects.services import azure_import
-from projects.views import AuthedRequest
 
 # The account being imported while the user picks its projects: the endpoint, the listing and
 # the key (encrypted, as on the job).

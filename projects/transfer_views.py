@@ -14,10 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.http import AuthedRequest
 from projects import selectors
 from projects.models import Resource
 from projects.services import transfer
-from projects.views import AuthedRequest
 
 
 class ImportForm(forms.Form):

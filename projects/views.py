@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -10,15 +9,11 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import (
     FileResponse,
-    Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
@@ -29,6 +24,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.http import AuthedRequest, serve_stored_file
 from portal.redirects import safe_next
 from projects import new_keys, selectors, services
 from projects.domains import DOMAINS_BY_ID
@@ -46,12 +42,6 @@ from projects.models import Image, Project, Resource
 
 IMAGES_PER_PAGE = 60
 SHORTCUT_TAGS = 9  # keys 1–9
-
-
-class AuthedRequest(HttpRequest):
-    """What `login_required` views receive: a request whose user is signed in."""
-
-    user: User
 
 
 def _images_url(project: Project) -> str:
@@ -397,21 +387,11 @@ def _image_url(project: Project, image: Image, back: str) -> str:
     return f"{url}?{urlencode({'next': back})}"
 
 
-def _serve(name: str | None) -> FileResponse:
-    if not name:
-        raise Http404("The file is missing.")
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
-    # Private data: browsers may cache it, shared caches may not.
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
 @login_required
 @require_GET
 def image_file(request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID) -> FileResponse:
     project = selectors.project_get_for_user(request.user, project_id)
-    return _serve(selectors.image_get_for_project(project, image_id).file.name)
+    return serve_stored_file(selectors.image_get_for_project(project, image_id).file.name)
 
 
 @login_required
@@ -420,7 +400,7 @@ def image_thumbnail(
     request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID
 ) -> FileResponse:
     project = selectors.project_get_for_user(request.user, project_id)
-    return _serve(selectors.image_get_for_project(project, image_id).thumbnail.name)
+    return serve_stored_file(selectors.image_get_for_project(project, image_id).thumbnail.name)
 
 
 # --- Tags -----------------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.http import AuthedRequest
 from projects import new_keys
 from projects import services as project_services
 from projects.models import Project, Resource
 from projects.selectors import project_get_for_user
-from projects.views import AuthedRequest
 from training import exporting, selectors, services
 from training.forms import PublishForm, RenameForm, TrainForm
 from training.models import Export, Iteration
