@@ -25,6 +25,7 @@ from training.engine import backbones
 from training.engine import train as engine
 from training.engine.recipes import recipe_for
 from training.models import Iteration
+from training.services import running
 
 pytestmark = pytest.mark.django_db
 SEEDS = {"red": 100, "blue": 200, "green": 300}
@@ -110,7 +111,7 @@ def test_advanced_run_says_which_model_it_kept_and_scores_only_estimated_images(
     short = dataclasses.replace(
         recipe_for("General"), min_epochs=2, good_epochs=10_000, max_epochs=8
     )
-    monkeypatch.setattr(services, "recipe_for", lambda name: short)
+    monkeypatch.setattr(running, "recipe_for", lambda name: short)
     iteration = services.iteration_train_start(
         project=trainable, training_type="Advanced", reserved_budget_hours=40 / 3600
     )

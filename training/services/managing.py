@@ -1,0 +1,111 @@
+"""Cancelling, renaming and deleting iterations, and ending those no worker will finish."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from projects.models import Image
+from projects.services import images_purge_removed
+from projects.services.storage import delete_files_on_commit
+from training.models import Iteration
+from training.signals import iteration_deleted
+
+
+def iteration_cancel(*, iteration: Iteration) -> None:
+    Iteration.objects.filter(pk=iteration.pk, status=Iteration.Status.QUEUED).update(
+        status=Iteration.Status.CANCELLED, phase="Cancelled"
+    )
+    # A running training sees the change at its next progress report and stops.
+    Iteration.objects.filter(pk=iteration.pk, status=Iteration.Status.TRAINING).update(
+        status=Iteration.Status.CANCELLED, phase="Cancelling"
+    )
+
+
+def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("Give the iteration a name.", code="BadRequestIterationName")
+    iteration.name = name[:200]
+    iteration.save(update_fields=["name"])
+    return iteration
+
+
+@transaction.atomic
+def iteration_delete(*, iteration: Iteration) -> int:
+    """Delete the iteration and its model, then the removed images only it still kept.
+
+    Returns how many such images were deleted with it.
+    """
+    iteration.refresh_from_db()  # status and model file as they are now, not as loaded
+    if iteration.is_published:
+        raise ValidationError(
+            "Unpublish the iteration before deleting it.", code="BadRequestIterationIsPublished"
+        )
+    if iteration.status == Iteration.Status.TRAINING:
+        raise ValidationError(
+            "Cancel the training before deleting the iteration.",
+            code="BadRequestIterationIsNotTrained",
+        )
+    project = iteration.project
+    if iteration.model_file:
+        delete_files_on_commit([str(iteration.model_file.name)])
+    delete_files_on_commit([n for n in iteration.exports.values_list("file", flat=True) if n])
+    iteration_id = iteration.id
+    iteration.delete()
+    transaction.on_commit(
+        lambda: iteration_deleted.send(sender=Iteration, iteration_id=iteration_id)
+    )
+    return images_purge_removed(project=project)
+
+
+def iterations_fail_stale(
+    *, older_than: timedelta | None = None, queued_longer_than: timedelta | None = None
+) -> int:
+    """End iterations no worker will finish, with a reason; returns how many.
+
+    Training whose worker stopped heart-beating: the worker crashed or was killed. Queued for
+    longer than CV_QUEUED_TIMEOUT_SECONDS while no worker has shown any sign of life for a
+    heartbeat timeout: the message was lost (a broker restarted without its data) or no
+    worker runs, and a Queued iteration would block every later Train of its project.
+    """
+    limit = older_than or timedelta(seconds=settings.CV_HEARTBEAT_TIMEOUT_SECONDS)
+    now = timezone.now()
+    failed = Iteration.objects.filter(
+        status=Iteration.Status.TRAINING, heartbeat_at__lt=now - limit
+    ).update(
+        status=Iteration.Status.FAILED,
+        phase="Failed",
+        error=(
+            f"The worker training this iteration stopped responding (no heartbeat for "
+            f"{int(limit.total_seconds())} s): it crashed or was killed. Train again."
+        ),
+    )
+    waited = queued_longer_than or timedelta(seconds=settings.CV_QUEUED_TIMEOUT_SECONDS)
+    workers_busy = Iteration.objects.filter(heartbeat_at__gte=now - limit).exists()
+    if not workers_busy:
+        failed += Iteration.objects.filter(
+            status=Iteration.Status.QUEUED, created_at__lt=now - waited
+        ).update(
+            status=Iteration.Status.FAILED,
+            phase="Failed",
+            heartbeat_at=now,
+            error=(
+                f"No worker took this training in {int(waited.total_seconds() // 60)} minutes: "
+                "its job was lost or no training worker is running. Train again."
+            ),
+        )
+    return failed
+
+
+def removed_images_kept(iteration: Iteration) -> int:
+    """How many images deleting this iteration would delete for good."""
+    return (
+        Image.objects.filter(iteration_images__iteration=iteration, removed_at__isnull=False)
+        .exclude(iteration_images__iteration__in=Iteration.objects.exclude(pk=iteration.pk))
+        .count()
+    )

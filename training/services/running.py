@@ -1,0 +1,226 @@
+"""Training a queued iteration, in a worker: claim, heartbeat, train, record."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, close_old_connections, transaction
+from django.utils import timezone
+
+from portal import threads
+from projects.domains import DOMAINS_BY_ID
+from projects.models import Project
+from training.engine.recipes import recipe_for
+from training.models import Iteration, IterationImage
+
+if TYPE_CHECKING:
+    import torch
+
+    from training.engine.features import Sample
+
+# torch and the engine's training modules are imported where training runs (a worker), not
+# here: the web tier and the light worker import this module and never train.
+
+logger = logging.getLogger(__name__)
+
+
+def iteration_claim(*, iteration_id: uuid.UUID | str, worker: str) -> bool:
+    """Atomically move a Queued iteration to Training; False if someone else already did.
+
+    A redelivered task (the broker gave it out again after a worker died) finds the row no
+    longer Queued and does nothing, so an iteration never trains twice.
+    """
+    now = timezone.now()
+    return bool(
+        Iteration.objects.filter(pk=iteration_id, status=Iteration.Status.QUEUED).update(
+            status=Iteration.Status.TRAINING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=worker,
+            progress=1,
+            phase="Starting",
+        )
+    )
+
+
+class _Reporter:
+    """Progress callback for the engine: writes progress + heartbeat, and notices a cancel."""
+
+    def __init__(self, iteration_id: uuid.UUID) -> None:
+        self.iteration_id = iteration_id
+        self.last = 0.0
+
+    def __call__(self, percent: float, phase: str) -> None:
+        now = timezone.now()
+        if percent < 100 and (now.timestamp() - self.last) < 0.5:
+            return
+        self.last = now.timestamp()
+        updated = Iteration.objects.filter(
+            pk=self.iteration_id, status=Iteration.Status.TRAINING
+        ).update(progress=min(99, int(percent)), phase=phase[:200], heartbeat_at=now)
+        if not updated:  # cancelled (or failed by the sweep) meanwhile
+            from training.engine.train import Cancelled
+
+            raise Cancelled
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps heartbeat_at fresh while a long step runs without reporting progress."""
+
+    def __init__(self, iteration_id: uuid.UUID, every: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{iteration_id}")
+        self.iteration_id, self.every = iteration_id, every
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.every):
+                try:
+                    Iteration.objects.filter(
+                        pk=self.iteration_id, status=Iteration.Status.TRAINING
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    # A busy database (SQLite's writer lock) costs one beat, not all of them.
+                    logger.warning("Heartbeat of %s skipped", self.iteration_id, exc_info=True)
+        finally:
+            close_old_connections()
+
+
+def _samples(iteration: Iteration) -> tuple[list[Sample], torch.Tensor, list[IterationImage]]:
+    import torch
+
+    from training.engine.features import Sample
+
+    rows = list(iteration.images.select_related("image").order_by("image__created_at", "image_id"))
+    order = {tag["id"]: index for index, tag in enumerate(iteration.tags)}
+    targets = torch.zeros(len(rows), len(order))
+    samples = []
+    for r, row in enumerate(rows):
+        for tag_id in row.tag_ids:
+            targets[r, order[tag_id]] = 1
+        name = str(row.image.file.name)
+
+        def read(name: str = name) -> bytes:
+            with default_storage.open(name, "rb") as handle:
+                return bytes(handle.read())
+
+        samples.append(Sample(key=row.image.content_hash, read=read))
+    return samples, targets, rows
+
+
+def iteration_run(*, iteration_id: uuid.UUID | str, worker: str = "") -> None:
+    """Train a Queued iteration to Completed, Failed or Cancelled. Never leaves it Training."""
+    if not iteration_claim(iteration_id=iteration_id, worker=worker):
+        logger.info("Iteration %s is not Queued any more; nothing to do.", iteration_id)
+        return
+    from training.engine.backbones import WeightsUnavailable
+    from training.engine.train import Cancelled
+
+    iteration = Iteration.objects.select_related("project").get(pk=iteration_id)
+    heartbeat = _Heartbeat(iteration.id, settings.CV_HEARTBEAT_SECONDS)
+    heartbeat.start()
+    try:
+        _train(iteration)
+    except Cancelled:
+        Iteration.objects.filter(
+            pk=iteration.id, status__in=[Iteration.Status.TRAINING, Iteration.Status.CANCELLED]
+        ).update(status=Iteration.Status.CANCELLED, phase="Cancelled", heartbeat_at=timezone.now())
+    except WeightsUnavailable as exc:
+        _fail(iteration, str(exc), "")
+    except Exception as exc:
+        logger.exception("Training %s failed", iteration.id)
+        _fail(iteration, f"Training failed: {exc}", traceback.format_exc())
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(timeout=5)
+
+
+def _fail(iteration: Iteration, message: str, trace: str) -> None:
+    Iteration.objects.filter(pk=iteration.id, status=Iteration.Status.TRAINING).update(
+        status=Iteration.Status.FAILED,
+        error=message[:5000],
+        traceback=trace,
+        phase="Failed",
+        heartbeat_at=timezone.now(),
+    )
+
+
+def _scratch_dir() -> Path:
+    path = Path(settings.CV_DATA_DIR) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _train(iteration: Iteration) -> None:
+    from training.engine.backbones import resolve
+    from training.engine.features import DirectoryCache
+    from training.engine.train import TrainRequest, train
+
+    threads.configure(threads.TRAINING)
+    domain = DOMAINS_BY_ID[iteration.domain_id]
+    recipe = recipe_for(domain.name)
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    Iteration.objects.filter(pk=iteration.id).update(
+        backbone=backbone.spec.name, weights_source=backbone.source
+    )
+    samples, targets, rows = _samples(iteration)
+    request = TrainRequest(
+        samples=samples,
+        targets=targets,
+        tag_names=[t["name"] for t in iteration.tags],
+        multilabel=iteration.classification_type == Project.ClassificationType.MULTILABEL,
+        recipe=recipe,
+        advanced=iteration.training_type == Iteration.TrainingType.ADVANCED,
+        budget_seconds=iteration.reserved_budget_hours * 3600,
+        device=settings.CV_TRAINING_DEVICE or None,
+        scratch_dir=_scratch_dir(),
+    )
+    result = train(
+        request,
+        backbone=backbone,
+        progress=_Reporter(iteration.id),
+        cache=DirectoryCache(settings.CV_DATA_DIR / "features"),
+    )
+    assert result.bundle is not None
+    bundle = result.bundle.with_ids(
+        tag_ids=[str(t["id"]) for t in iteration.tags],
+        project_id=str(iteration.project_id),
+        iteration_id=str(iteration.id),
+    )
+    # The name is new and only recorded once the file is complete, so a reader never sees a
+    # half-written model.
+    name = default_storage.save(
+        f"models/{iteration.project_id}/{iteration.id}.zip", ContentFile(bundle.to_bytes())
+    )
+    for r, row in enumerate(rows):
+        # An image outside the folds an Advanced training could afford to estimate has no
+        # out-of-fold probability: it is left out of the figures rather than guessed.
+        estimated = int(result.folds[r]) >= 0
+        row.fold = int(result.folds[r]) if estimated else None
+        row.probabilities = (
+            [round(float(p), 5) for p in result.oof_probabilities[r]] if estimated else None
+        )
+    with transaction.atomic():
+        IterationImage.objects.bulk_update(rows, ["fold", "probabilities"], batch_size=500)
+        done = Iteration.objects.filter(pk=iteration.id, status=Iteration.Status.TRAINING).update(
+            status=Iteration.Status.COMPLETED,
+            trained_at=timezone.now(),
+            progress=100,
+            phase="Completed",
+            training_seconds=round(result.seconds, 2),
+            metrics=result.metrics,
+            model_file=name,
+            device=result.device,
+            details=result.details,
+            heartbeat_at=timezone.now(),
+        )
+    if not done:  # cancelled at the last moment: drop the file nobody points at
+        default_storage.delete(name)

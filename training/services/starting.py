@@ -1,0 +1,185 @@
+"""Queueing a training: the checks the Train button and TrainProject make, then the job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from projects.models import Project, Tag
+from projects.selectors import active_images
+from training.models import Iteration, IterationImage
+from training.rules import (
+    MAX_BUDGET_HOURS,
+    MIN_IMAGES_PER_TAG,
+    MIN_IMAGES_PER_TAG_MULTILABEL,
+    MIN_TAGS,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _training_set(
+    project: Project, selected_tag_ids: Iterable[uuid.UUID | str] | None
+) -> tuple[list[Tag], dict[uuid.UUID, list[uuid.UUID]]]:
+    """The tags to train and each image's tags among them (images without one are skipped)."""
+    tags = list(Tag.objects.filter(project=project).order_by("created_at", "id"))
+    if selected_tag_ids is not None:
+        try:
+            wanted = {uuid.UUID(str(t)) for t in selected_tag_ids}
+        except ValueError:
+            wanted = {uuid.UUID(int=0)}  # not an id at all: as unknown as a foreign one
+        unknown = wanted - {t.id for t in tags}
+        if unknown:
+            raise ValidationError(
+                "A selected tag does not belong to this project.",
+                code="BadRequestTrainingValidationFailed",
+            )
+        tags = [t for t in tags if t.id in wanted]
+    tag_ids = {t.id for t in tags}
+    labels: dict[uuid.UUID, list[uuid.UUID]] = {}
+    pairs = (
+        active_images(project)
+        .filter(image_tags__tag_id__in=tag_ids)
+        .values_list("id", "image_tags__tag_id")
+    )
+    for image_id, tag_id in pairs:
+        labels.setdefault(image_id, []).append(tag_id)
+    used = {t for ids in labels.values() for t in ids}
+    return [t for t in tags if t.id in used], labels
+
+
+def _check_trainable(
+    project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
+) -> None:
+    regular = [t for t in tags if not t.is_negative]
+    kind = "MultiClass" if project.is_multiclass else "MultiLabel"
+    if len(regular) < MIN_TAGS:
+        raise ValidationError(
+            f"Training needs at least {MIN_TAGS} tags with images; this project has "
+            f"{len(regular)}.",
+            code=f"BadRequest{kind}ClassificationTrainingValidationFailed",
+        )
+    counts = {t.id: 0 for t in tags}
+    for ids in labels.values():
+        for tag_id in ids:
+            counts[tag_id] += 1
+    minimum = MIN_IMAGES_PER_TAG if project.is_multiclass else MIN_IMAGES_PER_TAG_MULTILABEL
+    short = [f"{t.name} ({counts[t.id]})" for t in tags if counts[t.id] < minimum]
+    if short:
+        raise ValidationError(
+            f"Each tag needs at least {minimum} images; add more to: {', '.join(short)}.",
+            code="BadRequestNotEnoughImagesPerTag",
+        )
+
+
+def _fingerprint(
+    project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
+) -> str:
+    data = {
+        "domain": str(project.domain_id),
+        "type": project.classification_type,
+        "tags": [[str(t.id), t.type] for t in tags],
+        "images": sorted([str(i), sorted(str(t) for t in ids)] for i, ids in labels.items()),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@transaction.atomic
+def iteration_train_start(
+    *,
+    project: Project,
+    training_type: str = Iteration.TrainingType.REGULAR,
+    reserved_budget_hours: float = 0,
+    force: bool = False,
+    selected_tag_ids: Iterable[uuid.UUID | str] | None = None,
+) -> Iteration:
+    """Queue a training of the project's current images, or say clearly why not."""
+    # Lock the project row so two Train clicks can't both pass the "already running" check.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if project.iterations.filter(status__in=Iteration.ACTIVE).exists():
+        raise ValidationError(
+            "A training is already in progress for this project.",
+            code="BadRequestTrainingAlreadyInProgress",
+        )
+    if training_type not in Iteration.TrainingType.values:
+        raise ValidationError(
+            "Training type is Regular or Advanced.", code="BadRequestTrainingValidationFailed"
+        )
+    if training_type == Iteration.TrainingType.ADVANCED and not reserved_budget_hours > 0:
+        raise ValidationError(
+            "Advanced training needs a budget in hours.",
+            code="BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
+        )
+    if not math.isfinite(reserved_budget_hours) or reserved_budget_hours > MAX_BUDGET_HOURS:
+        raise ValidationError(
+            f"reservedBudgetInHours is at most {MAX_BUDGET_HOURS}.",
+            code="BadRequestTrainingValidationFailed",
+        )
+    tags, labels = _training_set(project, selected_tag_ids)
+    _check_trainable(project, tags, labels)
+    fingerprint = _fingerprint(project, tags, labels)
+    last = project.iterations.filter(status=Iteration.Status.COMPLETED).first()
+    if last is not None and last.fingerprint == fingerprint and not force:
+        raise ValidationError(
+            f"Nothing changed since {last.name}: add or re-tag images, or force training.",
+            code="BadRequestTrainingNotNeeded",
+        )
+    number = (project.iterations.aggregate(n=Max("number"))["n"] or 0) + 1
+    iteration = Iteration.objects.create(
+        project=project,
+        name=f"Iteration {number}",
+        number=number,
+        training_type=training_type,
+        reserved_budget_hours=reserved_budget_hours if training_type == "Advanced" else 0,
+        domain_id=project.domain_id,
+        classification_type=project.classification_type,
+        tags=[{"id": str(t.id), "name": t.name, "type": t.type} for t in tags],
+        fingerprint=fingerprint,
+        task_id=str(uuid.uuid4()),
+    )
+    IterationImage.objects.bulk_create(
+        [
+            IterationImage(
+                iteration=iteration, image_id=image_id, tag_ids=sorted(str(t) for t in ids)
+            )
+            for image_id, ids in labels.items()
+        ]
+    )
+    transaction.on_commit(lambda: _enqueue(iteration))
+    return iteration
+
+
+class TrainingUnavailable(Exception):
+    """The job broker could not take the training: nothing was queued."""
+
+
+# A few quick tries, then a clear answer: the request must not hang while the broker is down.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+
+
+def _enqueue(iteration: Iteration) -> None:
+    from training.tasks import train_iteration
+
+    try:
+        train_iteration.apply_async(
+            args=(str(iteration.id),),
+            task_id=iteration.task_id,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+        )
+    except Exception as exc:  # kombu's OperationalError, a refused socket, a DNS failure…
+        logger.exception("Could not queue the training of %s", iteration.id)
+        # No Queued iteration that no worker will ever see: it would block every later Train.
+        Iteration.objects.filter(pk=iteration.pk, status=Iteration.Status.QUEUED).delete()
+        raise TrainingUnavailable(
+            "The training queue can't be reached right now, so nothing was queued. "
+            "Try again in a minute; if it persists, check that the broker (Redis) is running."
+        ) from exc
