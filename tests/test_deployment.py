@@ -110,3 +110,37 @@ def test_the_dockerfile_copies_everything_the_image_needs(tmp_path):
         capture_output=True,
     )
     assert check.returncode == 0, check.stderr.decode()[-3000:]
+
+
+def test_the_compose_commands_start_what_the_code_has(settings):
+    """Each service's command names something that exists: a management command, the Celery
+    app, queues some worker consumes (every routed task's, the beat's), registered tasks."""
+    from django.core.management import get_commands
+
+    from portal.celery import app
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app.loader.import_default_modules()
+    consumed: set[str] = set()
+    beat = False
+    for name, service in compose["services"].items():
+        command = service.get("command") or []
+        if command[:2] == ["python", "manage.py"]:
+            assert command[2] in get_commands(), (name, command)
+        if command[:1] == ["celery"]:
+            assert command[1:3] == ["-A", "portal"] and "worker" in command, name
+            queues = next(c for c in command if c.startswith("--queues="))
+            consumed |= set(queues.split("=", 1)[1].split(","))
+            beat = beat or "--beat" in command
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed | {"celery"} <= consumed
+    assert beat, "no worker runs the beat schedule"
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry["task"]
+    for task in settings.CELERY_TASK_ROUTES:
+        assert task in app.tasks, task
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert '"gunicorn", "portal.wsgi"' in dockerfile
+    import portal.wsgi
+
+    assert callable(portal.wsgi.application)
