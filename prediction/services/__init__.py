@@ -1,0 +1,35 @@
+"""Classifying images with a completed iteration's model (API, Quick Test), keeping the images
+sent to the prediction endpoint, and suggesting tags for untagged images."""
+
+from prediction.services.classify import (
+    PredictionResult,
+    TagProbability,
+    iteration_predict,
+    prediction_classify,
+    published_iteration_get,
+)
+from prediction.services.predictors import _cache, forget_predictor, predictor_for
+from prediction.services.stored import predictions_delete, predictions_to_images
+from prediction.services.suggestions import (
+    suggested_counts,
+    suggested_untagged,
+    suggestions_confirm,
+    suggestions_for,
+)
+
+__all__ = [
+    "PredictionResult",
+    "TagProbability",
+    "_cache",
+    "forget_predictor",
+    "iteration_predict",
+    "prediction_classify",
+    "predictions_delete",
+    "predictions_to_images",
+    "predictor_for",
+    "published_iteration_get",
+    "suggested_counts",
+    "suggested_untagged",
+    "suggestions_confirm",
+    "suggestions_for",
+]

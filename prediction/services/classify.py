@@ -1,0 +1,185 @@
+"""Classifying an image with a completed iteration's model (Prediction API, Quick Test), and
+keeping it for the Predictions tab when asked."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from prediction.models import StoredPrediction
+from prediction.services.predictors import predictor_for
+from projects.imaging import (
+    ImageRejected,
+    PreparedImage,
+    decode_for_model,
+    prepare_image,
+    thumbnail_of,
+)
+from projects.models import Resource
+from projects.services.fetching import url_image
+from projects.services.images import (
+    image_rules,
+)
+from projects.services.storage import image_files_saved
+from training.models import Iteration
+
+
+@dataclass(frozen=True)
+class TagProbability:
+    tag_id: str
+    tag_name: str
+    tag_type: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    iteration_id: uuid.UUID
+    created: datetime
+    predictions: list[TagProbability]
+    thumbnail: bytes = b""  # JPEG, for showing the image back (Quick Test); not in the API
+
+
+def _rejected(exc: ImageRejected) -> ValidationError:
+    code = {
+        "ErrorImageSize": "BadRequestImageSizeBytes",
+        "ErrorImageDimensions": "BadRequestImageDimensions",
+    }.get(exc.status.value, "BadRequestImageFormat")
+    return ValidationError(exc.message, code=code)
+
+
+def _prepare(data: bytes, max_bytes: int, side: int | None = None) -> PreparedImage:
+    """The same checks and normalisation as training images get, for an image that is kept."""
+    try:
+        return prepare_image(data, image_rules(max_bytes), model_side=side)
+    except ImageRejected as exc:
+        raise _rejected(exc) from None
+
+
+def _decode(data: bytes, max_bytes: int, side: int) -> PILImage.Image:
+    """The same checks, and only the decoding the model needs, for an image that is not kept."""
+    try:
+        return decode_for_model(data, image_rules(max_bytes), side)
+    except ImageRejected as exc:
+        raise _rejected(exc) from None
+
+
+def ranked(iteration: Iteration, probabilities: list[float]) -> list[TagProbability]:
+    results = [
+        TagProbability(tag["id"], tag["name"], tag["type"], p)
+        for tag, p in zip(iteration.tags, probabilities, strict=True)
+    ]
+    return sorted(results, key=lambda r: r.probability, reverse=True)
+
+
+def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
+    """Probabilities per tag, highest first."""
+    predictor = predictor_for(iteration)
+    image = _decode(data, settings.CV_MAX_IMAGE_BYTES, predictor.image_size)
+    return ranked(iteration, predictor.predict_image(image))
+
+
+def published_iteration_get(
+    *, resource: Resource, project_id: uuid.UUID, publish_name: str
+) -> Iteration:
+    """The iteration published under this name to this prediction resource; 404 otherwise."""
+    found = (
+        Iteration.objects.filter(
+            project_id=project_id,
+            publish_name=publish_name,
+            prediction_resource=resource,
+            status=Iteration.Status.COMPLETED,
+        )
+        # Every prediction reads this row: not the figures' JSON, which prediction never needs,
+        # and no ORDER BY (a publish name is unique in its project).
+        .defer("metrics", "details", "traceback")
+        .order_by()[:1]
+    )
+    iteration = next(iter(found), None)
+    if iteration is None:
+        raise Http404(
+            f"No iteration of this project is published as {publish_name!r} to "
+            "this prediction resource."
+        )
+    return iteration
+
+
+def prediction_classify(
+    *,
+    iteration: Iteration,
+    data: bytes | None = None,
+    url: str = "",
+    store: bool,
+    application: str = "",
+    max_bytes: int | None = None,
+    preview: bool = False,
+) -> PredictionResult:
+    """Classify an image (its bytes, or the image at `url`); unless `store` is false, keep it
+    (and the answer) for the project's Predictions, from where it can become a training image.
+    `preview` asks for a thumbnail of an image that is not kept (Quick Test shows it back).
+
+    The prediction endpoint takes images up to 4 MB as Azure's does; Quick Test up to 6 MB.
+    """
+    limit = max_bytes or settings.CV_MAX_PREDICTION_IMAGE_BYTES
+    if data is None:
+        data = url_image(url, max_bytes=limit)
+    predictor = predictor_for(iteration)
+    prediction_id, now = uuid.uuid4(), timezone.now()
+    # Decoded once either way. A kept image is also checked, normalised, thumbnailed and
+    # hashed for storage; one that is not (`/nostore`) gets only what the model reads.
+    if store:
+        prepared = _prepare(data, limit, predictor.image_size)
+        assert prepared.decoded is not None
+        predictions = ranked(iteration, predictor.predict_image(prepared.decoded))
+        _store(iteration, prepared, predictions, prediction_id, application)
+        thumbnail = prepared.thumbnail
+    else:
+        image = _decode(data, limit, predictor.image_size)
+        predictions = ranked(iteration, predictor.predict_image(image))
+        thumbnail = thumbnail_of(image) if preview else b""
+    return PredictionResult(
+        prediction_id, iteration.project_id, iteration.id, now, predictions, thumbnail
+    )
+
+
+def _store(
+    iteration: Iteration,
+    prepared: PreparedImage,
+    predictions: list[TagProbability],
+    prediction_id: uuid.UUID,
+    application: str,
+) -> None:
+    base = f"predictions/{iteration.project_id}/{prediction_id}"
+    with image_files_saved(base, prepared) as (file_name, thumbnail_name), transaction.atomic():
+        StoredPrediction.objects.create(
+            id=prediction_id,
+            project_id=iteration.project_id,
+            iteration=iteration,
+            file=file_name,
+            thumbnail=thumbnail_name,
+            content_hash=prepared.content_hash,
+            width=prepared.width,
+            height=prepared.height,
+            application=application[:200],
+            predictions=[prediction_entry_json(p) for p in predictions],
+        )
+
+
+def prediction_entry_json(p: TagProbability) -> dict[str, Any]:
+    return {
+        "tagId": p.tag_id,
+        "tagName": p.tag_name,
+        "tagType": p.tag_type,
+        "probability": p.probability,
+    }

@@ -1,0 +1,59 @@
+"""Stored predictions: forgetting them, or moving them into the training images."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from prediction.models import StoredPrediction
+from projects.models import Image, Project
+from projects.services.images import (
+    ImageCreateResult,
+    ImageUpload,
+    images_create_each,
+)
+from projects.services.storage import delete_files_on_commit
+
+
+def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
+    """Forget stored predictions (and their image files)."""
+    with transaction.atomic():
+        found = list(StoredPrediction.objects.filter(project=project, id__in=ids))
+        StoredPrediction.objects.filter(pk__in=[p.pk for p in found]).delete()
+        delete_files_on_commit(str(n) for p in found for n in (p.file.name, p.thumbnail.name))
+    return len(found)
+
+
+def predictions_to_images(
+    *,
+    project: Project,
+    entries: Sequence[tuple[uuid.UUID, Sequence[uuid.UUID | str]]],
+    metadata: Mapping[str, str] | None = None,
+) -> list[ImageCreateResult]:
+    """Move stored predictions into the training images with the tags given (the portal's
+    "Save and close", the API's CreateImagesFromPredictions). Each goes through the same
+    ingestion as an upload; one that went in leaves the Predictions list."""
+    found = {
+        p.id: p
+        for p in StoredPrediction.objects.filter(project=project, id__in=[e[0] for e in entries])
+    }
+    uploads = []
+    for prediction_id, tags in entries:
+        stored = found.get(prediction_id)
+        if stored is None:
+            upload = ImageUpload(
+                name=str(prediction_id), source_error="No such stored prediction in the project."
+            )
+        else:
+            with default_storage.open(str(stored.file.name), "rb") as handle:
+                upload = ImageUpload(name=str(prediction_id), data=handle.read())
+        uploads.append((upload, tags))
+    results = images_create_each(
+        project=project, entries=uploads, source=Image.Source.PREDICTION, metadata=metadata
+    )
+    moved = [uuid.UUID(r.source_name) for r in results if r.status.ok]
+    predictions_delete(project=project, ids=moved)
+    return results

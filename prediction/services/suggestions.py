@@ -1,0 +1,118 @@
+"""Suggested tags for untagged images (the Training Images tab's Suggested view, the API's
+QuerySuggestedImages)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from prediction.models import Suggestion
+from prediction.services.classify import TagProbability, prediction_entry_json, ranked
+from prediction.services.predictors import predictor_for
+from projects.models import Image, Project, Tag
+from projects.selectors import active_images
+from projects.services.images import (
+    images_tags_add,
+)
+from training.models import Iteration
+
+
+def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> float:
+    """How unsure the model is: multiclass, 1 − the margin between its two best tags;
+    multilabel, the tag whose probability is nearest 50 %."""
+    probabilities = [p.probability for p in predictions]  # best first
+    if not probabilities:
+        return 1.0
+    if iteration.classification_type == Project.ClassificationType.MULTICLASS:
+        second = probabilities[1] if len(probabilities) > 1 else 0.0
+        return round(1.0 - (probabilities[0] - second), 6)
+    return round(max(1.0 - abs(2.0 * p - 1.0) for p in probabilities), 6)
+
+
+def suggestions_for(
+    *, iteration: Iteration, images: Sequence[Image], limit: int | None = None
+) -> list[Suggestion]:
+    """The iteration's suggestion for each image, computing (and keeping) the missing ones:
+    all of them, or at most `limit` in this call (the rest are left out until a later call, so
+    one request never runs the model over thousands of images)."""
+    have = {s.image_id: s for s in Suggestion.objects.filter(iteration=iteration, image__in=images)}
+    budget = limit
+    for image in images:
+        if image.id in have:
+            continue
+        if budget is not None:
+            if budget <= 0:
+                continue
+            budget -= 1
+        with default_storage.open(str(image.file.name), "rb") as handle:
+            data = handle.read()
+        predictions = ranked(iteration, predictor_for(iteration).predict(data))
+        have[image.id], _ = Suggestion.objects.get_or_create(
+            iteration=iteration,
+            image=image,
+            defaults={
+                "predictions": [prediction_entry_json(p) for p in predictions],
+                "uncertainty": _uncertainty(iteration, predictions),
+                "top_tag_id": predictions[0].tag_id,
+                "top_probability": predictions[0].probability,
+            },
+        )
+    return [have[i.id] for i in images if i.id in have]
+
+
+def _probability(suggestion: Suggestion, tag_id: str) -> float:
+    return next((p["probability"] for p in suggestion.predictions if p["tagId"] == tag_id), 0.0)
+
+
+def suggested_untagged(
+    *,
+    project: Project,
+    iteration: Iteration,
+    tag_ids: Sequence[str] = (),
+    threshold: float = 0.0,
+    most_uncertain_first: bool = True,
+) -> tuple[list[Suggestion], int]:
+    """Untagged images with what the iteration suggests, sorted by uncertainty (with `tag_ids`,
+    only those suggesting one of them at `threshold` or above), and how many untagged images
+    are still to be scored by a later call."""
+    untagged = _untagged(project)
+    found = suggestions_for(
+        iteration=iteration, images=untagged, limit=settings.CV_SUGGESTIONS_PER_REQUEST
+    )
+    pending = len(untagged) - len(found)
+    if tag_ids:
+        found = [s for s in found if any(_probability(s, t) >= threshold for t in tag_ids)]
+    return sorted(found, key=lambda s: s.uncertainty, reverse=most_uncertain_first), pending
+
+
+def _untagged(project: Project) -> list[Image]:
+    return list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
+
+
+def suggested_counts(
+    *, project: Project, iteration: Iteration, tag_ids: Sequence[str], threshold: float
+) -> dict[str, int]:
+    """Per tag, how many untagged images the iteration suggests it for at `threshold`."""
+    found, _pending = suggested_untagged(project=project, iteration=iteration)
+    return {t: sum(1 for s in found if _probability(s, t) >= threshold) for t in tag_ids}
+
+
+def suggestions_confirm(*, project: Project, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+    """Tag each (image, suggested tag) pair: the Untagged view's "Confirm". Returns how many
+    images were tagged; one call per tag, through the usual tagging rules."""
+    by_tag: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for image_id, tag_id in pairs:
+        by_tag.setdefault(tag_id, []).append(image_id)
+    tags = {t.id: t for t in Tag.objects.filter(project=project, id__in=by_tag)}
+    if len(tags) != len(by_tag):
+        raise ValidationError("A suggested tag is not in this project.")
+    changed = 0
+    with transaction.atomic():
+        for tag_id, image_ids in by_tag.items():
+            changed += images_tags_add(project=project, image_ids=image_ids, tags=[tags[tag_id]])
+    return changed
