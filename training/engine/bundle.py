@@ -16,7 +16,10 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.engine.serving import ServingModel
 
 FORMAT = "customvision-model"
 VERSION = 2
@@ -102,7 +105,7 @@ def _from_legacy(data: bytes) -> ModelBundle:
         raise ValueError("Not a model file written by this server.") from None
     if not isinstance(old, dict) or old.get("format") != LEGACY_FORMAT:
         raise ValueError("Not a model file written by this server.")
-    model = legacy_model(old)
+    model = _legacy_model(old)
     return ModelBundle(
         onnx=export_onnx(model, {}),
         tag_names=list(old["tag_names"]),
@@ -120,7 +123,7 @@ def _from_legacy(data: bytes) -> ModelBundle:
     )
 
 
-def legacy_model(old: dict[str, Any]) -> Any:
+def _legacy_model(old: dict[str, Any]) -> ServingModel:
     from training.engine.backbones import BackboneSpec, rebuild
     from training.engine.head import LinearHead
     from training.engine.serving import ServingModel

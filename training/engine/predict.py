@@ -6,8 +6,6 @@ torch is not imported here, so a web process that only predicts never loads it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -50,7 +48,3 @@ class Predictor:
     def predict(self, data: bytes) -> list[float]:
         """Probability per tag for an encoded image (JPEG, PNG, …)."""
         return self.predict_image(load_rgb(data, self.image_size))
-
-    def predict_many(self, images: Sequence[Image.Image]) -> np.ndarray:
-        pixels = np.concatenate([pixels_of(i, self.image_size) for i in images])
-        return self.run(pixels)
