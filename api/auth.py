@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.http import HttpRequest
 
 from projects.models import Resource
-from projects.services.resources import key_hash
+from projects.services.resources import key_hash, key_matches
 
 HEADERS: dict[str, tuple[str, ...]] = {
     Resource.Kind.TRAINING: ("Training-Key", "Ocp-Apim-Subscription-Key"),
@@ -14,17 +13,26 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def resource_for_request(request: HttpRequest, kind: str) -> Resource | None:
-    """The resource of this kind whose Key 1 or Key 2 the request carries, if any."""
+def request_key_digest(request: HttpRequest, kind: str) -> str | None:
+    """The hash of the key the request carries for this kind of resource, if any."""
     for header in HEADERS[kind]:
         key = request.headers.get(header, "").strip()
         if key:
-            digest = key_hash(key)
-            # No ORDER BY (a key matches one resource): every API call makes this query.
-            found = (
-                Resource.objects.select_related("owner")
-                .filter(Q(key1_hash=digest) | Q(key2_hash=digest), kind=kind)
-                .order_by()[:1]
-            )
-            return next(iter(found), None)
+            return key_hash(key)
     return None
+
+
+def resource_for_digest(digest: str, kind: str) -> Resource | None:
+    # No ORDER BY (a key matches one resource): every API call makes this query.
+    found = (
+        Resource.objects.select_related("owner")
+        .filter(key_matches(digest), kind=kind)
+        .order_by()[:1]
+    )
+    return next(iter(found), None)
+
+
+def resource_for_request(request: HttpRequest, kind: str) -> Resource | None:
+    """The resource of this kind whose Key 1 or Key 2 the request carries, if any."""
+    digest = request_key_digest(request, kind)
+    return None if digest is None else resource_for_digest(digest, kind)

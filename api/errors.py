@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from api.auth import resource_for_request
+from api.auth import request_key_digest, resource_for_request
 from projects.models import Resource
 from training.services import TrainingUnavailable
 
@@ -41,11 +41,22 @@ def _validation_code(exc: ValidationError) -> str:
     return "BadRequest"
 
 
-def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponseBase]]:
+def unauthorized(kind: str) -> ApiError:
+    header = "Training-Key" if kind == Resource.Kind.TRAINING else "Prediction-Key"
+    return ApiError(
+        401, "Unauthorized", f"Access denied due to a missing or invalid {header} header."
+    )
+
+
+def api_view(
+    kind: str, *, key_only: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., HttpResponseBase]]:
     """Authenticate by key header, turn results into JSON and exceptions into Azure errors.
 
     The wrapped view gets `resource` (the caller's resource) as its second argument and may
-    return a JSON-able value, (value, status) or an HttpResponse.
+    return a JSON-able value, (value, status) or an HttpResponse. With `key_only` it gets the
+    key's hash instead, and must itself answer `unauthorized` when the key matches nothing:
+    the prediction endpoint finds resource and iteration in one query (0.4 ms of a request).
     """
 
     def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponseBase]:
@@ -54,16 +65,11 @@ def api_view(kind: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResp
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             kwargs.pop("version", None)
             kwargs.pop("_word", None)
-            resource = resource_for_request(request, kind)
-            if resource is None:
-                header = "Training-Key" if kind == Resource.Kind.TRAINING else "Prediction-Key"
-                return error(
-                    401,
-                    "Unauthorized",
-                    f"Access denied due to a missing or invalid {header} header.",
-                )
+            caller = (request_key_digest if key_only else resource_for_request)(request, kind)
             try:
-                result = view(request, resource, *args, **kwargs)
+                if caller is None:
+                    raise unauthorized(kind)
+                result = view(request, caller, *args, **kwargs)
             except ApiError as exc:
                 return error(exc.status, exc.code, exc.message)
             except Http404 as exc:

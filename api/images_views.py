@@ -377,10 +377,12 @@ def stored_file_name(project: Project, kind: str, object_id: uuid.UUID, size: st
     """The stored file behind an image's or a stored prediction's original / resized /
     thumbnail URI (resized is the original: it is what training and prediction read)."""
     if kind == "images":
-        found: Any = selectors.image_get_for_project(project, object_id)
-    else:
-        found = prediction_selectors.prediction_get_for_project(project, object_id)
-    return str(found.thumbnail.name if size == "thumbnail" else found.file.name)
+        image = selectors.image_get_for_project(project, object_id)
+        return str(image.thumbnail.name if size == "thumbnail" else image.file.name)
+    stored = prediction_selectors.prediction_get_for_project(project, object_id)
+    if size == "thumbnail":
+        return prediction_services.prediction_thumbnail_name(stored)
+    return str(stored.file.name)
 
 
 # --- Training and iterations ----------------------------------------------------------------

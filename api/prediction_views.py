@@ -8,7 +8,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.views.decorators.http import require_http_methods
 
-from api.errors import ApiError, api_view, json_body
+from api.auth import resource_for_digest
+from api.errors import ApiError, api_view, json_body, unauthorized
 from api.images_views import _image_parts
 from api.shapes import prediction_json
 from prediction import services
@@ -18,19 +19,26 @@ PREDICTION = Resource.Kind.PREDICTION
 
 
 @require_http_methods(["POST"])
-@api_view(PREDICTION)
+@api_view(PREDICTION, key_only=True)
 def classify(
     request: HttpRequest,
-    resource: Resource,
+    key_digest: str,
     project_id: uuid.UUID,
     publish_name: str,
     store: bool,
     source: str,
 ) -> Any:
     """ClassifyImage and ClassifyImageUrl, with and without /nostore."""
-    iteration = services.published_iteration_get(
-        resource=resource, project_id=project_id, publish_name=publish_name
+    iteration = services.published_iteration_for_key(
+        key_digest=key_digest, project_id=project_id, publish_name=publish_name
     )
+    if iteration is None:  # a wrong key (401) or a wrong name for a right key (404)?
+        resource = resource_for_digest(key_digest, PREDICTION)
+        if resource is None:
+            raise unauthorized(PREDICTION)
+        iteration = services.published_iteration_get(
+            resource=resource, project_id=project_id, publish_name=publish_name
+        )
     image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
     result = services.prediction_classify(
         iteration=iteration,

@@ -17,7 +17,8 @@ class StoredPrediction(models.Model):
         Iteration, null=True, on_delete=models.SET_NULL, related_name="predictions"
     )
     file = models.FileField(max_length=255)
-    thumbnail = models.FileField(max_length=255)
+    # Made when first looked at (prediction_thumbnail_name), not by the prediction endpoint.
+    thumbnail = models.FileField(max_length=255, blank=True)
     content_hash = models.CharField(max_length=64)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

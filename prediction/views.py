@@ -173,9 +173,9 @@ def prediction_file(
 ) -> FileResponse:
     project = project_get_for_user(request.user, project_id)
     stored = selectors.prediction_get_for_project(project, prediction_id)
-    return serve_stored_file(
-        str(stored.thumbnail.name if size == "thumbnail" else stored.file.name)
-    )
+    if size == "thumbnail":
+        return serve_stored_file(services.prediction_thumbnail_name(stored))
+    return serve_stored_file(str(stored.file.name))
 
 
 @login_required

@@ -6,10 +6,15 @@ from prediction.services.classify import (
     TagProbability,
     iteration_predict,
     prediction_classify,
+    published_iteration_for_key,
     published_iteration_get,
 )
 from prediction.services.predictors import _cache, forget_predictor, predictor_for
-from prediction.services.stored import predictions_delete, predictions_to_images
+from prediction.services.stored import (
+    prediction_thumbnail_name,
+    predictions_delete,
+    predictions_to_images,
+)
 from prediction.services.suggestions import (
     suggested_counts,
     suggested_untagged,
@@ -24,9 +29,11 @@ __all__ = [
     "forget_predictor",
     "iteration_predict",
     "prediction_classify",
+    "prediction_thumbnail_name",
     "predictions_delete",
     "predictions_to_images",
     "predictor_for",
+    "published_iteration_for_key",
     "published_iteration_get",
     "suggested_counts",
     "suggested_untagged",

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -29,6 +30,7 @@ from projects.services.fetching import url_image
 from projects.services.images import (
     image_rules,
 )
+from projects.services.resources import key_matches
 from projects.services.storage import image_files_saved
 from training.models import Iteration
 
@@ -60,9 +62,10 @@ def _rejected(exc: ImageRejected) -> ValidationError:
 
 
 def _prepare(data: bytes, max_bytes: int, side: int | None = None) -> PreparedImage:
-    """The same checks and normalisation as training images get, for an image that is kept."""
+    """The same checks and normalisation as training images get, for an image that is kept.
+    Its thumbnail is made when somebody first looks (`prediction_thumbnail_name`)."""
     try:
-        return prepare_image(data, image_rules(max_bytes), model_side=side)
+        return prepare_image(data, image_rules(max_bytes), model_side=side, thumbnail=False)
     except ImageRejected as exc:
         raise _rejected(exc) from None
 
@@ -90,29 +93,48 @@ def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbabili
     return ranked(iteration, predictor.predict_image(image))
 
 
-def published_iteration_get(
-    *, resource: Resource, project_id: uuid.UUID, publish_name: str
-) -> Iteration:
-    """The iteration published under this name to this prediction resource; 404 otherwise."""
-    found = (
+def _published(project_id: uuid.UUID, publish_name: str) -> QuerySet[Iteration]:
+    return (
         Iteration.objects.filter(
-            project_id=project_id,
-            publish_name=publish_name,
-            prediction_resource=resource,
-            status=Iteration.Status.COMPLETED,
+            project_id=project_id, publish_name=publish_name, status=Iteration.Status.COMPLETED
         )
         # Every prediction reads this row: not the figures' JSON, which prediction never needs,
         # and no ORDER BY (a publish name is unique in its project).
         .defer("metrics", "details", "traceback")
-        .order_by()[:1]
+        .order_by()
     )
+
+
+def _not_published(publish_name: str) -> Http404:
+    return Http404(
+        f"No iteration of this project is published as {publish_name!r} to "
+        "this prediction resource."
+    )
+
+
+def published_iteration_get(
+    *, resource: Resource, project_id: uuid.UUID, publish_name: str
+) -> Iteration:
+    """The iteration published under this name to this prediction resource; 404 otherwise."""
+    found = _published(project_id, publish_name).filter(prediction_resource=resource)[:1]
     iteration = next(iter(found), None)
     if iteration is None:
-        raise Http404(
-            f"No iteration of this project is published as {publish_name!r} to "
-            "this prediction resource."
-        )
+        raise _not_published(publish_name)
     return iteration
+
+
+def published_iteration_for_key(
+    *, key_digest: str, project_id: uuid.UUID, publish_name: str
+) -> Iteration | None:
+    """The iteration published under this name to the prediction resource whose key hashes to
+    `key_digest`, found in one query with the key check; None when there is no such iteration
+    (`published_iteration_get` on the key's resource then says whether the key or the name is
+    wrong)."""
+    found = _published(project_id, publish_name).filter(
+        key_matches(key_digest, "prediction_resource__"),
+        prediction_resource__kind=Resource.Kind.PREDICTION,
+    )[:1]
+    return next(iter(found), None)
 
 
 def prediction_classify(
@@ -143,7 +165,7 @@ def prediction_classify(
         assert prepared.decoded is not None
         predictions = ranked(iteration, predictor.predict_image(prepared.decoded))
         _store(iteration, prepared, predictions, prediction_id, application)
-        thumbnail = prepared.thumbnail
+        thumbnail = thumbnail_of(prepared.decoded) if preview else b""
     else:
         image = _decode(data, limit, predictor.image_size)
         predictions = ranked(iteration, predictor.predict_image(image))

@@ -5,17 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from prediction.models import StoredPrediction
+from projects.imaging import THUMBNAIL_EDGE, thumbnail_of
 from projects.models import Image, Project
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
     images_create_each,
 )
-from projects.services.storage import delete_files_on_commit
+from projects.services.storage import delete_files, delete_files_on_commit
+from training.engine.pixels import load_rgb
 
 
 def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
@@ -25,6 +28,28 @@ def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
         StoredPrediction.objects.filter(pk__in=[p.pk for p in found]).delete()
         delete_files_on_commit(str(n) for p in found for n in (p.file.name, p.thumbnail.name))
     return len(found)
+
+
+def prediction_thumbnail_name(stored: StoredPrediction) -> str:
+    """The stored name of a kept prediction's thumbnail, made on first sight.
+
+    The prediction endpoint does not make it: a thumbnail costs a resize, an encode and a file
+    write per request (about 2 ms of 22), and most kept predictions are never looked at.
+    """
+    if stored.thumbnail.name:
+        return str(stored.thumbnail.name)
+    with default_storage.open(str(stored.file.name), "rb") as handle:
+        image = load_rgb(handle.read(), THUMBNAIL_EDGE)
+    name = default_storage.save(
+        f"predictions/{stored.project_id}/{stored.id}.thumb.jpg", ContentFile(thumbnail_of(image))
+    )
+    # Two first looks at once each make one; the row keeps the first and the other is dropped.
+    if StoredPrediction.objects.filter(pk=stored.pk, thumbnail="").update(thumbnail=name):
+        stored.thumbnail.name = name
+        return name
+    delete_files([name])
+    stored.refresh_from_db(fields=["thumbnail"])
+    return str(stored.thumbnail.name)
 
 
 def predictions_to_images(

@@ -8,6 +8,7 @@ from typing import Literal
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from projects.models import Resource
 
@@ -22,6 +23,11 @@ class ResourceKeys:
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def key_matches(digest: str, prefix: str = "") -> Q:
+    """A filter for rows whose resource (at `prefix`) has this key as Key 1 or Key 2."""
+    return Q(**{f"{prefix}key1_hash": digest}) | Q(**{f"{prefix}key2_hash": digest})
 
 
 def _new_key() -> str:

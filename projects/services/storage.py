@@ -31,7 +31,8 @@ def delete_files_on_commit(names: Iterable[str]) -> None:
 
 @contextmanager
 def image_files_saved(base: str, prepared: PreparedImage) -> Iterator[tuple[str, str]]:
-    """Save a prepared image and its thumbnail under `base`, yielding their storage names.
+    """Save a prepared image and its thumbnail (if it has one) under `base`, yielding their
+    storage names ("" for no thumbnail).
 
     If the block raises (the row pointing at them could not be written), the files are
     deleted again: a failure leaves no orphan file behind.
@@ -41,8 +42,9 @@ def image_files_saved(base: str, prepared: PreparedImage) -> Iterator[tuple[str,
         saved.append(
             default_storage.save(f"{base}.{prepared.extension}", ContentFile(prepared.data))
         )
-        saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
-        yield saved[0], saved[1]
+        if prepared.thumbnail:
+            saved.append(default_storage.save(f"{base}.thumb.jpg", ContentFile(prepared.thumbnail)))
+        yield saved[0], saved[1] if prepared.thumbnail else ""
     except BaseException:
         delete_files(saved)
         raise

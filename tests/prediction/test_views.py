@@ -7,11 +7,14 @@ import re
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
+from PIL import Image as PILImage
 
 from prediction.models import StoredPrediction
 from prediction.services import prediction_classify
 from projects import services
+from projects.imaging import THUMBNAIL_EDGE
 from projects.models import Image, Project, Tag
 from tests.training.synthetic import photo
 
@@ -159,6 +162,25 @@ def test_files_are_served_to_the_owner(alice_client, project, stored):
         response = alice_client.get(reverse(name, args=[project.id, stored.id]))
         assert response.status_code == 200
         assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+
+
+def test_a_kept_predictions_thumbnail_is_made_on_first_look(
+    alice_client, project, stored, media_storage
+):
+    # The prediction endpoint does not spend a resize, an encode and a write on it.
+    assert stored.thumbnail.name == ""
+    url = reverse("prediction:thumbnail", args=[project.id, stored.id])
+    first = b"".join(alice_client.get(url).streaming_content)
+    stored.refresh_from_db()
+    name = stored.thumbnail.name
+    assert name.endswith(".thumb.jpg") and default_storage.exists(name)
+    with PILImage.open(io.BytesIO(first)) as thumb:
+        assert thumb.format == "JPEG" and max(thumb.size) <= THUMBNAIL_EDGE
+    second = b"".join(alice_client.get(url).streaming_content)
+    stored.refresh_from_db()
+    assert second == first and stored.thumbnail.name == name  # made once, then served
+    alice_client.post(reverse("prediction:delete", args=[project.id, stored.id]))
+    assert not default_storage.exists(name)  # and deleted with the prediction
 
 
 def test_export_then_import_makes_the_same_project(alice_client, alice, project, trained, resource):
