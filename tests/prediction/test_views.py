@@ -165,7 +165,7 @@ def test_files_are_served_to_the_owner(alice_client, project, stored):
 
 
 def test_a_kept_predictions_thumbnail_is_made_on_first_look(
-    alice_client, project, stored, media_storage
+    alice_client, project, stored, media_storage, django_capture_on_commit_callbacks
 ):
     # The prediction endpoint does not spend a resize, an encode and a write on it.
     assert stored.thumbnail.name == ""
@@ -179,7 +179,8 @@ def test_a_kept_predictions_thumbnail_is_made_on_first_look(
     second = b"".join(alice_client.get(url).streaming_content)
     stored.refresh_from_db()
     assert second == first and stored.thumbnail.name == name  # made once, then served
-    alice_client.post(reverse("prediction:delete", args=[project.id, stored.id]))
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(reverse("prediction:delete", args=[project.id, stored.id]))
     assert not default_storage.exists(name)  # and deleted with the prediction
 
 
