@@ -5,8 +5,9 @@ from __future__ import annotations
 import mimetypes
 
 from django.contrib.auth.models import User
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest
+
+from portal import storage
 
 
 class AuthedRequest(HttpRequest):
@@ -20,7 +21,7 @@ def serve_stored_file(name: str | None) -> FileResponse:
     if not name:
         raise Http404("The file is missing.")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    response = FileResponse(storage.open_file(name), content_type=content_type)
     # Private data: browsers may cache it, shared caches may not.
     response["Cache-Control"] = "private, max-age=3600"
     return response

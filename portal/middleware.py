@@ -1,4 +1,5 @@
-"""Response headers the portal adds for its signed-in users."""
+"""Response headers the portal adds for its signed-in users, and a kept-alive connection
+kept usable after an answer that did not read the request's body."""
 
 from __future__ import annotations
 
@@ -26,4 +27,30 @@ class NoStoreWhenSignedIn:
             and not response.has_header("Cache-Control")
         ):
             add_never_cache_headers(response)
+        return response
+
+
+class DrainUnreadBody:
+    """Read what is left of a request body the answer never needed (a 401 for a wrong key
+    on an image upload, a 404 for a wrong project) before answering.
+
+    gunicorn keeps the connection alive after such an answer without reading the rest of the
+    body, so the unread image bytes would be parsed as the client's next request and the
+    connection dropped without a response: an SDK that reuses its connection (every one of
+    Microsoft's does) would see a "connection reset" on its next, valid call.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not getattr(request, "_read_started", False):
+            try:
+                while request.read(self.CHUNK):
+                    pass
+            except OSError:  # the client went away; nothing to keep alive
+                pass
         return response

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.DrainUnreadBody",
     "django.middleware.security.SecurityMiddleware",
     "api.middleware.AzureShapedErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",

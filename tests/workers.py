@@ -48,8 +48,8 @@ def start_worker(tmp_path):
             CV_DATA_DIR=str(tmp_path),
             CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
             PYTHONUNBUFFERED="1",
-            **extra,
         )
+        env.update(extra)  # may give the worker a data folder of its own (another "host")
         log = (tmp_path / f"{name}.log").open("w")
         worker = subprocess.Popen(
             [

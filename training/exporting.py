@@ -16,14 +16,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from projects.services.storage import delete_files_on_commit
+from portal import storage
 from training.engine import bundle as bundle_format
 from training.engine import export as engine
 from training.models import Export, Iteration
@@ -95,14 +93,15 @@ def export_run(*, export_id: uuid.UUID | str) -> None:
     Export.objects.filter(pk=export.pk).update(started_at=timezone.now())
     old_file = export.file.name if export.file else ""
     try:
-        with default_storage.open(str(export.iteration.model_file.name), "rb") as handle:
-            model = bundle_format.ModelBundle.from_bytes(handle.read())
+        model = bundle_format.ModelBundle.from_bytes(
+            storage.read(str(export.iteration.model_file.name))
+        )
         data = engine.package(model, export.platform, export.flavor)
-        flavor = f"-{export.flavor}" if export.flavor else ""
-        name = default_storage.save(
-            f"exports/{export.iteration.project_id}/{export.iteration_id}/"
-            f"{export.platform}{flavor}.zip",
-            ContentFile(data),
+        name = storage.save(
+            storage.export_key(
+                export.iteration.project_id, export.iteration_id, export.platform, export.flavor
+            ),
+            data,
         )
     except Exception as exc:
         logger.exception("Export %s failed", export.id)
@@ -119,9 +118,9 @@ def export_run(*, export_id: uuid.UUID | str) -> None:
             finished_at=timezone.now(),
         )
         if old_file and old_file != name:
-            delete_files_on_commit([old_file])
+            storage.delete_on_commit([old_file])
     if not updated:  # the iteration went meanwhile
-        default_storage.delete(name)
+        storage.delete([name])
 
 
 def _stale(export: Export) -> bool:

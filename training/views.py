@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import storage
 from portal.http import AuthedRequest
 from projects import new_keys
 from projects import services as project_services
@@ -251,7 +251,7 @@ def export_download(request: HttpRequest, token: str, name: str) -> HttpResponse
         status = 404 if exc.code == "invalid" else 410
         return HttpResponse(exc.messages[0], status=status, content_type="text/plain")
     return FileResponse(
-        default_storage.open(str(found.file.name), "rb"),
+        storage.open_file(str(found.file.name)),
         as_attachment=True,
         filename=exporting.download_name(found),
         content_type="application/zip",

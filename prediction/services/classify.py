@@ -16,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from portal import storage
 from prediction.models import StoredPrediction
 from prediction.services.predictors import predictor_for
 from projects.imaging import (
@@ -31,7 +32,6 @@ from projects.services.images import (
     image_rules,
 )
 from projects.services.resources import key_matches
-from projects.services.storage import image_files_saved
 from training.models import Iteration
 
 
@@ -182,14 +182,14 @@ def _store(
     prediction_id: uuid.UUID,
     application: str,
 ) -> None:
-    base = f"predictions/{iteration.project_id}/{prediction_id}"
-    with image_files_saved(base, prepared) as (file_name, thumbnail_name), transaction.atomic():
+    base = storage.prediction_base(iteration.project_id, prediction_id)
+    files = storage.image_files(base, prepared.extension, prepared.data, prepared.thumbnail)
+    with storage.saved(files) as [file_name], transaction.atomic():
         StoredPrediction.objects.create(
             id=prediction_id,
             project_id=iteration.project_id,
             iteration=iteration,
             file=file_name,
-            thumbnail=thumbnail_name,
             content_hash=prepared.content_hash,
             width=prepared.width,
             height=prepared.height,

@@ -8,9 +8,8 @@ import uuid
 from collections import OrderedDict
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 
-from portal import threads
+from portal import storage, threads
 from training.engine.predict import Predictor
 from training.models import Iteration
 
@@ -31,8 +30,7 @@ def predictor_for(iteration: Iteration) -> Predictor:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    with default_storage.open(key[1], "rb") as handle:
-        predictor = Predictor.from_bytes(handle.read(), threads=threads.current(threads.WEB))
+    predictor = Predictor.from_bytes(storage.read(key[1]), threads=threads.current(threads.WEB))
     with _lock:
         _cache[key] = predictor
         while len(_cache) > _CACHE_SIZE:

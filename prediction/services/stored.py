@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 
+from portal import storage
 from prediction.models import StoredPrediction
 from projects.imaging import THUMBNAIL_EDGE, thumbnail_of
 from projects.models import Image, Project
@@ -17,7 +16,6 @@ from projects.services.images import (
     ImageUpload,
     images_create_each,
 )
-from projects.services.storage import delete_files, delete_files_on_commit
 from training.engine.pixels import load_rgb
 
 
@@ -26,7 +24,7 @@ def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
     with transaction.atomic():
         found = list(StoredPrediction.objects.filter(project=project, id__in=ids))
         StoredPrediction.objects.filter(pk__in=[p.pk for p in found]).delete()
-        delete_files_on_commit(str(n) for p in found for n in (p.file.name, p.thumbnail.name))
+        storage.delete_on_commit(str(n) for p in found for n in (p.file.name, p.thumbnail.name))
     return len(found)
 
 
@@ -38,16 +36,14 @@ def prediction_thumbnail_name(stored: StoredPrediction) -> str:
     """
     if stored.thumbnail.name:
         return str(stored.thumbnail.name)
-    with default_storage.open(str(stored.file.name), "rb") as handle:
-        image = load_rgb(handle.read(), THUMBNAIL_EDGE)
-    name = default_storage.save(
-        f"predictions/{stored.project_id}/{stored.id}.thumb.jpg", ContentFile(thumbnail_of(image))
-    )
+    image = load_rgb(storage.read(str(stored.file.name)), THUMBNAIL_EDGE)
+    base = storage.prediction_base(stored.project_id, stored.id)
+    name = storage.save(storage.thumbnail_key(base), thumbnail_of(image))
     # Two first looks at once each make one; the row keeps the first and the other is dropped.
     if StoredPrediction.objects.filter(pk=stored.pk, thumbnail="").update(thumbnail=name):
         stored.thumbnail.name = name
         return name
-    delete_files([name])
+    storage.delete([name])
     stored.refresh_from_db(fields=["thumbnail"])
     return str(stored.thumbnail.name)
 
@@ -73,8 +69,8 @@ def predictions_to_images(
                 name=str(prediction_id), source_error="No such stored prediction in the project."
             )
         else:
-            with default_storage.open(str(stored.file.name), "rb") as handle:
-                upload = ImageUpload(name=str(prediction_id), data=handle.read())
+            data = storage.read(str(stored.file.name))
+            upload = ImageUpload(name=str(prediction_id), data=data)
         uploads.append((upload, tags))
     results = images_create_each(
         project=project, entries=uploads, source=Image.Source.PREDICTION, metadata=metadata

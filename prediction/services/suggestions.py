@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 
+from portal import storage
 from prediction.models import Suggestion
 from prediction.services.classify import TagProbability, prediction_entry_json, ranked
 from prediction.services.predictors import predictor_for
@@ -49,8 +49,7 @@ def suggestions_for(
             if budget <= 0:
                 continue
             budget -= 1
-        with default_storage.open(str(image.file.name), "rb") as handle:
-            data = handle.read()
+        data = storage.read(str(image.file.name))
         predictions = ranked(iteration, predictor_for(iteration).predict(data))
         have[image.id], _ = Suggestion.objects.get_or_create(
             iteration=iteration,

@@ -19,11 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from portal import storage
 from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.metadata import MAX_PAIRS, metadata_clean
 from projects.models import Image, ImageTag, Project, Tag
 from projects.selectors import active_images
-from projects.services.storage import delete_files_on_commit, image_files_saved
 
 logger = logging.getLogger(__name__)
 
@@ -255,12 +255,14 @@ def _store(
     source: str,
     metadata: dict[str, str],
 ) -> ImageCreateResult:
-    base = f"images/{project.id}/{prepared.content_hash}"
+    files = storage.image_files(
+        storage.image_base(project.id, prepared.content_hash),
+        prepared.extension,
+        prepared.data,
+        prepared.thumbnail,
+    )
     try:
-        with (
-            image_files_saved(base, prepared) as (file_name, thumbnail_name),
-            transaction.atomic(),
-        ):
+        with storage.saved(files) as (file_name, thumbnail_name), transaction.atomic():
             image = Image.objects.create(
                 project=project,
                 file=file_name,
@@ -435,5 +437,5 @@ def images_purge_removed(*, project: Project) -> int:
 def _delete_rows_and_files(images: QuerySet[Image]) -> int:
     rows = list(images.values_list("pk", "file", "thumbnail"))
     Image.objects.filter(pk__in=[row[0] for row in rows]).delete()
-    delete_files_on_commit([name for row in rows for name in row[1:]])
+    storage.delete_on_commit([name for row in rows for name in row[1:]])
     return len(rows)

@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 
+from portal import storage
 from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
-from projects.services.storage import delete_files_on_commit
 
 
 def _validate(
@@ -159,4 +159,4 @@ def project_delete(*, project: Project) -> None:
     names += [n for n in project.iterations.values_list("exports__file", flat=True).distinct() if n]
     names += [n for pair in project.predictions.values_list("file", "thumbnail") for n in pair]
     project.delete()
-    delete_files_on_commit(names)
+    storage.delete_on_commit(names)

@@ -9,18 +9,20 @@ period: a younger one may belong to an upload whose row is about to commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.apps import apps
-from django.core.files.storage import default_storage
 from django.utils import timezone
+
+from portal import storage
 
 logger = logging.getLogger(__name__)
 
-# Every folder the product writes under, and every file field that points into them.
-ROOTS = ("images", "predictions", "models", "exports")
+# Every folder of files a row points at, and the file fields that do. The feature cache
+# (storage.features_prefix) has no rows: it goes with its project.
+ROOTS = tuple(root for root in storage.ROOTS if root != "features")
 FILE_FIELDS = {
     "projects.Image": ("file", "thumbnail"),
     "prediction.StoredPrediction": ("file", "thumbnail"),
@@ -34,17 +36,6 @@ class ReconcileReport:
     checked: int = 0
     removed: list[str] = field(default_factory=list)
     too_recent: int = 0
-
-
-def _walk(folder: str) -> Iterator[str]:
-    try:
-        folders, files = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in files:
-        yield f"{folder}/{name}"
-    for sub in folders:
-        yield from _walk(f"{folder}/{sub}")
 
 
 def _referenced() -> set[str]:
@@ -64,12 +55,12 @@ def storage_reconcile(
     referenced = _referenced()
     cutoff = timezone.now() - grace
     for root in ROOTS:
-        for name in _walk(root):
+        for name in storage.walk(root):
             report.checked += 1
             if name in referenced:
                 continue
             try:
-                modified = default_storage.get_modified_time(name)
+                modified = storage.modified_time(name)
             except (OSError, NotImplementedError):
                 continue
             if modified > cutoff:
@@ -78,11 +69,40 @@ def storage_reconcile(
             if _is_referenced(name):  # asked again just before deleting: a row may be new
                 continue
             if not dry_run:
-                default_storage.delete(name)
+                storage.delete([name])
             report.removed.append(name)
+    _forget_features_of_deleted_projects(report, dry_run)
     if report.removed:
         logger.info("Removed %d stored files no row refers to", len(report.removed))
     return report
+
+
+def _forget_features_of_deleted_projects(report: ReconcileReport, dry_run: bool) -> None:
+    from projects.models import Project
+
+    folders = storage.subfolders("features")
+    alive = {
+        str(pk)
+        for pk in Project.objects.filter(pk__in=[f for f in folders if _is_uuid(f)]).values_list(
+            "pk", flat=True
+        )
+    }
+    for folder in folders:
+        if folder in alive or not _is_uuid(folder):  # a live project's, or not ours
+            continue
+        for name in storage.walk(storage.features_prefix(folder)):
+            report.checked += 1
+            if not dry_run:
+                storage.delete([name])
+            report.removed.append(name)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_referenced(name: str) -> bool:

@@ -29,8 +29,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 
+from portal import storage
 from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS
 from projects.imaging import ImageStatus
 from projects.models import Project, Resource, Tag
@@ -65,7 +65,7 @@ def project_export(project: Project) -> IO[bytes]:
         # Images are already compressed (JPEG/PNG): storing them is as small and much faster.
         for image in images.iterator(chunk_size=200):
             name = f"images/{image.content_hash}.{str(image.file.name).rsplit('.', 1)[-1]}"
-            with default_storage.open(str(image.file.name), "rb") as src, zf.open(name, "w") as dst:
+            with storage.open_file(str(image.file.name)) as src, zf.open(name, "w") as dst:
                 while chunk := src.read(1024 * 1024):
                     dst.write(chunk)
             entries.append(

@@ -19,7 +19,17 @@ from training.engine.data import views as make_views
 if TYPE_CHECKING:
     from training.engine.squares import SquareStore
 
-__all__ = ["DirectoryCache", "FeatureCache", "NoCache", "Sample", "extract"]
+__all__ = [
+    "BlobCache",
+    "Blobs",
+    "DirectoryBlobs",
+    "DirectoryCache",
+    "FeatureCache",
+    "NoCache",
+    "Sample",
+    "TieredBlobs",
+    "extract",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,35 +47,92 @@ class NoCache:
         return None
 
 
-class DirectoryCache:
-    """One small file per image under root/<backbone-preprocessing>/; written atomically."""
+class Blobs(Protocol):
+    """Bytes by key: a local folder, or (given by the caller) storage every host shares."""
+
+    def read(self, key: str) -> bytes | None: ...
+    def write(self, key: str, data: bytes) -> None: ...
+
+
+class DirectoryBlobs:
+    """Files under a local folder, written atomically (a reader never sees half a file)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _path(self, namespace: str, key: str) -> Path:
-        return self.root / namespace / key[:2] / f"{key}.pt"
-
-    def get(self, namespace: str, key: str) -> dict[str, torch.Tensor] | None:
-        path = self._path(namespace, key)
-        if not path.is_file():
-            return None
+    def read(self, key: str) -> bytes | None:
+        path = self.root / key
         try:
-            value: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
-            return value
-        except Exception:  # a torn or stale file is recomputed, never trusted
-            logger.warning("Ignoring unreadable feature cache file %s", path)
+            return path.read_bytes()
+        except FileNotFoundError:
             return None
 
-    def put(self, namespace: str, key: str, value: dict[str, torch.Tensor]) -> None:
-        path = self._path(namespace, key)
+    def write(self, key: str, data: bytes) -> None:
+        path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        torch.save(value, buffer)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
+            handle.write(data)
         Path(tmp).replace(path)
+
+
+class TieredBlobs:
+    """A near store (this host's disk) in front of a far one (shared by every worker): reads
+    try near first and keep a far hit near; writes go to both."""
+
+    def __init__(self, near: Blobs, far: Blobs) -> None:
+        self.near, self.far = near, far
+
+    def read(self, key: str) -> bytes | None:
+        data = self.near.read(key)
+        if data is None:
+            data = self.far.read(key)
+            if data is not None:
+                self.near.write(key, data)
+        return data
+
+    def write(self, key: str, data: bytes) -> None:
+        self.near.write(key, data)
+        self.far.write(key, data)
+
+
+class BlobCache:
+    """Features as one small file per image and preprocessing (<namespace>/<key>.pt), in any
+    Blobs. Counts its hits: a retrain reports how many images it did not recompute."""
+
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
+        self.hits = 0
+
+    @staticmethod
+    def _key(namespace: str, key: str) -> str:
+        return f"{namespace}/{key[:2]}/{key}.pt"
+
+    def get(self, namespace: str, key: str) -> dict[str, torch.Tensor] | None:
+        data = self.blobs.read(self._key(namespace, key))
+        if data is None:
+            return None
+        try:
+            value: dict[str, torch.Tensor] = torch.load(
+                io.BytesIO(data), map_location="cpu", weights_only=True
+            )
+        except Exception:  # a torn or stale file is recomputed, never trusted
+            logger.warning("Ignoring unreadable cached features %s/%s", namespace, key)
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, namespace: str, key: str, value: dict[str, torch.Tensor]) -> None:
+        buffer = io.BytesIO()
+        torch.save(value, buffer)
+        self.blobs.write(self._key(namespace, key), buffer.getvalue())
+
+
+class DirectoryCache(BlobCache):
+    """Features in a local folder (the engine's tests and benchmarks, one host)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(DirectoryBlobs(root))
 
 
 def extract(

@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from portal import storage
 from projects.models import Image
 from projects.services import images_purge_removed
-from projects.services.storage import delete_files_on_commit
 from training.models import Iteration
 from training.signals import iteration_deleted
 
@@ -53,8 +53,8 @@ def iteration_delete(*, iteration: Iteration) -> int:
         )
     project = iteration.project
     if iteration.model_file:
-        delete_files_on_commit([str(iteration.model_file.name)])
-    delete_files_on_commit([n for n in iteration.exports.values_list("file", flat=True) if n])
+        storage.delete_on_commit([str(iteration.model_file.name)])
+    storage.delete_on_commit([n for n in iteration.exports.values_list("file", flat=True) if n])
     iteration_id = iteration.id
     iteration.delete()
     transaction.on_commit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import traceback
@@ -10,16 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
-from portal import threads
+from portal import storage, threads
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Project
 from training.engine.recipes import recipe_for
 from training.models import Iteration, IterationImage
+from training.services.features import feature_cache
 
 if TYPE_CHECKING:
     import torch
@@ -108,11 +108,9 @@ def _samples(iteration: Iteration) -> tuple[list[Sample], torch.Tensor, list[Ite
             targets[r, order[tag_id]] = 1
         name = str(row.image.file.name)
 
-        def read(name: str = name) -> bytes:
-            with default_storage.open(name, "rb") as handle:
-                return bytes(handle.read())
-
-        samples.append(Sample(key=row.image.content_hash, read=read))
+        samples.append(
+            Sample(key=row.image.content_hash, read=functools.partial(storage.read, name))
+        )
     return samples, targets, rows
 
 
@@ -161,7 +159,6 @@ def _scratch_dir() -> Path:
 
 def _train(iteration: Iteration) -> None:
     from training.engine.backbones import resolve
-    from training.engine.features import DirectoryCache
     from training.engine.train import TrainRequest, train
 
     threads.configure(threads.TRAINING)
@@ -183,11 +180,12 @@ def _train(iteration: Iteration) -> None:
         device=settings.CV_TRAINING_DEVICE or None,
         scratch_dir=_scratch_dir(),
     )
+    cache = feature_cache(iteration.project_id)
     result = train(
         request,
         backbone=backbone,
         progress=_Reporter(iteration.id),
-        cache=DirectoryCache(settings.CV_DATA_DIR / "features"),
+        cache=cache,
     )
     assert result.bundle is not None
     bundle = result.bundle.with_ids(
@@ -197,9 +195,7 @@ def _train(iteration: Iteration) -> None:
     )
     # The name is new and only recorded once the file is complete, so a reader never sees a
     # half-written model.
-    name = default_storage.save(
-        f"models/{iteration.project_id}/{iteration.id}.zip", ContentFile(bundle.to_bytes())
-    )
+    name = storage.save(storage.model_key(iteration.project_id, iteration.id), bundle.to_bytes())
     for r, row in enumerate(rows):
         # An image outside the folds an Advanced training could afford to estimate has no
         # out-of-fold probability: it is left out of the figures rather than guessed.
@@ -219,8 +215,8 @@ def _train(iteration: Iteration) -> None:
             metrics=result.metrics,
             model_file=name,
             device=result.device,
-            details=result.details,
+            details={**result.details, "features_reused": cache.hits},
             heartbeat_at=timezone.now(),
         )
     if not done:  # cancelled at the last moment: drop the file nobody points at
-        default_storage.delete(name)
+        storage.delete([name])
