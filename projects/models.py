@@ -135,6 +135,10 @@ class Image(models.Model):
     # Set when the image is removed from the project while an iteration still references it:
     # the iteration keeps what it was trained on; the image goes when its last iteration does.
     removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Whether it carries a tag: kept by the services that tag and untag
+    # (services.images.images_tagged_refresh), so the Tagged / Untagged filters and counts read
+    # one index instead of probing ImageTag once per image (bench/scale.py).
+    tagged = models.BooleanField(default=False)
     tags = models.ManyToManyField(Tag, through="ImageTag", related_name="images")
 
     class Meta:
@@ -147,6 +151,12 @@ class Image(models.Model):
         indexes = [
             # Every listing: a project's images newest first, read in index order (no sort).
             models.Index(fields=["project", "-created_at", "id"], name="image_project_newest"),
+            # Counts and the Tagged / Untagged listings: the project's live images of one
+            # state, newest first, all from the index.
+            models.Index(
+                fields=["project", "removed_at", "tagged", "-created_at", "id"],
+                name="image_project_state_newest",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypedDict, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import Http404
 from django_stubs_ext import WithAnnotations
@@ -104,18 +104,13 @@ def image_list(
     # EXISTS, not a join: no DISTINCT over images × tags, so a page or a count costs the same
     # kind of index walk at 20k images as at 1k (bench/scale.py).
     if state == ImageFilter.TAGGED:
-        images = images.filter(_has_tags())
+        images = images.filter(tagged=True)
     elif state == ImageFilter.UNTAGGED:
-        images = images.filter(~_has_tags())
+        images = images.filter(tagged=False)
     if tag_ids:
         # From the tag's index: as many lookups as the tag has images, not as the project has.
         images = images.filter(pk__in=ImageTag.objects.filter(tag_id__in=tag_ids).values("image"))
     return images.prefetch_related("tags").order_by("-created_at", "id")
-
-
-def _has_tags() -> Exists:
-    """The image carries a tag."""
-    return Exists(ImageTag.objects.filter(image=OuterRef("pk")))
 
 
 def image_neighbours(
@@ -148,7 +143,7 @@ class ImageCounts:
 
 def image_counts(*, project: Project) -> ImageCounts:
     images = active_images(project)
-    total, untagged = images.count(), images.filter(~_has_tags()).count()
+    total, untagged = images.count(), images.filter(tagged=False).count()
     return ImageCounts(all=total, tagged=total - untagged, untagged=untagged)
 
 

@@ -183,9 +183,7 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
         web.url, ApiKeyCredentials(in_headers={"Prediction-key": prediction_keys.key1})
     )
     hosts = {name: tmp_path / f"{name}-host" for name in ("one", "two")}
-    workers = {
-        name: start_worker(name, **host_env(data, s3.env)) for name, data in hosts.items()
-    }
+    workers = {name: start_worker(name, **host_env(data, s3.env)) for name, data in hosts.items()}
     trees = trainer.create_project("Trees")
     upload(
         trainer,
@@ -227,14 +225,18 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     test_photo = (SAMPLES / "Test" / "test_image.jpg").read_bytes()
     tree_answer = predictor.classify_image(trees.id, "trees", test_photo)
     assert {p.tag_name for p in tree_answer.predictions} == {"Hemlock", "Japanese Cherry"}
-    carrot = (GROCERY / "Carrots" / sorted(os.listdir(GROCERY / "Carrots"))[-1]).read_bytes()
+    carrot = sorted((GROCERY / "Carrots").iterdir())[-1].read_bytes()  # not trained on
     grocery_answer = predictor.classify_image_with_no_store(groceries.id, "groceries", carrot)
     assert grocery_answer.predictions[0].tag_name == "Carrots"
 
     # A kept prediction's thumbnail and a training image's, made and served from the bucket.
     image = trainer.get_tagged_images(trees.id, take=1)[0]
-    thumb = requests.get(image.thumbnail_uri, headers={"Training-key": training_keys.key1})
+    thumb = requests.get(
+        image.thumbnail_uri, headers={"Training-key": training_keys.key1}, timeout=60
+    )
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    kept = b"".join(trainer.get_artifact(trees.id, f"predictions/{tree_answer.id}/thumbnail"))
+    assert kept[:2] == b"\xff\xd8"
 
     # An export, built by the worker still running and downloaded from the web process.
     trainer.export_iteration(groceries.id, second.id, "ONNX")

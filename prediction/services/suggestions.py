@@ -90,7 +90,7 @@ def suggested_untagged(
 
 
 def _untagged(project: Project) -> list[Image]:
-    return list(active_images(project).filter(image_tags__isnull=True).order_by("created_at"))
+    return list(active_images(project).filter(tagged=False).order_by("created_at"))
 
 
 def suggested_counts(

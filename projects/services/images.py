@@ -16,7 +16,7 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from portal import storage
@@ -196,9 +196,12 @@ def _create_one(
         )
     if existing is not None:  # removed earlier but kept for an iteration: bring it back
         with transaction.atomic():
-            Image.objects.filter(pk=existing.pk).update(removed_at=None, metadata=metadata)
+            # It lost its tags when it was removed: the ones given now are all it has.
+            Image.objects.filter(pk=existing.pk).update(
+                removed_at=None, metadata=metadata, tagged=bool(tags)
+            )
             ImageTag.objects.bulk_create([ImageTag(image=existing, tag=t) for t in tags])
-        existing.removed_at, existing.metadata = None, metadata
+        existing.removed_at, existing.metadata, existing.tagged = None, metadata, bool(tags)
         return ImageCreateResult(upload.name, ImageStatus.OK, "", existing)
     try:
         prepared = prepare_image(data, image_rules())
@@ -275,6 +278,7 @@ def _store(
                 source=source,
                 original_name=upload.name[:255],
                 metadata=metadata,
+                tagged=bool(tags),
             )
             ImageTag.objects.bulk_create([ImageTag(image=image, tag=tag) for tag in tags])
     except IntegrityError:
@@ -305,6 +309,15 @@ def image_tags_set(*, image: Image, tags: Sequence[Tag]) -> None:
         ImageTag.objects.bulk_create(
             [ImageTag(image=image, tag=t) for t in tags], ignore_conflicts=True
         )
+        Image.objects.filter(pk=image.pk).update(tagged=bool(tags))
+        image.tagged = bool(tags)
+
+
+def images_tagged_refresh(image_ids: Iterable[uuid.UUID | str]) -> None:
+    """Recompute `Image.tagged` from the ImageTag rows, after tags left these images."""
+    Image.objects.filter(pk__in=list(image_ids)).update(
+        tagged=Exists(ImageTag.objects.filter(image=OuterRef("pk")))
+    )
 
 
 def _merge(project: Project, current: list[Tag], added: list[Tag]) -> list[Tag]:
@@ -356,9 +369,12 @@ def images_tags_add(
 def images_tags_remove(
     *, project: Project, image_ids: Iterable[uuid.UUID | str], tags: Sequence[Tag]
 ) -> int:
-    deleted, _ = ImageTag.objects.filter(
-        image__project=project, image_id__in=list(image_ids), tag__in=tags
-    ).delete()
+    ids = list(image_ids)
+    with transaction.atomic():
+        deleted, _ = ImageTag.objects.filter(
+            image__project=project, image_id__in=ids, tag__in=tags
+        ).delete()
+        images_tagged_refresh(ids)
     return deleted
 
 
@@ -381,7 +397,7 @@ def images_delete(
         IterationImage.objects.filter(image__in=images).delete()
     kept = set(images.filter(iteration_images__isnull=False).values_list("id", flat=True))
     ImageTag.objects.filter(image_id__in=kept).delete()
-    Image.objects.filter(id__in=kept).update(removed_at=timezone.now())
+    Image.objects.filter(id__in=kept).update(removed_at=timezone.now(), tagged=False)
     gone = images.exclude(id__in=kept)
     deleted = len(kept) + _delete_rows_and_files(gone)
     return deleted

@@ -100,4 +100,9 @@ def tag_update(*, tag: Tag, name: str, description: str, type: str) -> Tag:
 
 def tag_delete(*, tag: Tag) -> None:
     """Delete the tag; its images stay, without it."""
-    tag.delete()
+    from projects.services.images import images_tagged_refresh
+
+    with transaction.atomic():
+        image_ids = list(tag.image_tags.values_list("image_id", flat=True))
+        tag.delete()
+        images_tagged_refresh(image_ids)
