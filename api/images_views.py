@@ -13,7 +13,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
@@ -64,11 +64,16 @@ def query_flag(request: HttpRequest, name: str, default: bool = False) -> bool:
 _STATES = {"all": ImageFilter.ALL, "tagged": ImageFilter.TAGGED, "untagged": ImageFilter.UNTAGGED}
 
 
-def _matching(
-    request: HttpRequest, project: Project, iteration: Iteration | None, state: str | None = None
-) -> QuerySet[Image]:
-    """The images a list or count asks for: `tagIds` (any of them), `taggingStatus` (unless
-    the route fixes `state`), `$filter` on metadata, as `iteration` saw them if given."""
+@dataclass(frozen=True)
+class _Criteria:
+    state: str
+    tag_ids: list[uuid.UUID]
+    where: Q | None
+
+
+def _criteria(request: HttpRequest, state: str | None) -> _Criteria:
+    """What a list or count asks for: `tagIds` (any of them), `taggingStatus` (unless the
+    route fixes `state`), `$filter` on metadata."""
     if state is None:
         status = request.GET.get("taggingStatus") or "All"
         if status.lower() not in _STATES:
@@ -76,7 +81,15 @@ def _matching(
         state = _STATES[status.lower()]
     expression = request.GET.get("$filter")
     where = metadata_filter(expression) if expression else None
-    tag_ids = query_ids(request, "tagIds")
+    return _Criteria(state, query_ids(request, "tagIds"), where)
+
+
+def _matching(
+    request: HttpRequest, project: Project, iteration: Iteration | None, state: str | None = None
+) -> QuerySet[Image]:
+    """The images a list or count asks for (`_criteria`), as `iteration` saw them if given."""
+    criteria = _criteria(request, state)
+    state, tag_ids, where = criteria.state, criteria.tag_ids, criteria.where
     if iteration is not None:
         return training_selectors.iteration_image_list(
             iteration=iteration, state=state, tag_ids=tag_ids, where=where
@@ -110,7 +123,8 @@ MAX_SKIP = 2**31 - 1  # what a database OFFSET takes everywhere
 
 
 def take_skip(request: HttpRequest) -> slice:
-    """The page the `take` and `skip` query parameters ask for (take at most MAX_TAKE)."""
+    """The page the `take` and `skip` query parameters ask for (take at most MAX_TAKE):
+    slice(skip, skip + take)."""
     try:
         take = int(request.GET.get("take", 50))
         skip = int(request.GET.get("skip", 0))
@@ -129,10 +143,14 @@ def _listed(request: HttpRequest, project: Project, state: str | None = None) ->
     """One page of a GetImages-style list, newest first unless orderBy=Oldest."""
     iteration = _iteration(request, project)
     order = request.GET.get("orderBy", "Newest")
-    images = _matching(request, project, iteration, state).order_by(
-        "created_at" if order == "Oldest" else "-created_at", "id"
+    page = take_skip(request)
+    images = selectors.image_page(
+        _matching(request, project, iteration, state),
+        skip=page.start,
+        take=page.stop - page.start,
+        newest=order != "Oldest",
     )
-    return _images_json(request, iteration, images[take_skip(request)])
+    return _images_json(request, iteration, images)
 
 
 def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[Any, int]:
@@ -306,8 +324,13 @@ def images_count(
 ) -> Any:
     """GetImageCount (filters as GetImages), GetTaggedImageCount and GetUntaggedImageCount."""
     project = _project(resource, project_id)
-    found = _matching(request, project, _iteration(request, project), state)
-    return found.order_by().count()
+    iteration = _iteration(request, project)
+    if iteration is not None:
+        return _matching(request, project, iteration, state).order_by().count()
+    criteria = _criteria(request, state)
+    return selectors.image_count(
+        project=project, state=criteria.state, tag_ids=criteria.tag_ids, where=criteria.where
+    )
 
 
 @require_http_methods(["POST"])

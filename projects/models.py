@@ -149,13 +149,12 @@ class Image(models.Model):
             )
         ]
         indexes = [
-            # Every listing: a project's images newest first, read in index order (no sort).
-            models.Index(fields=["project", "-created_at", "id"], name="image_project_newest"),
-            # Counts and the Tagged / Untagged listings: the project's live images of one
-            # state, newest first, all from the index.
+            # Every listing: a project's live images newest first, read in index order (no
+            # sort). `tagged` last makes it cover the Tagged / Untagged filters too, so counts
+            # and a deep page's start (image_page) never read the table's rows.
             models.Index(
-                fields=["project", "removed_at", "tagged", "-created_at", "id"],
-                name="image_project_state_newest",
+                fields=["project", "removed_at", "-created_at", "id", "tagged"],
+                name="image_project_live_newest",
             ),
         ]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TypedDict, cast
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 from django_stubs_ext import WithAnnotations
 
@@ -75,9 +76,18 @@ def tag_list(*, project: Project) -> QuerySet[Tag]:
     """The project's tags with `image_count`, as Custom Vision's Tag.imageCount, by name."""
     # Explicit order: Django drops Meta.ordering from GROUP BY queries, and the number keys
     # on the Training Images page follow this order, so it must not change between requests.
+    # A count per tag from the (tag, image) index, not a GROUP BY over the tag's columns
+    # joined to every ImageTag row: 1.9 ms against 14 ms at 20,000 images (bench/scale.py).
+    per_tag = (
+        ImageTag.objects.filter(tag=OuterRef("pk"))
+        .order_by()
+        .values("tag")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return (
         Tag.objects.filter(project=project)
-        .annotate(image_count=Count("image_tags"))
+        .annotate(image_count=Coalesce(Subquery(per_tag), 0))
         .order_by(Lower("name"), "id")
     )
 
@@ -125,13 +135,93 @@ def image_neighbours(
     lookups, and `image` itself need not match the filter any more (just tagged from Untagged).
     """
     images = image_list(project=project, state=state, tag_ids=tag_ids).prefetch_related(None)
-    at = image.created_at
-    before = Q(created_at__gt=at) | Q(created_at=at, id__lt=image.id)
-    after = Q(created_at__lt=at) | Q(created_at=at, id__gt=image.id)
+    key = (image.created_at, image.id)
     return (
-        images.filter(before).order_by("created_at", "-id").first(),
-        images.filter(after).first(),
+        images.filter(newer_than(key)).order_by("created_at", "-id").first(),
+        images.filter(older_than(key)).first(),
     )
+
+
+# --- Keyset positions in image_list's order (newest first: created_at desc, then id) ---------
+Key = tuple[datetime, uuid.UUID]
+
+
+def older_than(key: Key, *, inclusive: bool = False) -> Q:
+    """The images after `key` in newest-first order (with it, if `inclusive`)."""
+    at, pk = key
+    return Q(created_at__lt=at) | Q(created_at=at, **{"id__gte" if inclusive else "id__gt": pk})
+
+
+def newer_than(key: Key) -> Q:
+    """The images before `key` in newest-first order."""
+    at, pk = key
+    return Q(created_at__gt=at) | Q(created_at=at, id__lt=pk)
+
+
+def cursor_of(image: Image) -> str:
+    """An image's position in image_list's order, for a link to the page after or before it."""
+    return f"{image.created_at.isoformat()}_{image.id}"
+
+
+def cursor_parse(text: str | None) -> Key | None:
+    """The position a cursor names; None for none or a garbled one (the first page)."""
+    at, _, pk = (text or "").rpartition("_")
+    try:
+        return datetime.fromisoformat(at), uuid.UUID(pk)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    images: list[Image]
+    newer: str | None  # cursor for the page of newer images; None on the first page
+    older: str | None  # cursor for the page of older images; None on the last
+
+
+def image_keyset_page(
+    images: QuerySet[Image], *, size: int, after: Key | None = None, before: Key | None = None
+) -> ImagePage:
+    """A page of `images` (image_list's order) starting after `after` or ending before
+    `before`: an index seek whatever the depth, where a page number would be an OFFSET over
+    every image before it. Custom Vision's portal has no page numbers either."""
+    if before is not None:
+        rows = list(images.filter(newer_than(before)).order_by("created_at", "-id")[: size + 1])
+        more_newer, rows = len(rows) > size, rows[:size][::-1]
+        return ImagePage(
+            rows,
+            newer=cursor_of(rows[0]) if rows and more_newer else None,
+            older=cursor_of(rows[-1]) if rows else None,
+        )
+    if after is not None:
+        images = images.filter(older_than(after))
+    rows = list(images[: size + 1])
+    more_older, rows = len(rows) > size, rows[:size]
+    return ImagePage(
+        rows,
+        newer=cursor_of(rows[0]) if rows and after is not None else None,
+        older=cursor_of(rows[-1]) if more_older else None,
+    )
+
+
+def image_page(images: QuerySet[Image], *, skip: int, take: int, newest: bool = True) -> Any:
+    """`take` images `skip` deep into `images`, newest (or oldest) first: Azure's skip/take.
+
+    A deep page finds the key of its first image with OFFSET over (created_at, id) alone,
+    which the listing indexes cover, so the rows skipped are never read from the table; the
+    page itself is then read from that key like any first page (bench/scale.py).
+    """
+    order = ("-created_at", "id") if newest else ("created_at", "id")
+    images = images.order_by(*order)
+    if skip == 0:
+        return images[:take]
+    start = next(iter(images.values_list("created_at", "id")[skip : skip + 1]), None)
+    if start is None:
+        return images.none()
+    at, pk = start
+    if newest:
+        return images.filter(older_than((at, pk), inclusive=True))[:take]
+    return images.filter(Q(created_at__gt=at) | Q(created_at=at, id__gte=pk))[:take]
 
 
 @dataclass(frozen=True)
@@ -139,6 +229,22 @@ class ImageCounts:
     all: int
     tagged: int
     untagged: int
+
+
+def image_count(
+    *,
+    project: Project,
+    state: str = ImageFilter.ALL,
+    tag_ids: list[uuid.UUID] | None = None,
+    where: Q | None = None,
+) -> int:
+    """How many images `image_list` would list, by the cheapest route there is."""
+    if tag_ids and where is None and state != ImageFilter.UNTAGGED:
+        # Only live images carry tags (removing an image takes them off), so the tag's own
+        # index counts them: as many entries as the tag has images, not as the project has.
+        rows = ImageTag.objects.filter(tag__project=project, tag_id__in=tag_ids)
+        return (rows if len(tag_ids) == 1 else rows.values("image_id").distinct()).count()
+    return image_list(project=project, state=state, tag_ids=tag_ids, where=where).order_by().count()
 
 
 def image_counts(*, project: Project) -> ImageCounts:
@@ -248,8 +354,9 @@ class DatasetHealth:
         )
 
 
-def dataset_health(*, project: Project) -> DatasetHealth:
-    """Images per tag and what Custom Vision would warn about before training."""
+def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> DatasetHealth:
+    """Images per tag and what Custom Vision would warn about before training. `tags`, when
+    the caller has them, are `tag_list`'s (with their counts): not counted twice."""
 
     def level(count: int) -> str:
         if count == 0:
@@ -260,11 +367,15 @@ def dataset_health(*, project: Project) -> DatasetHealth:
             return TagHealth.LOW
         return TagHealth.OK
 
-    tags = tag_image_counts(project=project)
-    largest_count = max((n for _, n in tags), default=0) or 1
+    counted = (
+        [(t, cast("Any", t).image_count) for t in tags]
+        if tags is not None
+        else tag_image_counts(project=project)
+    )
+    largest_count = max((n for _, n in counted), default=0) or 1
     counts = [
         TagCount(tag=t, count=n, level=level(n), share=round(100 * n / largest_count))
-        for t, n in tags
+        for t, n in counted
     ]
     # Balance is between the classes the model learns; the Negative tag is "none of these".
     classes = sorted(

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import (
     FileResponse,
@@ -173,7 +172,13 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
         state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
         tag_ids = filters.cleaned_data["tag"]
     images = selectors.image_list(project=project, state=state, tag_ids=tag_ids)
-    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    page = selectors.image_keyset_page(
+        images,
+        size=IMAGES_PER_PAGE,
+        after=selectors.cursor_parse(request.GET.get("after")),
+        before=selectors.cursor_parse(request.GET.get("before")),
+    )
+    counts = selectors.image_counts(project=project)
     return render(
         request,
         "projects/images.html",
@@ -181,10 +186,15 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
             "project": project,
             "tags": tags,
             "page": page,
+            "matching": (
+                selectors.image_count(project=project, state=state, tag_ids=tag_ids)
+                if tag_ids
+                else getattr(counts, state)
+            ),
             "state": state,
             "selected_tag_ids": {str(t) for t in tag_ids},
-            "counts": selectors.image_counts(project=project),
-            "health": selectors.dataset_health(project=project),
+            "counts": counts,
+            "health": selectors.dataset_health(project=project, tags=tags),
             # Number keys 1–9 apply these, in the order the sidebar lists and numbers them.
             "shortcut_tags": [t.name for t in tags[:SHORTCUT_TAGS]],
             "upload_form": UploadForm(max_files=settings.CV_MAX_IMAGES_PER_BATCH),
@@ -197,7 +207,8 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
 
 def _query_without_page(request: AuthedRequest) -> str:
     query = request.GET.copy()
-    query.pop("page", None)
+    for position in ("page", "after", "before"):
+        query.pop(position, None)
     return query.urlencode()
 
 

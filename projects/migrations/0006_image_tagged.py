@@ -21,11 +21,12 @@ class Migration(migrations.Migration):
             field=models.BooleanField(default=False),
         ),
         migrations.RunPython(tagged_from_rows, migrations.RunPython.noop),
+        migrations.RemoveIndex(model_name="image", name="image_project_newest"),
         migrations.AddIndex(
             model_name="image",
             index=models.Index(
-                fields=["project", "removed_at", "tagged", "-created_at", "id"],
-                name="image_project_state_newest",
+                fields=["project", "removed_at", "-created_at", "id", "tagged"],
+                name="image_project_live_newest",
             ),
         ),
     ]

@@ -58,3 +58,22 @@ def test_tagged_follows_every_way_tags_change(project, alice):
     assert_consistent(project)
     counts = selectors.image_counts(project=project)
     assert (counts.all, counts.tagged, counts.untagged) == (3, 1, 2)
+
+
+def test_counts_by_tag_agree_with_the_listing(project):
+    red, blue = services.tags_get_or_create(project=project, names=["Red", "Blue"])
+    datas = images.distinct(5)
+    made = [
+        services.images_create(
+            project=project, uploads=[ImageUpload(name=f"{i}.png", data=d)], tag_ids=tags
+        )[0].image
+        for i, (d, tags) in enumerate(
+            zip(datas, [[red.id], [blue.id], [red.id, blue.id], [], [red.id]], strict=True)
+        )
+    ]
+    services.images_delete(project=project, image_ids=[made[4].id])
+    for state in ("all", "tagged", "untagged"):
+        for tag_ids in ([], [red.id], [blue.id], [red.id, blue.id]):
+            listed = selectors.image_list(project=project, state=state, tag_ids=tag_ids)
+            counted = selectors.image_count(project=project, state=state, tag_ids=tag_ids)
+            assert counted == len(listed), (state, tag_ids)
