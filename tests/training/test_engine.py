@@ -161,3 +161,24 @@ def test_a_model_file_from_before_onnx_still_predicts(tmp_path):
     assert torch.allclose(torch.tensor(Predictor(bundle).predict(data)), expected, atol=1e-4)
     with pytest.raises(ValueError, match="Not a model file"):
         ModelBundle.from_bytes(b"garbage")
+
+
+def test_a_predictor_keeps_one_copy_of_the_weights(tmp_path):
+    import gc
+    import weakref
+
+    from training.engine.bundle import ModelBundle
+
+    result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
+    data = result.bundle.to_bytes()
+    bundle = ModelBundle.from_bytes(data)
+    graph = weakref.ref(bundle)
+    predictor = Predictor(bundle)
+    del bundle
+    gc.collect()
+    # The session has the weights; the bundle (and its ONNX bytes) is not held on to.
+    assert graph() is None
+    assert predictor.tag_names == ["red", "blue"]
+    assert predictor.predict(photo("red", seed=4)) == Predictor.from_bytes(data).predict(
+        photo("red", seed=4)
+    )

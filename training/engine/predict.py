@@ -16,7 +16,6 @@ from training.engine.pixels import load_rgb, pixels_of
 
 class Predictor:
     def __init__(self, bundle: ModelBundle, threads: int = 1) -> None:
-        self.bundle = bundle
         options = ort.SessionOptions()
         # Set on purpose: ORT's default is a thread per core in every process, and several
         # web workers share the cores (portal/threads.py).
@@ -27,6 +26,9 @@ class Predictor:
         self.session = ort.InferenceSession(
             bundle.onnx, options, providers=["CPUExecutionProvider"]
         )
+        # Only what prediction reads is kept: the session holds the weights now, and keeping
+        # the graph's bytes too would be a second copy of them per cached model.
+        self.tag_names = list(bundle.tag_names)
         self.image_size = bundle.image_size
         self.multilabel = bundle.multilabel
 
