@@ -9,7 +9,8 @@ does (2 workers × 4 threads, one ONNX Runtime thread each). Then, at 1, 2, 4 an
   * HTTP `/nostore`: the Prediction API's ClassifyImageWithNoStore, key check and JSON;
   * HTTP stored: ClassifyImage, which also keeps the image and its answer.
 
-and the server's CPU time per `/nostore` request (all its processes, from /proc).
+and the server's CPU time per `/nostore` request (all its processes, from /proc). Each figure is
+the median of three rounds that take the three measurements in turn.
 
     .venv/bin/python bench/predict.py                 # this tree
     .venv/bin/python bench/predict.py --compare HEAD~1  # and the same figures for an older
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "custom-vision-sample" / "Test" / "test_image.jpg"
 CLIENTS = (1, 2, 4, 8)
+ROUNDS = 3
 
 # Run in the tree being measured (this one or an older worktree): trains and publishes the
 # sample project with that tree's own code, then prints what the benchmark needs.
@@ -237,11 +240,20 @@ def measure_now(seconds: float) -> float:
         model_only = rate(lambda _: single.run(prepared), 1, seconds)
         print(f"ONNX Runtime, model only (pixels ready), 1 thread: {model_only:.1f}/s")
         print()
+        print(f"median of {ROUNDS} rounds, each measuring the three in turn for {seconds:g} s:")
         print("clients  raw ORT/s   HTTP nostore/s (÷raw)   HTTP stored/s (÷raw)")
         for clients in CLIENTS:
-            r = rate(lambda i: sessions[i].predict(photo), clients, seconds)
-            n = rate(nostore, clients, seconds)
-            s = rate(stored, clients, seconds)
+            # Interleaved rounds: a burst of noise from this shared machine's other tenants
+            # lands on one round of one measurement, and the median leaves it out.
+            rounds = [
+                (
+                    rate(lambda i: sessions[i].predict(photo), clients, seconds),
+                    rate(nostore, clients, seconds),
+                    rate(stored, clients, seconds),
+                )
+                for _ in range(ROUNDS)
+            ]
+            r, n, s = (statistics.median(column) for column in zip(*rounds, strict=True))
             print(
                 f"{clients:>7}  {r:>9.1f}   {n:>8.1f} ({n / r:.2f})        {s:>8.1f} ({s / r:.2f})"
             )
@@ -275,7 +287,7 @@ def measure_ref(ref: str, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement and round")
     parser.add_argument("--compare", metavar="REF", help="also measure this git commit")
     args = parser.parse_args()
     now = measure_now(args.seconds)

@@ -253,6 +253,9 @@ CV_MAX_TAGS_PER_BATCH = env_int("CV_MAX_TAGS_PER_BATCH", 20, minimum=1)
 # Suggested tags: untagged images one request may run the model over (~40 ms each on a CPU);
 # more are scored by the next request.
 CV_SUGGESTIONS_PER_REQUEST = env_int("CV_SUGGESTIONS_PER_REQUEST", 300, minimum=1)
+# A kept prediction's image and row are written by a thread of the web process just after the
+# answer, many to a commit (prediction/services/keeping.py); false writes them in the request.
+CV_PREDICTION_WRITE_BEHIND = env_bool("CV_PREDICTION_WRITE_BEHIND", True)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
 # What one image may take once decoded (pixels × channels × bytes per channel, read from the
 # header before decoding): the guard against small files that decode to gigabytes.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from projects.models import Image, Project
 from training.models import Iteration
@@ -26,7 +27,8 @@ class StoredPrediction(models.Model):
     predictions = models.JSONField(
         default=list, help_text="[{tagId, tagName, tagType, probability}]"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The request's time, set by whoever writes the row (possibly a moment later).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -27,6 +27,14 @@ def media_storage(settings, tmp_path) -> Path:
     return location
 
 
+@pytest.fixture(autouse=True)
+def predictions_written_in_the_request(settings):
+    """Tests read a kept prediction right after classifying, inside their own transaction,
+    which the writer thread's connection can't see: the write-behind path has tests of its own
+    (tests/prediction/test_keeping.py)."""
+    settings.CV_PREDICTION_WRITE_BEHIND = False
+
+
 def stored_files(location: Path) -> list[Path]:
     return sorted(p for p in location.rglob("*") if p.is_file()) if location.exists() else []
 

@@ -27,6 +27,7 @@ import requests
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
+    CustomVisionErrorException,
     ImageFileCreateBatch,
     ImageFileCreateEntry,
 )
@@ -161,6 +162,18 @@ def upload(trainer, project, folders: dict[str, Path]) -> None:
         assert batch.is_batch_successful, [i.status for i in batch.images]
 
 
+def kept_thumbnail(trainer, project_id, prediction_id) -> bytes:
+    """A kept prediction's thumbnail: its row is written just after the answer."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            path = f"predictions/{prediction_id}/thumbnail"
+            return b"".join(trainer.get_artifact(project_id, path))
+        except CustomVisionErrorException:
+            assert time.monotonic() < deadline, "the kept prediction never arrived"
+            time.sleep(0.2)
+
+
 def stored_keys(s3) -> list[str]:
     pages = s3.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
@@ -235,8 +248,7 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
         image.thumbnail_uri, headers={"Training-key": training_keys.key1}, timeout=60
     )
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
-    kept = b"".join(trainer.get_artifact(trees.id, f"predictions/{tree_answer.id}/thumbnail"))
-    assert kept[:2] == b"\xff\xd8"
+    assert kept_thumbnail(trainer, trees.id, tree_answer.id)[:2] == b"\xff\xd8"
 
     # An export, built by the worker still running and downloaded from the web process.
     trainer.export_iteration(groceries.id, second.id, "ONNX")

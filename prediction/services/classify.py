@@ -10,14 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from portal import storage
-from prediction.models import StoredPrediction
+from prediction.services.keeping import Pending, keep
 from prediction.services.predictors import predictor_for
 from projects.imaging import (
     ImageRejected,
@@ -164,7 +162,7 @@ def prediction_classify(
         prepared = _prepare(data, limit, predictor.image_size)
         assert prepared.decoded is not None
         predictions = ranked(iteration, predictor.predict_image(prepared.decoded))
-        _store(iteration, prepared, predictions, prediction_id, application)
+        _store(iteration, prepared, predictions, prediction_id, application, now)
         thumbnail = thumbnail_of(prepared.decoded) if preview else b""
     else:
         image = _decode(data, limit, predictor.image_size)
@@ -181,21 +179,23 @@ def _store(
     predictions: list[TagProbability],
     prediction_id: uuid.UUID,
     application: str,
+    created_at: datetime,
 ) -> None:
-    base = storage.prediction_base(iteration.project_id, prediction_id)
-    files = storage.image_files(base, prepared.extension, prepared.data, prepared.thumbnail)
-    with storage.saved(files) as [file_name], transaction.atomic():
-        StoredPrediction.objects.create(
+    keep(
+        Pending(
             id=prediction_id,
             project_id=iteration.project_id,
-            iteration=iteration,
-            file=file_name,
+            iteration_id=iteration.id,
+            data=prepared.data,
+            extension=prepared.extension,
             content_hash=prepared.content_hash,
             width=prepared.width,
             height=prepared.height,
-            application=application[:200],
+            application=application,
             predictions=[prediction_entry_json(p) for p in predictions],
+            created_at=created_at,
         )
+    )
 
 
 def prediction_entry_json(p: TagProbability) -> dict[str, Any]:
