@@ -18,6 +18,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from prediction.models import StoredPrediction
 logger = logging.getLogger(__name__)
 
 BATCH = 64  # rows per transaction at most
+WINDOW_SECONDS = 0.005  # how long a batch gathers after its first row
+IDLE_SECONDS = 5.0  # a writer with nothing to write this long closes its connection
 QUEUE_LIMIT = 512  # beyond this, a request writes its own (the writer is behind)
 
 
@@ -103,6 +106,9 @@ def _row(item: Pending, file_name: str) -> StoredPrediction:
     )
 
 
+_CLOSE: Any = object()  # queued by flush: close the database connection, write nothing
+
+
 class _Writer:
     """One daemon thread per process, started on first use (after gunicorn's fork)."""
 
@@ -125,6 +131,14 @@ class _Writer:
         return True
 
     def flush(self, timeout: float) -> bool:
+        """Wait until everything queued is written and the writer has let go of its
+        database connection."""
+        if self.thread is None or not self.thread.is_alive():
+            return self.queue.empty()
+        try:
+            self.queue.put(_CLOSE, timeout=timeout)
+        except queue.Full:
+            return False
         done = threading.Event()
 
         def wait() -> None:
@@ -136,18 +150,35 @@ class _Writer:
 
     def _run(self) -> None:
         while True:
-            batch = [self.queue.get()]
-            while len(batch) < BATCH:
+            try:
+                first = self.queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                # Idle: no database connection held for nothing. A busy writer keeps its
+                # connection (opening one per batch would cost more than the batch).
+                connection.close()
+                first = self.queue.get()
+            if first is _CLOSE:
+                connection.close()
+                self.queue.task_done()
+                continue
+            batch = [first]
+            # Gather for a few milliseconds: more rows share the commit, and the writing
+            # (Python, holding the GIL) lands while the next request is inside ONNX Runtime
+            # (which releases it) rather than while it parses its headers.
+            window = time.monotonic() + WINDOW_SECONDS
+            while len(batch) < BATCH and (wait := window - time.monotonic()) > 0:
                 try:
-                    batch.append(self.queue.get_nowait())
+                    item = self.queue.get(timeout=wait)
                 except queue.Empty:
                     break
+                if item is _CLOSE:  # after this batch
+                    self.queue.task_done()
+                    self.queue.put_nowait(item)
+                    break
+                batch.append(item)
             try:
                 close_old_connections()  # a broken or expired connection is replaced
                 write(batch)
-                if self.queue.empty():
-                    # Idle: no database connection held for nothing (a busy writer keeps its).
-                    connection.close()
             except Exception:
                 logger.exception("Could not keep %d predictions", len(batch))
             finally:
