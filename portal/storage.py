@@ -123,6 +123,12 @@ def delete_on_commit(names: Iterable[str]) -> None:
     transaction.on_commit(lambda: delete(names))
 
 
+def delete_folder_on_commit(folder: str) -> None:
+    """Remove every file under `folder` once the transaction commits (a project's feature
+    cache, which no row points at, goes with the project's row)."""
+    transaction.on_commit(lambda: delete(list(walk(folder))))
+
+
 def walk(folder: str) -> Iterator[str]:
     """Every stored name under `folder`, depth first."""
     try:

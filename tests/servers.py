@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import contextlib
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -84,3 +91,63 @@ def image_server() -> Iterator[ImageServer]:
 @pytest.fixture
 def allow_local(settings) -> None:
     settings.CV_URL_FETCH_ALLOW = ["127.0.0.1/32"]
+
+
+def wait_until_answering(
+    url: str,
+    process: subprocess.Popen[bytes],
+    output: Callable[[], str],
+    failure: str,
+    seconds: float = 90,
+) -> None:
+    """Wait for a server `process` to answer `url` (any status); fail with its output if it
+    stops, or with `failure` if it takes longer than `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=30)
+            return
+        except requests.RequestException:
+            assert process.poll() is None, output()
+            assert time.monotonic() < deadline, failure
+            time.sleep(0.3)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def portal_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """This portal under gunicorn in a process of its own, as `make run` serves it (one
+    worker): yields its base URL and port once it answers."""
+    port = free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "portal.wsgi",
+                f"--bind=127.0.0.1:{port}",
+                "--workers=1",
+                "--threads=4",
+                "--log-level=warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_answering(
+                f"{url}/customvision/v3.3/training/projects",
+                server,
+                lambda: log.read_text()[-3000:],
+                "the portal did not start",
+            )
+            yield url, port
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

@@ -13,9 +13,6 @@ import io
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -36,6 +33,7 @@ from moto.server import ThreadedMotoServer
 from msrest.authentication import ApiKeyCredentials
 
 from projects import services
+from tests.servers import free_port, portal_process
 from tests.workers import database_url
 from training.models import Iteration
 
@@ -45,12 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "custom-vision-sample"
 GROCERY = ROOT / "tests" / "data" / "grocery"
 BUCKET = "customvision"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -98,36 +90,8 @@ def host_env(data: Path, s3_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def web(s3, tmp_path):
     data = tmp_path / "web-host"
-    port = free_port()
-    log = (tmp_path / "web.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "portal.wsgi",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=1",
-            "--threads=4",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=host_env(data, s3.env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            requests.get(f"{url}/customvision/v3.3/training/projects", timeout=30)
-            break
-        except requests.RequestException:
-            assert server.poll() is None, (tmp_path / "web.log").read_text()
-            assert time.monotonic() < deadline, "the web process did not start"
-            time.sleep(0.3)
-    yield SimpleNamespace(url=url, data=data, port=port)
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with portal_process(host_env(data, s3.env), tmp_path / "web.log") as (url, port):
+        yield SimpleNamespace(url=url, data=data, port=port)
 
 
 def wait_until_ready(*names: str, logs: Path, seconds: float = 120) -> None:

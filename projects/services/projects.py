@@ -158,5 +158,7 @@ def project_delete(*, project: Project) -> None:
     names += [n for n in project.iterations.values_list("model_file", flat=True) if n]
     names += [n for n in project.iterations.values_list("exports__file", flat=True).distinct() if n]
     names += [n for pair in project.predictions.values_list("file", "thumbnail") for n in pair]
+    project_id = project.id
     project.delete()
     storage.delete_on_commit(names)
+    storage.delete_folder_on_commit(storage.features_prefix(project_id))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import requests
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     ImageFileCreateBatch,
@@ -34,17 +32,12 @@ from projects import selectors
 from projects.azure.client import AzureTrainingSource, SourceError
 from projects.models import AzureImport, Image, Project, Tag
 from projects.services import azure_import
+from tests.servers import portal_process
 from tests.training.synthetic import photo
 from training import services as training_services
 
 ROOT = Path(__file__).resolve().parents[2]
 FOOD = "c151d5b5-dd07-472a-acc8-15d29dea8518"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -79,34 +72,8 @@ def azure(tmp_path_factory):
             "--create-owner",
         )
     )["key"]
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(python).with_name("gunicorn")),
-            "portal.wsgi",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=1",
-            "--threads=4",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{url}/customvision/v3.3/training/projects", timeout=30)
-                break
-            except requests.RequestException:
-                assert server.poll() is None, "the source server stopped"
-                assert time.monotonic() < deadline, "the source server did not start"
-                time.sleep(0.3)
+    with portal_process(env, data / "server.log") as (url, _port):
         yield SimpleNamespace(url=url, key=key, **fill(url, key))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def fill(url: str, key: str) -> dict:

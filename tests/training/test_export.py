@@ -7,10 +7,8 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch
 from PIL import Image
 
 from tests.export_sample import sample_predict
+from tests.servers import free_port, wait_until_answering
 from training.engine import export
 from training.engine.bundle import ModelBundle
 from training.engine.features import NoCache, Sample
@@ -122,12 +121,6 @@ def test_unsupported_platforms_and_flavors_say_what_is_supported(bundle):
         export.package(bundle, "DockerFile", "Windows")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def post(url: str, body: bytes, content_type: str) -> tuple[int, dict]:
     response = requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=30)
     return response.status_code, response.json()
@@ -150,15 +143,13 @@ def test_docker_export_app_serves_azures_routes_and_json(bundle, tmp_path, image
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(base + "/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert app.poll() is None, app.stdout.read() if app.stdout else ""
-                assert time.monotonic() < deadline, "the exported app did not start"
-                time.sleep(0.3)
+        wait_until_answering(
+            base + "/",
+            app,
+            lambda: app.stdout.read().decode() if app.stdout else "",
+            "the exported app did not start",
+            seconds=60,
+        )
         photo = (SAMPLES / "Test" / "test_image.jpg").read_bytes()
         server = Predictor(bundle).predict(photo)
         status, answer = post(base + "/image", photo, "application/octet-stream")

@@ -162,9 +162,12 @@ def test_deleting_an_iteration_deletes_images_only_it_kept(
     assert purged == 1
     assert not Image.objects.filter(pk=image.pk).exists()
     assert not Iteration.objects.exists()
-    files = {p.name for p in stored_files(media_storage)}
-    assert not any(name.endswith(".pt") for name in files)
-    assert len(files) == 18  # 9 images × (file + thumbnail)
+    files = {str(p.relative_to(media_storage)) for p in stored_files(media_storage)}
+    assert not any(name.startswith("models/") for name in files)
+    kept = {name for name in files if not name.startswith("features/")}
+    assert len(kept) == 18  # 9 images × (file + thumbnail)
+    # The project's feature cache stays for its next training (it goes with the project).
+    assert any(name.startswith(f"features/{trainable.id}/") for name in files)
 
 
 def test_uploading_a_removed_image_again_restores_it(trainable):
