@@ -182,3 +182,31 @@ def test_a_predictor_keeps_one_copy_of_the_weights(tmp_path):
     assert predictor.predict(photo("red", seed=4)) == Predictor.from_bytes(data).predict(
         photo("red", seed=4)
     )
+
+
+def test_features_fill_from_the_cache_and_compute_only_what_it_lacks(tmp_path):
+    from training.engine.backbones import resolve
+    from training.engine.data import preprocessing_key
+    from training.engine.features import extract
+
+    recipe = recipe_for("General")
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    net = backbone.build()
+    samples = [
+        Sample(key=f"s{i}", read=lambda i=i: photo(["red", "blue"][i % 2], seed=i))
+        for i in range(5)
+    ]
+    views = ("center", "flip")
+    fresh = extract(net, backbone, samples, views, DirectoryCache(tmp_path), torch.device("cpu"))
+    assert {v: t.shape for v, t in fresh.items()} == dict.fromkeys(
+        views, (5, fresh["center"].shape[1])
+    )
+    # One image cached without its flipped view: that view is computed, the rest read.
+    cache = CountingCache(tmp_path)
+    namespace = preprocessing_key(backbone.spec)
+    cache.put(namespace, "s2", {"center": fresh["center"][2].clone()})
+    cache.puts = 0
+    again = extract(net, backbone, samples, views, cache, torch.device("cpu"))
+    assert cache.puts == 1  # only s2, now with both views
+    for view in views:
+        assert torch.allclose(again[view], fresh[view], atol=1e-5)
