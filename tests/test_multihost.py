@@ -24,13 +24,13 @@ import requests
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
-    CustomVisionErrorException,
     ImageFileCreateBatch,
     ImageFileCreateEntry,
 )
 from django.conf import settings
 from moto.server import ThreadedMotoServer
 from msrest.authentication import ApiKeyCredentials
+from msrest.exceptions import HttpOperationError
 
 from projects import services
 from tests.servers import free_port, portal_process
@@ -133,7 +133,7 @@ def kept_thumbnail(trainer, project_id, prediction_id) -> bytes:
         try:
             path = f"predictions/{prediction_id}/thumbnail"
             return b"".join(trainer.get_artifact(project_id, path))
-        except CustomVisionErrorException:
+        except HttpOperationError:  # a 404 until the row is written
             assert time.monotonic() < deadline, "the kept prediction never arrived"
             time.sleep(0.2)
 

@@ -7,9 +7,9 @@ writes what has gathered in one transaction, so the answer does not wait on them
 predictions share one commit. The answer's id is the row's id.
 
 What it trades: a kept prediction appears on the Predictions tab (and in QueryPredictions) up
-to a tenth of a second after its answer, as on Azure a moment after; a web process killed with predictions still queued
-loses those (an orderly stop writes them first). `CV_PREDICTION_WRITE_BEHIND=false` writes in
-the request instead.
+to a tenth of a second after its answer (on Azure, a moment after too); a web process killed
+with predictions still queued loses those (an orderly stop writes them first).
+`CV_PREDICTION_WRITE_BEHIND=false` writes in the request instead.
 """
 
 from __future__ import annotations
