@@ -48,6 +48,7 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
                 application="Quick Test",
                 max_bytes=settings.CV_MAX_IMAGE_BYTES,
                 preview=True,
+                keep_now=True,
             )
         except ValidationError as exc:
             form.add_error(None, exc)

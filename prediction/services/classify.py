@@ -177,10 +177,13 @@ def prediction_classify(
     application: str = "",
     max_bytes: int | None = None,
     preview: bool = False,
+    keep_now: bool = False,
 ) -> PredictionResult:
     """Classify an image (its bytes, or the image at `url`); unless `store` is false, keep it
     (and the answer) for the project's Predictions, from where it can become a training image.
     `preview` asks for a thumbnail of an image that is not kept (Quick Test shows it back).
+    A kept image is written behind the answer (`keeping`) unless `keep_now`: Quick Test's
+    person may open the Predictions tab the next moment, and waits for one image anyway.
 
     The prediction endpoint takes images up to 4 MB as Azure's does; Quick Test up to 6 MB.
     """
@@ -195,7 +198,7 @@ def prediction_classify(
         prepared = _prepare(data, limit, predictor.image_size)
         assert prepared.decoded is not None
         predictions = ranked(iteration, predictor.predict_image(prepared.decoded))
-        _store(iteration, prepared, predictions, prediction_id, application, now)
+        _store(iteration, prepared, predictions, prediction_id, application, now, keep_now)
         thumbnail = thumbnail_of(prepared.decoded) if preview else b""
     else:
         image = _decode(data, limit, predictor.image_size)
@@ -213,6 +216,7 @@ def _store(
     prediction_id: uuid.UUID,
     application: str,
     created_at: datetime,
+    keep_now: bool,
 ) -> None:
     keep(
         Pending(
@@ -227,7 +231,8 @@ def _store(
             application=application,
             predictions=[prediction_entry_json(p) for p in predictions],
             created_at=created_at,
-        )
+        ),
+        now=keep_now,
     )
 
 

@@ -55,9 +55,9 @@ class Pending:
     created_at: datetime
 
 
-def keep(pending: Pending) -> None:
-    """Store a kept prediction: behind the response, or now when so configured."""
-    if settings.CV_PREDICTION_WRITE_BEHIND and _writer.submit(pending):
+def keep(pending: Pending, *, now: bool = False) -> None:
+    """Store a kept prediction: behind the response, or `now` (or when so configured)."""
+    if not now and settings.CV_PREDICTION_WRITE_BEHIND and _writer.submit(pending):
         return
     write([pending])
 

@@ -56,3 +56,18 @@ def test_a_row_that_cannot_go_in_is_dropped_with_its_file_and_the_rest_are_kept(
     assert list(StoredPrediction.objects.values_list("id", flat=True)) == [good.id]
     project_files = default_storage.listdir(f"predictions/{trained.project_id}")[1]
     assert project_files == [f"{good.id}.jpg"]
+
+
+def test_quick_test_keeps_its_image_before_answering(alice_client, project, trained, settings):
+    # The person may open the Predictions tab next: the row is there when the page is.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    settings.CV_PREDICTION_WRITE_BEHIND = True
+    upload = SimpleUploadedFile("t.jpg", photo("red", seed=31), content_type="image/jpeg")
+    response = alice_client.post(
+        reverse("prediction:quick_test", args=[project.id]),
+        {"iteration": trained.id, "image": upload, "store": "on"},
+    )
+    assert response.status_code == 200
+    assert StoredPrediction.objects.filter(pk=response.context["result"].id).exists()
