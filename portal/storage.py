@@ -99,10 +99,6 @@ def save_once(key: str, data: bytes) -> None:
         default_storage.save(key, ContentFile(data))
 
 
-def exists(name: str) -> bool:
-    return bool(default_storage.exists(name))
-
-
 def modified_time(name: str) -> datetime:
     return default_storage.get_modified_time(name)
 

@@ -105,13 +105,6 @@ def _published(project_id: uuid.UUID, publish_name: str) -> QuerySet[Iteration]:
     )
 
 
-def _not_published(publish_name: str) -> Http404:
-    return Http404(
-        f"No iteration of this project is published as {publish_name!r} to "
-        "this prediction resource."
-    )
-
-
 def published_iteration_get(
     *, resource: Resource, project_id: uuid.UUID, publish_name: str
 ) -> Iteration:
@@ -119,7 +112,10 @@ def published_iteration_get(
     found = _published(project_id, publish_name).filter(prediction_resource=resource)[:1]
     iteration = next(iter(found), None)
     if iteration is None:
-        raise _not_published(publish_name)
+        raise Http404(
+            f"No iteration of this project is published as {publish_name!r} to "
+            "this prediction resource."
+        )
     return iteration
 
 

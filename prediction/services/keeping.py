@@ -73,8 +73,9 @@ def write(batch: list[Pending]) -> None:
     saved: list[tuple[Pending, str]] = []
     for item in batch:
         base = storage.prediction_base(item.project_id, item.id)
+        [(key, data)] = storage.image_files(base, item.extension, item.data, b"")
         try:
-            saved.append((item, storage.save(f"{base}.{item.extension}", item.data)))
+            saved.append((item, storage.save(key, data)))
         except Exception:
             logger.exception("Could not store the image of prediction %s", item.id)
     rows = [_row(item, name) for item, name in saved]
