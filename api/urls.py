@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import URLPattern, path, re_path, register_converter
+from django.urls import URLPattern, include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 
 from api import detection_views as d
@@ -249,14 +249,12 @@ ROUTES = [
 
 
 # `_word` is the segment as the caller wrote it; api_view drops it.
-PREFIX = {
-    api: f"customvision/<cvversion:version>/<{api}word:_word>/"
-    for api in ("training", "prediction")
-}
+VERSIONED = {api: f"<cvversion:version>/<{api}word:_word>/" for api in ("prediction", "training")}
+PREFIX = {api: f"customvision/{versioned}" for api, versioned in VERSIONED.items()}
 
 
-def _pattern(route: Route) -> URLPattern:
-    return path(PREFIX[route.api] + route.path, route.view, route.kwargs)
+def _routes(api: str) -> list[URLPattern]:
+    return [path(r.path, r.view, r.kwargs) for r in ROUTES if r.api == api]
 
 
 @csrf_exempt  # key-authenticated API paths, like every route above
@@ -273,8 +271,17 @@ def not_served(request: HttpRequest) -> JsonResponse:
     )
 
 
+# A tree, not a list: Django tries patterns in order, and a prediction found after ~90 flat
+# patterns spent 0.15 ms on the misses.
 urlpatterns = [
-    path("customvision/openapi.json", openapi.document, {"routes": ROUTES}, name="openapi"),
-    *(_pattern(r) for r in ROUTES),
-    re_path(r"^customvision/", not_served),
+    path(
+        "customvision/",
+        include(
+            [
+                path("openapi.json", openapi.document, {"routes": ROUTES}, name="openapi"),
+                *(path(prefix, include(_routes(api))) for api, prefix in VERSIONED.items()),
+                re_path("", not_served),
+            ]
+        ),
+    ),
 ]

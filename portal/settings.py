@@ -62,20 +62,23 @@ INSTALLED_APPS = [
     "api",
 ]
 
+# The portal's own middleware is wrapped in `portal_only`: the Custom Vision API under
+# /customvision/ (keys, JSON) skips sessions, CSRF, users, messages and page headers.
 MIDDLEWARE = [
     "portal.middleware.DrainUnreadBody",
     "django.middleware.security.SecurityMiddleware",
     "api.middleware.AzureShapedErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.middleware.PortalSessions",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "portal.middleware.NoStoreWhenSignedIn",
-    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "portal.middleware.PortalCsrf",
+    "portal.middleware.PortalAuthentication",
+    "portal.middleware.PortalMessages",
+    "portal.middleware.PortalFrameOptions",
+    "portal.middleware.PortalContentSecurity",
+    "portal.middleware.PortalNoStoreWhenSignedIn",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page. Not
+    # wrapped: it reads one attribute per request, and its own check looks for its name.
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -10,6 +10,8 @@ admin.site.site_header = "Custom Vision administration"
 admin.site.site_title = "Custom Vision admin"
 
 urlpatterns = [
+    # First: every prediction resolves its route, and the API's paths are a prefix of their own.
+    path("", include("api.urls")),
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False), name="home"),
     path("signin/", auth_views.LoginView.as_view(), name="login"),
     path("signout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -20,5 +22,4 @@ urlpatterns = [
     path("", include("training.urls")),
     path("", include("prediction.urls")),
     path("admin/", admin.site.urls),
-    path("", include("api.urls")),
 ]

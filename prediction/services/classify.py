@@ -141,6 +141,8 @@ def published_iteration_for_key(
     return next(iter(Iteration.objects.raw(sql, bound)), None)
 
 
+# What classifying with an iteration reads of it (`predictor_for`, `ranked`, the answer).
+PREDICTION_FIELDS = ("id", "project_id", "status", "model_file", "tags")
 _SENTINEL_UUID = uuid.UUID("5e471e1e-0000-4000-8000-000000000000")
 _SENTINEL_PROJECT = _SENTINEL_UUID.hex
 _SENTINEL_NAME = "\x00publish-name\x00"
@@ -150,10 +152,15 @@ _SENTINEL_DIGEST = "\x00key-digest\x00"
 @functools.cache
 def _for_key_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     """The lookup's SQL and parameters, with sentinels where the request's values go."""
-    template = _published(_SENTINEL_UUID, _SENTINEL_NAME).filter(
-        key_matches(_SENTINEL_DIGEST, "prediction_resource__"),
-        prediction_resource__kind=Resource.Kind.PREDICTION,
-    )[:1]
+    template = (
+        _published(_SENTINEL_UUID, _SENTINEL_NAME)
+        .filter(
+            key_matches(_SENTINEL_DIGEST, "prediction_resource__"),
+            prediction_resource__kind=Resource.Kind.PREDICTION,
+        )
+        # Only what a prediction reads: each column is a converter and an attribute per row.
+        .only(*PREDICTION_FIELDS)[:1]
+    )
     sql, params = template.query.sql_with_params()
     project = Iteration._meta.get_field("project").target_field
     prepared_sentinel = project.get_db_prep_value(_SENTINEL_UUID, connection)

@@ -37,3 +37,23 @@ def test_either_key_of_the_resource_it_is_published_to_finds_it_and_nothing_else
     assert find(keys.key1, project=target.id) is None
     training_services.iteration_unpublish(iteration=trained)
     assert find(keys.key1) is None
+
+
+def test_a_nostore_prediction_makes_one_query(trained, alice, client, django_assert_num_queries):
+    """The lookup reads only the columns a prediction uses (`PREDICTION_FIELDS`): a column it
+    missed would be a second query, per request, when the view touches it."""
+    from tests.training.synthetic import photo
+
+    target, keys = services.resource_create(owner=alice, name="edge", kind="prediction")
+    training_services.iteration_publish(
+        iteration=trained, publish_name="live", prediction_resource=target
+    )
+    url = f"/customvision/v3.0/Prediction/{trained.project_id}/classify/iterations/live/image"
+    image = photo("red")
+    client.post(url + "/nostore", image, "application/octet-stream", HTTP_PREDICTION_KEY=keys.key1)
+    with django_assert_num_queries(1):
+        response = client.post(
+            url + "/nostore", image, "application/octet-stream", HTTP_PREDICTION_KEY=keys.key1
+        )
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["tagName"] == "Red"
