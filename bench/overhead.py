@@ -52,7 +52,6 @@ def measure(info: dict[str, str]) -> None:
     import django
 
     django.setup()
-    import numpy as np
 
     import prediction.services.classify as classify
     from portal.wsgi import application
@@ -60,9 +59,7 @@ def measure(info: dict[str, str]) -> None:
     from training.engine.predict import Predictor
 
     photo = PHOTO.read_bytes()
-    path = (
-        f"/customvision/v3.0/Prediction/{info['project']}/classify/iterations/m/image/nostore"
-    )
+    path = f"/customvision/v3.0/Prediction/{info['project']}/classify/iterations/m/image/nostore"
 
     def call() -> None:
         environ = {
