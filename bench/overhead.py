@@ -83,9 +83,14 @@ def measure(info: dict[str, str]) -> None:
             "wsgi.run_once": False,
         }
         status: list[str] = []
-        body = application(environ, lambda s, h, e=None: status.append(s))
+
+        def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(line)
+            return None
+
+        body = application(environ, start_response)
         b"".join(body)
-        body.close()  # type: ignore[attr-defined]
+        body.close()
         assert status[0].startswith("200"), status
 
     bundle = (Path(os.environ["CV_DATA_DIR"]) / "media" / info["model"]).read_bytes()
@@ -104,19 +109,13 @@ def measure(info: dict[str, str]) -> None:
     )
     decoded = classify._decode(photo, 1 << 30, raw.image_size)
     answer = [0.5] * len(raw.tag_names)
-    stubs: dict[str, Any] = {
-        "_decode": lambda data, limit, side: decoded,
-    }
-    originals = {name: getattr(classify, name) for name in stubs}
-    predict_image = Predictor.predict_image
-    for name, stub in stubs.items():
-        setattr(classify, name, stub)
+    decode, predict_image = classify._decode, Predictor.predict_image
+    classify._decode = lambda data, max_bytes, side: decoded
     Predictor.predict_image = lambda self, image: answer  # type: ignore[method-assign]
     try:
         django_only = per_call_ms(call, 500)
     finally:
-        for name, original in originals.items():
-            setattr(classify, name, original)
+        classify._decode = decode
         Predictor.predict_image = predict_image  # type: ignore[method-assign]
 
     print(f"median of {ROUNDS} rounds, ms per call, one thread:")

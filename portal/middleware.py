@@ -72,10 +72,9 @@ def portal_only(middleware: type) -> type:
     headers, JSON, no cookies) goes past it untouched.
 
     Sessions, CSRF, signed-in users, messages, and frame and content-security headers are the
-    browser's concerns, with nothing to do on an API call. Run on every prediction they took
-    0.26 of the 2.0 ms Django spent around the model (/tmp-free harness: the WSGI app called
-    in-process with the image work stubbed). The API's views never read `request.user` or
-    `request.session`.
+    browser's concerns, with nothing to do on an API call. Run on every prediction, they took
+    0.26 of the 2.0 ms Django spent around the model (bench/overhead.py). The API's views
+    never read `request.user` or `request.session`.
 
     A subclass, so Django's and django-axes' checks that find their middleware installed
     still find it.
