@@ -10,7 +10,7 @@ does (2 workers × 4 threads, one ONNX Runtime thread each). Then, at 1, 2, 4 an
   * HTTP stored: ClassifyImage, which also keeps the image and its answer.
 
 and the server's CPU time per `/nostore` request (all its processes, from /proc). Each figure is
-the median of three rounds that take the three measurements in turn.
+the median of five rounds that take the three measurements in turn.
 
     .venv/bin/python bench/predict.py                 # this tree
     .venv/bin/python bench/predict.py --compare HEAD~1  # and the same figures for an older
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "custom-vision-sample" / "Test" / "test_image.jpg"
 CLIENTS = (1, 2, 4, 8)
-ROUNDS = 3
+ROUNDS = 5
 
 # Run in the tree being measured (this one or an older worktree): trains and publishes the
 # sample project with that tree's own code, then prints what the benchmark needs.
