@@ -30,7 +30,7 @@ from portal.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects.models import Project, Resource
-from projects.selectors import active_images
+from projects.selectors import active_images, cursor_parse
 from projects.services import transfer
 from training import selectors as training_selectors
 
@@ -47,12 +47,15 @@ def _number(value: Any, name: str, default: float) -> float:
     return number
 
 
+def _max_count(token: dict[str, Any]) -> int:
+    """A query token's page size."""
+    return min(max(int(_number(token.get("maxCount"), "maxCount", 50)), 1), MAX_TAKE)
+
+
 def _token_page(token: dict[str, Any]) -> tuple[int, int]:
-    """(skip, count) of a query token: `continuation` is where the page starts (the
-    continuation we hand back is the next page's start), `maxCount` its size."""
-    skip = int(_number(token.get("continuation"), "continuation", 0))
-    count = int(_number(token.get("maxCount"), "maxCount", 50))
-    return max(skip, 0), min(max(count, 1), MAX_TAKE)
+    """(skip, count) of a query token whose `continuation` is how many results came before
+    (the continuation we hand back is the next page's start)."""
+    return max(int(_number(token.get("continuation"), "continuation", 0)), 0), _max_count(token)
 
 
 # --- Quick test -----------------------------------------------------------------------------
@@ -115,19 +118,31 @@ def predictions_query(request: HttpRequest, resource: Resource, project_id: uuid
         if isinstance(t, dict)
     ]
     iteration_id = token.get("iterationId")
+    newest_first = token.get("orderBy") != "Oldest"
     found = prediction_selectors.prediction_list(
         project,
         iteration_id=_uuid(iteration_id, "iterationId") if iteration_id else None,
         application=str(token.get("application") or ""),
         start=_time(token.get("startTime"), "startTime"),
         end=_time(token.get("endTime"), "endTime"),
-        newest_first=token.get("orderBy") != "Oldest",
+        newest_first=newest_first,
     )
-    skip, count = _token_page(token)
-    page, next_skip = prediction_selectors.prediction_page(found, ranges, skip, count)
+    # The continuation is the position of the last result handed out: the next page is a
+    # seek from there, not a count of everything before it.
+    continuation = token.get("continuation")
+    after = cursor_parse(str(continuation)) if continuation else None
+    if continuation and after is None:
+        raise ApiError(400, "BadRequestInvalid", "continuation is not one this server handed out.")
+    page = prediction_selectors.prediction_page(
+        found,
+        ranges,
+        size=_max_count(token),
+        after=after,
+        newest_first=newest_first,
+    )
     return {
-        "token": {**token, "continuation": str(next_skip) if next_skip is not None else None},
-        "results": [stored_prediction_json(p, _base(request)) for p in page],
+        "token": {**token, "continuation": page.next},
+        "results": [stored_prediction_json(p, _base(request)) for p in page.items],
     }
 
 

@@ -13,6 +13,7 @@ from django.http import Http404
 
 from prediction.models import StoredPrediction
 from projects.models import Project
+from projects.selectors import Key, KeysetPage, keyset_page
 from training.models import Iteration
 
 
@@ -82,20 +83,22 @@ def _matches(prediction: StoredPrediction, ranges: Sequence[TagRange]) -> bool:
 
 
 def prediction_page(
-    found: QuerySet[StoredPrediction], ranges: Sequence[TagRange], skip: int, count: int
-) -> tuple[list[StoredPrediction], int | None]:
-    """`count` predictions after the first `skip` matches, and where the next page starts
-    (None at the end). Tag ranges test the JSON in Python: portable across databases, and the
-    list is read newest first, stopping once the page is full."""
-    page: list[StoredPrediction] = []
-    seen = 0
-    for prediction in found.iterator(chunk_size=200):
-        if ranges and not _matches(prediction, ranges):
-            continue
-        seen += 1
-        if seen <= skip:
-            continue
-        if len(page) == count:
-            return page, skip + count
-        page.append(prediction)
-    return page, None
+    found: QuerySet[StoredPrediction],
+    ranges: Sequence[TagRange],
+    *,
+    size: int,
+    after: Key | None = None,
+    before: Key | None = None,
+    newest_first: bool = True,
+) -> KeysetPage[StoredPrediction]:
+    """A page of `found` (prediction_list's order) from a position, as the portal's image
+    pages go. Tag ranges test the JSON in Python: portable across databases, and read on only
+    until the page is full."""
+    return keyset_page(
+        found,
+        size=size,
+        after=after,
+        before=before,
+        newest_first=newest_first,
+        keep=(lambda prediction: _matches(prediction, ranges)) if ranges else None,
+    )

@@ -21,7 +21,7 @@ from portal.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm
-from projects.selectors import project_get_for_user
+from projects.selectors import cursor_parse, project_get_for_user
 
 PREDICTIONS_PER_PAGE = 48
 
@@ -89,24 +89,24 @@ def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
                 (high if high is not None else 100) / 100,
             )
         )
-    try:
-        page_number = max(int(request.GET.get("page", 1)), 1)
-    except ValueError:
-        page_number = 1
-    items, next_skip = selectors.prediction_page(
-        found, ranges, (page_number - 1) * PREDICTIONS_PER_PAGE, PREDICTIONS_PER_PAGE
+    page = selectors.prediction_page(
+        found,
+        ranges,
+        size=PREDICTIONS_PER_PAGE,
+        after=cursor_parse(request.GET.get("after")),
+        before=cursor_parse(request.GET.get("before")),
     )
     query = request.GET.copy()
-    query.pop("page", None)
+    for position in ("after", "before"):
+        query.pop(position, None)
     return render(
         request,
         "prediction/predictions.html",
         {
             "project": project,
             "form": form,
-            "items": [_item(p, tag) for p in items],
-            "page_number": page_number,
-            "has_next": next_skip is not None,
+            "items": [_item(p, tag) for p in page.items],
+            "page": page,
             "filter_query": query.urlencode(),
             "tab": "predictions",
         },

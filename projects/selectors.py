@@ -4,12 +4,13 @@ anyone but the owner, so "another user gets 404" holds on every page by construc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, Generic, TypedDict, TypeVar, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 from django_stubs_ext import WithAnnotations
@@ -137,30 +138,32 @@ def image_neighbours(
     images = image_list(project=project, state=state, tag_ids=tag_ids).prefetch_related(None)
     key = (image.created_at, image.id)
     return (
-        images.filter(newer_than(key)).order_by("created_at", "-id").first(),
-        images.filter(older_than(key)).first(),
+        images.filter(beyond(key, forward=False)).order_by("created_at", "-id").first(),
+        images.filter(beyond(key)).first(),
     )
 
 
-# --- Keyset positions in image_list's order (newest first: created_at desc, then id) ---------
+# --- Keyset positions: newest first is (-created_at, id), oldest first (created_at, id) -------
 Key = tuple[datetime, uuid.UUID]
+Row = TypeVar("Row", bound=Model)
 
 
-def older_than(key: Key, *, inclusive: bool = False) -> Q:
-    """The images after `key` in newest-first order (with it, if `inclusive`)."""
+def beyond(
+    key: Key, *, newest_first: bool = True, forward: bool = True, inclusive: bool = False
+) -> Q:
+    """The rows after `key` (`forward`) or before it in a listing's order, with it if
+    `inclusive`."""
     at, pk = key
-    return Q(created_at__lt=at) | Q(created_at=at, **{"id__gte" if inclusive else "id__gt": pk})
+    later = forward != newest_first
+    same_time = ("id__gt" if forward else "id__lt") + ("e" if inclusive else "")
+    return Q(**{"created_at__gt" if later else "created_at__lt": at}) | Q(
+        created_at=at, **{same_time: pk}
+    )
 
 
-def newer_than(key: Key) -> Q:
-    """The images before `key` in newest-first order."""
-    at, pk = key
-    return Q(created_at__gt=at) | Q(created_at=at, id__lt=pk)
-
-
-def cursor_of(image: Image) -> str:
-    """An image's position in image_list's order, for a link to the page after or before it."""
-    return f"{image.created_at.isoformat()}_{image.id}"
+def cursor_of(row: Any) -> str:
+    """A row's position (its created_at and id), for a link to the page after or before it."""
+    return f"{row.created_at.isoformat()}_{row.id}"
 
 
 def cursor_parse(text: str | None) -> Key | None:
@@ -173,35 +176,56 @@ def cursor_parse(text: str | None) -> Key | None:
 
 
 @dataclass(frozen=True)
-class ImagePage:
-    images: list[Image]
-    newer: str | None  # cursor for the page of newer images; None on the first page
-    older: str | None  # cursor for the page of older images; None on the last
+class KeysetPage(Generic[Row]):
+    items: list[Row]
+    previous: str | None  # cursor for the page before it (?before=); None on the first page
+    next: str | None  # cursor for the page after it (?after=); None on the last
 
 
-def image_keyset_page(
-    images: QuerySet[Image], *, size: int, after: Key | None = None, before: Key | None = None
-) -> ImagePage:
-    """A page of `images` (image_list's order) starting after `after` or ending before
-    `before`: an index seek whatever the depth, where a page number would be an OFFSET over
-    every image before it. Custom Vision's portal has no page numbers either."""
+def keyset_page(
+    rows: QuerySet[Row],
+    *,
+    size: int,
+    after: Key | None = None,
+    before: Key | None = None,
+    newest_first: bool = True,
+    keep: Callable[[Row], bool] | None = None,
+) -> KeysetPage[Row]:
+    """A page of `rows` (ordered by created_at, newest or oldest first, then id) starting after
+    `after` or ending before `before`: an index seek whatever the depth, where a page number
+    would be an OFFSET over every row before it. Custom Vision's portal has no page numbers
+    either. `keep` filters in Python what SQL does not (a stored prediction's probabilities),
+    reading on only until the page is full."""
     if before is not None:
-        rows = list(images.filter(newer_than(before)).order_by("created_at", "-id")[: size + 1])
-        more_newer, rows = len(rows) > size, rows[:size][::-1]
-        return ImagePage(
-            rows,
-            newer=cursor_of(rows[0]) if rows and more_newer else None,
-            older=cursor_of(rows[-1]) if rows else None,
+        behind = rows.filter(beyond(before, newest_first=newest_first, forward=False))
+        found = _first(behind.reverse(), size + 1, keep)
+        more_before, found = len(found) > size, found[:size][::-1]
+        return KeysetPage(
+            found,
+            previous=cursor_of(found[0]) if found and more_before else None,
+            next=cursor_of(found[-1]) if found else None,
         )
     if after is not None:
-        images = images.filter(older_than(after))
-    rows = list(images[: size + 1])
-    more_older, rows = len(rows) > size, rows[:size]
-    return ImagePage(
-        rows,
-        newer=cursor_of(rows[0]) if rows and after is not None else None,
-        older=cursor_of(rows[-1]) if more_older else None,
+        rows = rows.filter(beyond(after, newest_first=newest_first))
+    found = _first(rows, size + 1, keep)
+    more_after, found = len(found) > size, found[:size]
+    return KeysetPage(
+        found,
+        previous=cursor_of(found[0]) if found and after is not None else None,
+        next=cursor_of(found[-1]) if more_after else None,
     )
+
+
+def _first(rows: QuerySet[Row], count: int, keep: Callable[[Row], bool] | None) -> list[Row]:
+    if keep is None:
+        return list(rows[:count])
+    found: list[Row] = []
+    for row in rows.iterator(chunk_size=200):
+        if keep(row):
+            found.append(row)
+            if len(found) == count:
+                break
+    return found
 
 
 def image_page(images: QuerySet[Image], *, skip: int, take: int, newest: bool = True) -> Any:
@@ -218,10 +242,7 @@ def image_page(images: QuerySet[Image], *, skip: int, take: int, newest: bool = 
     start = next(iter(images.values_list("created_at", "id")[skip : skip + 1]), None)
     if start is None:
         return images.none()
-    at, pk = start
-    if newest:
-        return images.filter(older_than((at, pk), inclusive=True))[:take]
-    return images.filter(Q(created_at__gt=at) | Q(created_at=at, id__gte=pk))[:take]
+    return images.filter(beyond(start, newest_first=newest, inclusive=True))[:take]
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
         state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
         tag_ids = filters.cleaned_data["tag"]
     images = selectors.image_list(project=project, state=state, tag_ids=tag_ids)
-    page = selectors.image_keyset_page(
+    page = selectors.keyset_page(
         images,
         size=IMAGES_PER_PAGE,
         after=selectors.cursor_parse(request.GET.get("after")),

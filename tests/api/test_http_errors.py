@@ -324,3 +324,23 @@ def test_other_words_after_an_image_id_are_not_the_image(api, project, trained):
     error(api("POST", f"{base}/regionproposals"), 400, "BadRequestOperationNotSupported")
     error(api("GET", f"{base}/regionproposals"), 405, "MethodNotAllowed")
     error(api("GET", f"{base}/anything"), 404, "NotFound")
+
+
+def test_query_predictions_continues_from_where_the_last_page_ended(api, project, trained):
+    """QueryPredictions' continuation is a position: every stored prediction comes once, in
+    either order, and a continuation this server never handed out is a 400."""
+    from tests.prediction.test_views import _kept, newest_first
+
+    rows = _kept(project, trained, 7, same_moment=True)
+    oldest_first = [r.id for r in sorted(rows, key=lambda r: (r.created_at.timestamp(), r.id))]
+    path = f"projects/{project.id}/predictions/query"
+    for order, expected in (("Newest", newest_first(rows)), ("Oldest", oldest_first)):
+        token, seen = {"orderBy": order, "maxCount": 3}, []
+        while True:
+            body = api("POST", path, json=token).json()
+            seen += [r["id"] for r in body["results"]]
+            token = body["token"]
+            if token["continuation"] is None:
+                break
+        assert seen == [str(i) for i in expected], order
+    error(api("POST", path, json={"continuation": "3"}), 400, "BadRequestInvalid")

@@ -328,3 +328,82 @@ def test_quick_test_keeps_the_image_unless_unticked(alice_client, project, train
     page = alice_client.get(reverse("prediction:quick_test", args=[project.id])).content.decode()
     box = re.search(r'<input type="checkbox" name="store"[^>]*>', page)
     assert box and "checked" in box.group(0)
+
+
+def _kept(project, iteration, count, same_moment=False):
+    """`count` stored prediction rows, alternately mostly Red and mostly Blue, newest last:
+    enough for several pages without running the model for each."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    red, blue = (Tag.objects.get(project=project, name=n) for n in ("Red", "Blue"))
+    start = timezone.now() - timedelta(hours=1)
+    rows = []
+    for i in range(count):
+        first, second = (red, blue) if i % 2 == 0 else (blue, red)
+        rows.append(
+            StoredPrediction(
+                project=project,
+                iteration=iteration,
+                file=f"predictions/{i}.jpg",
+                content_hash=f"{i:064x}",
+                width=320,
+                height=288,
+                predictions=[
+                    {
+                        "tagId": str(first.id),
+                        "tagName": first.name,
+                        "tagType": "Regular",
+                        "probability": 0.9,
+                    },
+                    {
+                        "tagId": str(second.id),
+                        "tagName": second.name,
+                        "tagType": "Regular",
+                        "probability": 0.1,
+                    },
+                ],
+                # Half the rows share a moment: the id breaks the tie, so none is skipped.
+                created_at=start + timedelta(seconds=i // 2 if same_moment else i),
+            )
+        )
+    StoredPrediction.objects.bulk_create(rows)
+    return rows
+
+
+def newest_first(rows):
+    """The ids in prediction_list's order: newest first, then by id."""
+    return [r.id for r in sorted(rows, key=lambda r: (-r.created_at.timestamp(), r.id))]
+
+
+def test_the_predictions_tab_pages_from_a_position_both_ways(alice_client, project, trained):
+    from prediction.views import PREDICTIONS_PER_PAGE
+
+    expected = newest_first(_kept(project, trained, PREDICTIONS_PER_PAGE * 2 + 5, True))
+    url = reverse("prediction:list", args=[project.id])
+    seen, page = [], alice_client.get(url)
+    while True:
+        seen += [item["prediction"].id for item in page.context["items"]]
+        older = page.context["page"].next
+        if older is None:
+            break
+        assert 'rel="next">Older</a>' in page.content.decode()
+        page = alice_client.get(url, {"after": older})
+    assert seen == expected  # every prediction once, in order, across three pages
+    # Back from the last page: Newer gives the page before it again.
+    back = alice_client.get(url, {"before": page.context["page"].previous})
+    assert [i["prediction"].id for i in back.context["items"]] == expected[
+        PREDICTIONS_PER_PAGE : 2 * PREDICTIONS_PER_PAGE
+    ]
+    # A tag filter pages the same way, and keeps itself in the links.
+    red = Tag.objects.get(project=project, name="Red")
+    likely = {"tag": red.id, "minimum": 50, "maximum": 100}
+    first = alice_client.get(url, likely)
+    assert all(i["shown"]["tagName"] == "Red" for i in first.context["items"])
+    assert f"tag={red.id}" in first.content.decode().split('rel="next"')[0].rsplit("href=", 1)[1]
+    rest = alice_client.get(url, {**likely, "after": first.context["page"].next})
+    assert len(first.context["items"]) + len(rest.context["items"]) == (len(expected) + 1) // 2
+    # A garbled position is the first page, not an error.
+    garbled = alice_client.get(url, {"after": "yesterday"})
+    assert garbled.context["items"][0]["prediction"].id == expected[0]

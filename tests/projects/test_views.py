@@ -228,9 +228,9 @@ def test_images_page_filters_and_counts(alice_client, project, tagged):
     assert re.search(r'data-count="tagged">1<', page)
     assert re.search(r'data-count="untagged">1<', page)
     assert re.search(r'data-tag-count="Hemlock">1<', page)
-    untagged = alice_client.get(url, {"state": "untagged"}).context["page"].images
+    untagged = alice_client.get(url, {"state": "untagged"}).context["page"].items
     assert [i.original_name for i in untagged] == ["u.jpg"]
-    by_tag = alice_client.get(url, {"tag": str(tag.id)}).context["page"].images
+    by_tag = alice_client.get(url, {"tag": str(tag.id)}).context["page"].items
     assert list(by_tag) == [image]
     # A bad filter value is ignored, not a crash.
     assert alice_client.get(url, {"tag": "nonsense", "state": "x"}).status_code == 200
