@@ -210,3 +210,58 @@ def test_features_fill_from_the_cache_and_compute_only_what_it_lacks(tmp_path):
     assert cache.puts == 1  # only s2, now with both views
     for view in views:
         assert torch.allclose(again[view], fresh[view], atol=1e-5)
+
+
+def test_the_feature_cache_reads_and_writes_several_at_once_in_order(tmp_path, caplog):
+    """Against a shared bucket every read and write is a round trip: BlobCache overlaps them,
+    hands values back in the keys' order, and a failed write costs a recomputation, not the
+    training."""
+    import threading
+    import time
+
+    from training.engine.features import BlobCache, DirectoryBlobs
+
+    class RoundTrips(DirectoryBlobs):
+        """A folder that takes 10 ms an operation and notes how many ran at once."""
+
+        def __init__(self, root):
+            super().__init__(root)
+            self.lock, self.active, self.peak = threading.Lock(), 0, {"read": 0, "write": 0}
+            self.failing: set[str] = set()
+
+        def _trip(self, kind, work):
+            with self.lock:
+                self.active += 1
+                self.peak[kind] = max(self.peak[kind], self.active)
+            try:
+                time.sleep(0.01)
+                return work()
+            finally:
+                with self.lock:
+                    self.active -= 1
+
+        def read(self, key):
+            return self._trip("read", lambda: super(RoundTrips, self).read(key))
+
+        def write(self, key, data):
+            if any(name in key for name in self.failing):
+                raise OSError("the bucket said no")
+            return self._trip("write", lambda: super(RoundTrips, self).write(key, data))
+
+    blobs = RoundTrips(tmp_path)
+    blobs.failing.add("k07")
+    cache = BlobCache(blobs, threads=4)
+    for i in range(20):
+        cache.put("ns", f"k{i:02}", {"center": torch.full((3,), float(i))})
+    cache.flush()  # the failed write is logged, not raised
+    assert "Could not cache features" in caplog.text
+    keys = [f"k{i:02}" for i in range(20)] + ["never-written"]
+    values = list(cache.get_many("ns", keys))
+    assert [None if v is None else int(v["center"][0]) for v in values] == [
+        *range(7),
+        None,
+        *range(8, 20),
+        None,
+    ]
+    assert cache.hits == 19
+    assert blobs.peak["read"] > 1 and blobs.peak["write"] > 1
