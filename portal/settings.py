@@ -302,7 +302,14 @@ CV_EXPORT_LINK_SECONDS = env_int("CV_EXPORT_LINK_SECONDS", 3600, minimum=10)
 # A Queued iteration no worker has taken in this long, while no worker shows signs of life,
 # is Failed by the sweep (its job was lost).
 CV_QUEUED_TIMEOUT_SECONDS = env_int("CV_QUEUED_TIMEOUT_SECONDS", 3600, minimum=60)
-CELERY_TASK_ROUTES = {"training.train_iteration": {"queue": "training"}}
+# Queues, so that one kind of job never waits behind another: trainings one at a time on
+# their own workers; exports (seconds each) beside the periodic sweeps; imports (network-bound,
+# minutes to hours) on workers of their own, where each user runs one import at a time.
+CELERY_TASK_ROUTES = {
+    "training.train_iteration": {"queue": "training"},
+    "training.export_iteration": {"queue": "exports"},
+    "projects.import_azure": {"queue": "imports"},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},

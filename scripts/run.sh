@@ -25,8 +25,11 @@ trap stop INT TERM EXIT
 "$BIN/celery" -A portal --quiet worker --queues=training --concurrency=1 \
   --hostname="training@%h" --loglevel=INFO &
 pids+=($!)
-"$BIN/celery" -A portal --quiet worker --queues=celery --concurrency=1 --hostname="light@%h" \
-  --beat --schedule="$CV_DATA_DIR/celerybeat-schedule" --loglevel=INFO &
+"$BIN/celery" -A portal --quiet worker --queues=celery,exports --pool=threads --concurrency=4 \
+  --hostname="light@%h" --beat --schedule="$CV_DATA_DIR/celerybeat-schedule" --loglevel=INFO &
+pids+=($!)
+"$BIN/celery" -A portal --quiet worker --queues=imports --pool=threads --concurrency=4 \
+  --hostname="imports@%h" --loglevel=INFO &
 pids+=($!)
 "$BIN/gunicorn" portal.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --timeout 300 --access-logfile - --graceful-timeout 5 &

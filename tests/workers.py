@@ -57,7 +57,7 @@ def start_worker(tmp_path):
                 "-A",
                 "portal",
                 "worker",
-                "--queues=training,celery",
+                "--queues=training,celery,exports,imports",
                 "--concurrency=1",
                 "--without-gossip",
                 "--without-mingle",
