@@ -23,10 +23,11 @@ def request_key_digest(request: HttpRequest, kind: str) -> str | None:
 
 
 def resource_for_digest(digest: str, kind: str) -> Resource | None:
-    # No ORDER BY (a key matches one resource): every API call makes this query.
+    # No ORDER BY (a key matches one resource): every API call makes this query. A key dies
+    # with its owner's account: deactivated in the admin, every key answers 401 at once.
     found = (
         Resource.objects.select_related("owner")
-        .filter(key_matches(digest), kind=kind)
+        .filter(key_matches(digest), kind=kind, owner__is_active=True)
         .order_by()[:1]
     )
     return next(iter(found), None)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.policy
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.parser import BytesParser
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -17,7 +15,9 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
 
+from api import multipart
 from api.errors import ApiError, api_view, json_body
+from api.multipart import boundary_of
 from api.shapes import export_json, image_json, iso, iteration_json, performance_json
 from api.training_views import TRAINING, _iteration, _project, _uuid
 from portal.http import serve_stored_file
@@ -171,11 +171,7 @@ def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[An
 
 
 def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
-    """The images of a CreateImagesFromData request, byte for byte.
-
-    The Azure SDK sends image bytes as multipart parts *without* a filename, which Django's
-    form parser would decode as text; so the raw body is parsed here instead.
-    """
+    """The images of a CreateImagesFromData request, byte for byte (`api.multipart`)."""
     try:
         body = request.body
     except RequestDataTooBig:
@@ -183,17 +179,13 @@ def _image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     content_type = request.headers.get("Content-Type", "")
     # Microsoft's REST quickstart sends the raw image with "Content-Type: multipart/form-data"
     # and no boundary: without a boundary there are no parts, so the body is the image.
-    if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type:
+    boundary = boundary_of(content_type) if content_type.lower().startswith("multipart/") else None
+    if boundary is None:
         return [("image", body)] if body else []
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body
-    )
-    parts = []
-    for index, part in enumerate(message.iter_parts(), start=1):
-        data = part.get_payload(decode=True)
-        if isinstance(data, bytes):
-            parts.append((part.get_filename() or f"image {index}", data))
-    return parts
+    try:
+        return multipart.parts(body, boundary)
+    except multipart.MultipartError as exc:
+        raise ApiError(400, "BadRequestImageStream", str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 
 from api.middleware import PREFIX as API_PREFIX
+from portal.bodylimit import REFUSED
 
 
 class NoStoreWhenSignedIn:
@@ -58,7 +59,9 @@ class DrainUnreadBody:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not getattr(request, "_read_started", False):
+        # A body refused for its size is not read at all: gunicorn then closes the connection
+        # rather than receive the rest.
+        if not getattr(request, "_read_started", False) and not request.META.get(REFUSED):
             try:
                 while request.read(self.CHUNK):
                     pass

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.DrainUnreadBody",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: each route's limit, from the declared length.
+    "portal.bodylimit.RequestBodyLimit",
     "api.middleware.AzureShapedErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.PortalSessions",
@@ -100,17 +102,20 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Sign-in throttling (django-axes) ---------------------------------------------------------
-# After CV_SIGNIN_FAILURE_LIMIT wrong passwords for one account, or from one address, further
-# attempts are refused for CV_SIGNIN_LOCKOUT_MINUTES, the right password included; the portal's
-# and the admin's sign-in alike. An admin unlocks early in Admin → Axes → Access attempts (delete
-# the rows) or with `python manage.py axes_reset`.
+# After CV_SIGNIN_FAILURE_LIMIT wrong passwords for one account (from anywhere), or
+# CV_SIGNIN_ADDRESS_FAILURE_LIMIT from one address (across accounts: many people may share an
+# address), further attempts are refused for CV_SIGNIN_LOCKOUT_MINUTES, the right password
+# included; the portal's and the admin's sign-in alike (portal/signin.py). An admin unlocks early
+# in Admin → Axes → Access attempts (delete the rows) or with `python manage.py axes_reset`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "portal.signin.SigninThrottle"
 AXES_FAILURE_LIMIT = env_int("CV_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+CV_SIGNIN_ADDRESS_FAILURE_LIMIT = env_int("CV_SIGNIN_ADDRESS_FAILURE_LIMIT", 50, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("CV_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_VERBOSE = False
@@ -217,8 +222,19 @@ if DEBUG:
 # Uploads: a batch is at most CV_MAX_IMAGES_PER_BATCH files; Django's own cap sits above it so
 # an oversized batch reaches our form and gets a readable error instead of a bare 400.
 DATA_UPLOAD_MAX_NUMBER_FILES = 256
-# JSON bodies carry base64 images (CreateImagesFromFiles): room for a batch of typical photos.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CV_MAX_REQUEST_BODY_BYTES", 100 * 1024 * 1024, minimum=1024)
+# Request bodies, limited by route before they are read (portal/bodylimit.py): the API's image
+# batches (JSON with base64 images, or multipart) up to CV_MAX_REQUEST_BODY_BYTES; one image for
+# predictions and Quick Test; a batch of files for the portal's upload; an archive for a project
+# import (spooled to disk); every other form or JSON body CV_MAX_FORM_BODY_BYTES.
+CV_MAX_REQUEST_BODY_BYTES = env_int("CV_MAX_REQUEST_BODY_BYTES", 100 * 1024 * 1024, minimum=1024)
+CV_MAX_FORM_BODY_BYTES = env_int("CV_MAX_FORM_BODY_BYTES", 2_621_440, minimum=1024)
+CV_MAX_IMPORT_ARCHIVE_BYTES = env_int("CV_MAX_IMPORT_ARCHIVE_BYTES", 4 * 1024**3, minimum=1024)
+# What the bodies read into memory by one process may hold together (requests beyond it wait a
+# few seconds, then get 503): many concurrent uploads can't add up past it.
+CV_BODY_MEMORY_BUDGET_BYTES = env_int(
+    "CV_BODY_MEMORY_BUDGET_BYTES", 2 * CV_MAX_REQUEST_BODY_BYTES, minimum=1024 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CV_MAX_REQUEST_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # --- Security -------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ import uuid
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -13,6 +15,37 @@ from django.utils.html import format_html
 from portal.http import serve_stored_file
 from projects import services
 from projects.models import Image, ImageTag, Project, Resource, Tag
+
+DEACTIVATION_HELP = (
+    "Unticked, the user can't sign in, and every key of their resources stops working at once "
+    "(API calls answer 401 Unauthorized); ticked again, the same keys work again."
+)
+
+
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, saying what deactivating a user does to their keys."""
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "is_active" in form.base_fields:
+            form.base_fields["is_active"].help_text = DEACTIVATION_HELP
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            count = Resource.objects.filter(owner=obj).count()
+            messages.warning(
+                request,
+                f"{obj.get_username()} is deactivated: they can't sign in, and the keys of "
+                f"their {count} resource{'s' if count != 1 else ''} now answer 401.",
+            )
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserAdmin)
 
 
 @admin.register(Resource)

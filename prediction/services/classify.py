@@ -157,6 +157,8 @@ def _for_key_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
         .filter(
             key_matches(_SENTINEL_DIGEST, "prediction_resource__"),
             prediction_resource__kind=Resource.Kind.PREDICTION,
+            # A deactivated user's keys stop at once (api.auth checks the same).
+            prediction_resource__owner__is_active=True,
         )
         # Only what a prediction reads: each column is a converter and an attribute per row.
         .only(*PREDICTION_FIELDS)[:1]

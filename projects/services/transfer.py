@@ -105,7 +105,9 @@ def project_for_token(token: str) -> Project:
     it may import a copy, so it is signed, expires, and dies with the project."""
     try:
         payload = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
-        project = Project.objects.filter(pk=uuid.UUID(payload["project"])).first()
+        project = Project.objects.filter(
+            pk=uuid.UUID(payload["project"]), owner__is_active=True
+        ).first()
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         project = None
     if project is None:
