@@ -10,7 +10,7 @@ COPY training training
 COPY prediction prediction
 COPY api api
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates templates
 COPY static static
 COPY samples samples

@@ -4,6 +4,7 @@ with static files, runs a worker on the embedded broker, and stops everything on
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -90,9 +91,41 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
             timeout=90,
         )
         assert ping.stdout.strip() == "pong", ping.stderr + log.read_text()
+
+        # A worker killed outright is started again; the portal stays up meanwhile.
+        training = _pid(log, "training worker")
+        os.kill(training, signal.SIGKILL)
+        while _pid(log, "training worker") == training and time.monotonic() < deadline + 60:
+            time.sleep(0.3)
+        assert "training worker killed by SIGKILL" in log.read_text()
+        assert _pid(log, "training worker") != training
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
+        assert page.status == 200
+        # A worker that ignores the polite stop (here: stopped outright) is killed.
+        os.kill(_pid(log, "light worker"), signal.SIGSTOP)
     finally:
+        started = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
+        asked = time.monotonic()
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
-    time.sleep(1)
+        stopping = time.monotonic() - asked
+    assert stopping < 10, f"Ctrl-C took {stopping:.1f} s\n{log.read_text()[-3000:]}"
+    assert "light worker did not stop" in log.read_text()
+    alive = [pid for pid in started if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    assert alive == [], log.read_text()[-3000:]
     leftovers = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True)
     assert leftovers.stdout == b"", "gunicorn still running after Ctrl-C"
+
+
+def _pid(log: Path, name: str) -> int:
+    """The pid of the last `name` the supervisor started."""
+    found = re.findall(rf"started {name} \(pid (\d+)\)", log.read_text())
+    assert found, log.read_text()[-3000:]
+    return int(found[-1])
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return False
