@@ -11,11 +11,14 @@ from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, resource_list
 from projects.services.resources import default_resource_name
+from projects.text import DESCRIPTION_MAX
 
 
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=DESCRIPTION_MAX
+    )
     resource = forms.ModelChoiceField(
         queryset=Resource.objects.none(), required=False, empty_label="Create a new resource"
     )
@@ -230,7 +233,9 @@ class ImageTagsForm(forms.Form):
 
 class TagForm(forms.Form):
     name = forms.CharField(max_length=256)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=DESCRIPTION_MAX
+    )
     type = forms.ChoiceField(choices=Tag.Type.choices, initial=Tag.Type.REGULAR)
 
 

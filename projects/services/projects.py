@@ -12,6 +12,7 @@ from portal import storage
 from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
+from projects.text import description_checked
 
 
 def _validate(
@@ -86,7 +87,7 @@ def project_create(
         owner=owner,
         resource=resource,
         name=name.strip(),
-        description=description.strip(),
+        description=description_checked(description),
         classification_type=classification_type,
         domain_id=domain_id,
     )
@@ -137,7 +138,7 @@ def project_update(
                 }
             )
     project.name = name.strip()
-    project.description = description.strip()
+    project.description = description_checked(description)
     project.classification_type = classification_type
     project.domain_id = domain_id
     project.target_export_platforms = platforms

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from projects.models import Project, Tag
+from projects.text import description_checked
 
 MAX_TAG_NAME = 256
 
@@ -59,7 +60,7 @@ def tag_create(
     try:
         with transaction.atomic():
             return Tag.objects.create(
-                project=project, name=name, description=description.strip(), type=type
+                project=project, name=name, description=description_checked(description), type=type
             )
     except IntegrityError:  # lost a race with an identical create
         raise ValidationError({"name": f"The project already has a tag named {name!r}."}) from None
@@ -93,7 +94,7 @@ def tag_update(*, tag: Tag, name: str, description: str, type: str) -> Tag:
         # Changing the kind of a tag in use would silently break the exclusivity rules on its
         # images (Negative stands alone; Multiclass allows one regular tag).
         raise ValidationError({"type": "Untag its images before changing the tag's type."})
-    tag.name, tag.description, tag.type = name, description.strip(), type
+    tag.name, tag.description, tag.type = name, description_checked(description), type
     tag.save(update_fields=["name", "description", "type"])
     return tag
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from portal import storage
 from projects.models import Image
 from projects.services import images_purge_removed
+from projects.text import text_checked
 from training.models import Iteration
 from training.signals import iteration_deleted
 
@@ -27,10 +28,14 @@ def iteration_cancel(*, iteration: Iteration) -> None:
 
 
 def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationError("Give the iteration a name.", code="BadRequestIterationName")
-    iteration.name = name[:200]
+    iteration.name = text_checked(
+        name,
+        what="An iteration name",
+        max_length=Iteration._meta.get_field("name").max_length or 200,
+        code="BadRequestIterationName",
+        required=True,
+        one_line=True,
+    )
     iteration.save(update_fields=["name"])
     return iteration
 

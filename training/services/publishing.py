@@ -51,10 +51,10 @@ def iteration_publish(
         )
     # The name is a path segment of the prediction URL, and Django decodes %2F before routing:
     # a name with a slash could be published but never called.
-    if "/" in name or len(name) > 200:
+    if "/" in name or "\x00" in name or len(name) > 200:
         raise ValidationError(
-            "A published name can't contain / (it is part of the prediction URL) and is at "
-            "most 200 characters.",
+            "A published name can't contain / (it is part of the prediction URL) or a NUL "
+            "character, and is at most 200 characters.",
             code="BadRequestInvalidPublishName",
         )
     if (
