@@ -318,6 +318,10 @@ CV_EXPORT_LINK_SECONDS = env_int("CV_EXPORT_LINK_SECONDS", 3600, minimum=10)
 # A Queued iteration no worker has taken in this long, while no worker shows signs of life,
 # is Failed by the sweep (its job was lost).
 CV_QUEUED_TIMEOUT_SECONDS = env_int("CV_QUEUED_TIMEOUT_SECONDS", 3600, minimum=60)
+# One user's share of the training queue: trainings queued or running at once, and the hours
+# of Advanced budget they may reserve together (Azure allows 96 h for one training).
+CV_MAX_ACTIVE_TRAININGS_PER_USER = env_int("CV_MAX_ACTIVE_TRAININGS_PER_USER", 3, minimum=1)
+CV_MAX_TRAINING_HOURS_PER_USER = env_int("CV_MAX_TRAINING_HOURS_PER_USER", 24, minimum=1)
 # Queues, so that one kind of job never waits behind another: trainings one at a time on
 # their own workers; exports (seconds each) beside the periodic sweeps; imports (network-bound,
 # minutes to hours) on workers of their own, where each user runs one import at a time.

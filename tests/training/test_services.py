@@ -19,6 +19,7 @@ from projects.models import Image, Project
 from projects.selectors import active_images
 from projects.services import ImageUpload
 from tests.conftest import stored_files
+from tests.factories import ProjectFactory
 from tests.training.synthetic import photo
 from training import services
 from training.engine import backbones
@@ -320,3 +321,38 @@ def test_deleting_an_iteration_drops_its_model_from_the_prediction_cache(
     with django_capture_on_commit_callbacks(execute=True):
         services.iteration_delete(iteration=trained)
     assert not any(key[0] == trained.id for key in prediction_services._cache)
+
+
+def test_one_user_has_a_share_of_the_queue_not_all_of_it(
+    alice, bob, settings, django_capture_on_commit_callbacks
+):
+    """Trainings queued or running at once, and the Advanced hours they reserve together, are
+    capped per user; another user's trainings are not counted against them."""
+    settings.CV_MAX_ACTIVE_TRAININGS_PER_USER = 2
+    settings.CV_MAX_TRAINING_HOURS_PER_USER = 10
+
+    def trainable_of(owner):
+        project = ProjectFactory(owner=owner)
+        add(project, "red", 5, ["Red"])
+        add(project, "blue", 5, ["Blue"])
+        return project
+
+    first = services.iteration_train_start(
+        project=trainable_of(alice), training_type="Advanced", reserved_budget_hours=8
+    )
+    with pytest.raises(ValidationError) as hours:
+        services.iteration_train_start(
+            project=trainable_of(alice), training_type="Advanced", reserved_budget_hours=3
+        )
+    assert hours.value.code == "BadRequestExceededQuota" and "at most 2" in hours.value.messages[0]
+    services.iteration_train_start(project=trainable_of(alice))  # quick: no hours
+    with pytest.raises(ValidationError) as count:
+        services.iteration_train_start(project=trainable_of(alice))
+    assert count.value.code == "BadRequestExceededQuota"
+    # Bob's share is his own.
+    services.iteration_train_start(
+        project=trainable_of(bob), training_type="Advanced", reserved_budget_hours=10
+    )
+    # A training that ends frees its share.
+    Iteration.objects.filter(pk=first.pk).update(status=Iteration.Status.COMPLETED)
+    services.iteration_train_start(project=trainable_of(alice))

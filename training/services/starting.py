@@ -9,6 +9,8 @@ import math
 import uuid
 from collections.abc import Iterable, Sequence
 
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -92,6 +94,34 @@ def _fingerprint(
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def _check_owners_share(project: Project, budget_hours: float) -> None:
+    """One user's trainings can't hold the queue for everyone: at most
+    CV_MAX_ACTIVE_TRAININGS_PER_USER queued or running at once, and together at most
+    CV_MAX_TRAINING_HOURS_PER_USER of Advanced budget."""
+    # The owner's row serialises their Train clicks across projects (the project lock above
+    # only covers this one).
+    User.objects.select_for_update().filter(pk=project.owner_id).first()
+    active = Iteration.objects.filter(
+        project__owner_id=project.owner_id, status__in=Iteration.ACTIVE
+    )
+    limit = settings.CV_MAX_ACTIVE_TRAININGS_PER_USER
+    if active.count() >= limit:
+        raise ValidationError(
+            f"You already have {limit} trainings queued or running, the most one user may; "
+            "train this project when one of them ends.",
+            code="BadRequestExceededQuota",
+        )
+    hours_limit = settings.CV_MAX_TRAINING_HOURS_PER_USER
+    booked = sum(active.values_list("reserved_budget_hours", flat=True))
+    if booked + budget_hours > hours_limit:
+        raise ValidationError(
+            f"Your trainings may reserve {hours_limit:g} hours at once; {booked:g} are reserved "
+            f"by trainings queued or running, so this one may ask at most "
+            f"{max(hours_limit - booked, 0):g}.",
+            code="BadRequestExceededQuota",
+        )
+
+
 @transaction.atomic
 def iteration_train_start(
     *,
@@ -123,6 +153,7 @@ def iteration_train_start(
             f"reservedBudgetInHours is at most {MAX_BUDGET_HOURS}.",
             code="BadRequestTrainingValidationFailed",
         )
+    _check_owners_share(project, reserved_budget_hours if training_type == "Advanced" else 0)
     tags, labels = _training_set(project, selected_tag_ids)
     _check_trainable(project, tags, labels)
     fingerprint = _fingerprint(project, tags, labels)
