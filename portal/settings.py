@@ -293,6 +293,20 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"CV_URL_FETCH_ALLOW: {exc}") from None
 CV_URL_FETCH_TIMEOUT_SECONDS = env_int("CV_URL_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
 
+# --- Import from Azure (the portal's; the operator's `importazure` may name a private host) --
+# Networks the portal's imports may reach besides public addresses (CV_URL_FETCH_ALLOW does
+# not apply), e.g. "10.0.0.0/8" for a second instance on your network. Empty: public only.
+CV_AZURE_IMPORT_ALLOW = env_list("CV_AZURE_IMPORT_ALLOW", [])
+try:
+    parse_networks(CV_AZURE_IMPORT_ALLOW)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CV_AZURE_IMPORT_ALLOW: {exc}") from None
+# The whole listing of an account's projects (a worker's), every request and retry included.
+CV_AZURE_LISTING_TIMEOUT_SECONDS = env_int("CV_AZURE_LISTING_TIMEOUT_SECONDS", 120, minimum=5)
+# One import job's time on a worker; past it the job is Failed and can be started again (it
+# resumes), so one account can't hold an import worker for ever.
+CV_IMPORT_TIME_LIMIT_SECONDS = env_int("CV_IMPORT_TIME_LIMIT_SECONDS", 6 * 3600, minimum=60)
+
 # --- Local admin login created by `make run` (python manage.py ensureadmin) -----------------
 CV_ADMIN_USERNAME = env_str("CV_ADMIN_USERNAME", "admin")
 CV_ADMIN_PASSWORD = env_str("CV_ADMIN_PASSWORD", "")
@@ -329,6 +343,7 @@ CELERY_TASK_ROUTES = {
     "training.train_iteration": {"queue": "training"},
     "training.export_iteration": {"queue": "exports"},
     "projects.import_azure": {"queue": "imports"},
+    "projects.list_azure": {"queue": "imports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {

@@ -11,8 +11,13 @@ Images from URLs, Classify URL and Quick Test URL all fetch through `fetch`. The
   resolver turns 2130706433, 0177.0.0.1 and 127.1 into 127.0.0.1 before we check, and an IPv6
   address that carries an IPv4 one (::ffff:a.b.c.d, ::a.b.c.d, 6to4, Teredo, NAT64) is
   checked as that IPv4 address too.
-- Redirects are followed by hand, at most MAX_REDIRECTS, each one checked like the first URL.
+- Redirects are followed by hand, at most `max_redirects`, each one checked like the first URL.
 - The body is capped at `max_bytes` and the whole fetch at `timeout` seconds.
+- Credentials (`headers`) go to one origin only, `credentials_origin` (scheme, host and port),
+  and only on the first request: never to a redirect's target, which a remote chooses.
+- Errors are in our words: what a remote sent (a banner, a status line, a body) never reaches
+  `FetchError.message`, so a caller can show it to a user without turning the fetcher into a
+  port scanner with output.
 
 `allow` lists networks that skip the address check: empty in production, 127.0.0.1 in tests
 that serve images from a local server.
@@ -43,11 +48,24 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FetchError(Exception):
-    """The URL was refused or could not be fetched; `message` says why, for the caller."""
+    """The URL was refused or could not be fetched; `message` says why, for the caller.
 
-    def __init__(self, message: str, *, refused: bool = False, status: int | None = None) -> None:
+    `kind` sorts the failure for callers that word their own message: "invalid" (the URL
+    itself), "refused" (an address or scheme we don't fetch), "unreachable" (no connection),
+    "timeout", "protocol" (the answer was not HTTP), "tls", "status" (see `status`),
+    "redirect" and "too_large"."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: bool = False,
+        status: int | None = None,
+        kind: str = "",
+    ) -> None:
         super().__init__(message)
         self.message, self.refused, self.status = message, refused, status
+        self.kind = kind or ("refused" if refused else "status" if status else "invalid")
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,13 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL as the fetcher connects to it: the unit credentials are
+    scoped to. FetchError for a URL the fetcher would not fetch."""
+    scheme, host, port, _path = _check_url(url)
+    return scheme, host, port
+
+
 def _check_url(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path+query) of an acceptable URL, or FetchError."""
     if not url or len(url) > MAX_URL_LENGTH:
@@ -125,12 +150,39 @@ def _check_url(url: str) -> tuple[str, str, int, str]:
     return scheme, host, port or (443 if scheme == "https" else 80), path
 
 
+def refusal_without_lookup(url: str, allow: Iterable[Network] = ()) -> str | None:
+    """Why `url` would be refused, when that is known without asking DNS: its host is an
+    address in any spelling (127.1, 0x7f000001, [::ffff:127.0.0.1]...) or a localhost name.
+    None otherwise: a name is checked when it is fetched, on every address it resolves to.
+    For a form's quick answer; `fetch` checks again."""
+    try:
+        _scheme, host, port, _path = _check_url(url)
+    except FetchError as exc:
+        return exc.message
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        candidates = ["127.0.0.1", "::1"]
+    else:
+        try:
+            infos = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        except (socket.gaierror, UnicodeError):
+            return None  # a name, not an address
+        candidates = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    allowed = list(allow)
+    for candidate in candidates:
+        ip = ipaddress.ip_address(candidate)
+        if not any(ip in network for network in allowed) and (reason := address_refusal(ip)):
+            return f"The host {host!r} is {reason}; only public addresses are fetched."
+    return None
+
+
 def _resolve(host: str, port: int, allow: list[Network]) -> list[str]:
     """The addresses to connect to: every address the host resolves to must be acceptable."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise FetchError(f"The host {host!r} could not be resolved.") from None
+        raise FetchError(f"The host {host!r} could not be resolved.", kind="unreachable") from None
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -143,7 +195,7 @@ def _resolve(host: str, port: int, allow: list[Network]) -> list[str]:
                 )
         addresses.append(str(ip))
     if not addresses:
-        raise FetchError(f"The host {host!r} could not be resolved.")
+        raise FetchError(f"The host {host!r} could not be resolved.", kind="unreachable")
     return list(dict.fromkeys(addresses))
 
 
@@ -188,31 +240,40 @@ def fetch(
     allow: Iterable[Network] = (),
     user_agent: str = "custom-vision-fetch/1",
     headers: Mapping[str, str] | None = None,
+    credentials_origin: str | None = None,
     accept: str = "image/*",
+    max_redirects: int = MAX_REDIRECTS,
 ) -> Fetched:
-    """GET `url` under the rules above. `headers` go to the first host only: a redirect
-    elsewhere (a storage link) must not carry a key."""
+    """GET `url` under the rules above.
+
+    `headers` (a key) go on the first request only, never across a redirect, and, when
+    `credentials_origin` is given, only if the URL has exactly that scheme, host and port: a
+    link elsewhere (a storage link, another port of the same host) must not carry a key."""
     allowed = list(allow)
-    first_host = urlsplit(url).hostname
+    scoped = origin(credentials_origin) if credentials_origin else None
     deadline = time.monotonic() + timeout
-    for _hop in range(MAX_REDIRECTS + 1):
+    for hop in range(max_redirects + 1):
         scheme, host, port, path = _check_url(url)
         addresses = _resolve(host, port, allowed)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchError("Fetching the URL took too long.")
+            raise FetchError("Fetching the URL took too long.", kind="timeout")
         kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
         connection = kind(host, port, addresses, remaining)
         try:
             sent = {"User-Agent": user_agent, "Accept": accept}
-            if headers and host == first_host:
+            if headers and hop == 0 and scoped in (None, (scheme, host, port)):
                 sent |= dict(headers)
             connection.request("GET", path, headers=sent)
             response = connection.getresponse()
             if response.status in REDIRECTS:
                 location = response.getheader("Location")
-                if not location:
-                    raise FetchError(f"The URL redirected ({response.status}) without a Location.")
+                if not location or max_redirects == 0:
+                    raise FetchError(
+                        f"The URL redirected (HTTP {response.status}).",
+                        status=response.status,
+                        kind="redirect",
+                    )
                 url = urljoin(url, location)
                 continue
             if response.status != 200:
@@ -221,12 +282,34 @@ def fetch(
                 )
             return Fetched(url, _read(response, max_bytes, deadline), _type(response))
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            if isinstance(exc, TimeoutError | socket.timeout):
-                raise FetchError("Fetching the URL took too long.") from None
-            raise FetchError(f"The URL could not be fetched: {exc}.") from None
+            raise _failure(exc) from None
         finally:
             connection.close()
-    raise FetchError(f"The URL redirected more than {MAX_REDIRECTS} times.")
+    raise FetchError(f"The URL redirected more than {max_redirects} times.", kind="redirect")
+
+
+def _failure(exc: Exception) -> FetchError:
+    """Our words for a failed exchange. The exception's own text is never used: http.client's
+    BadStatusLine carries the remote's first line (an SSH or database banner), and socket
+    errors would make every answer a port scan's report."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return FetchError("Fetching the URL took too long.", kind="timeout")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        # OpenSSL's fixed reason and verification text, about the name we asked for.
+        return FetchError(
+            f"The site's TLS certificate could not be verified ({exc.reason}: "
+            f"{exc.verify_message}).",
+            kind="tls",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return FetchError(f"The TLS connection failed ({exc.reason}).", kind="tls")
+    if isinstance(exc, ConnectionRefusedError) or not isinstance(
+        exc, ConnectionError | http.client.HTTPException | ValueError
+    ):
+        return FetchError("The server could not be reached.", kind="unreachable")
+    if isinstance(exc, ConnectionError):  # reset or closed (RemoteDisconnected too)
+        return FetchError("The server closed the connection without answering.", kind="protocol")
+    return FetchError("The server's answer was not valid HTTP.", kind="protocol")
 
 
 def _type(response: http.client.HTTPResponse) -> str:
@@ -234,7 +317,9 @@ def _type(response: http.client.HTTPResponse) -> str:
 
 
 def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
-    too_big = FetchError(f"The image at the URL is larger than {max_bytes // (1024 * 1024)} MB.")
+    too_big = FetchError(
+        f"The image at the URL is larger than {max_bytes // (1024 * 1024)} MB.", kind="too_large"
+    )
     length = response.getheader("Content-Length")
     if length and length.isdigit() and int(length) > max_bytes:
         raise too_big
@@ -244,6 +329,6 @@ def _read(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -
         if size > max_bytes:
             raise too_big
         if time.monotonic() > deadline:
-            raise FetchError("Fetching the URL took too long.")
+            raise FetchError("Fetching the URL took too long.", kind="timeout")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -1,5 +1,6 @@
-"""The portal's "Import from Azure Custom Vision" pages: endpoint and key → the account's
-projects with their image counts → pick → a job with a progress bar and a summary."""
+"""The portal's "Import from Azure Custom Vision" pages: endpoint and key → a worker lists the
+account's projects with their image counts (the page polls) → pick → a job with a progress bar
+and a summary."""
 
 from __future__ import annotations
 
@@ -14,60 +15,112 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.http import AuthedRequest
-from projects.azure import secrets
 from projects.forms import AzureProjectsForm, AzureSourceForm
-from projects.models import AzureImport
-from projects.services import azure_import
+from projects.models import AzureImport, AzureListing
+from projects.services import azure_listing
 
-# The account being imported while the user picks its projects: the endpoint, the listing and
-# the key (encrypted, as on the job).
-SESSION_KEY = "cv_azure_source"
+# The user's current listing (its id; the row holds the projects and the encrypted key).
+SESSION_KEY = "cv_azure_listing"
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def azure_import_page(request: AuthedRequest) -> HttpResponse:
-    source = request.session.get(SESSION_KEY)
     step = request.POST.get("step") if request.method == "POST" else None
-    form = AzureSourceForm(request.POST if step == "list" else None)
+    if step == "list":
+        return _list(request)
+    listing = _current_listing(request)
     picker = None
-    if step == "list" and form.is_valid():
-        endpoint, key = form.cleaned_data["endpoint"], form.cleaned_data["key"]
-        try:
-            listed = azure_import.azure_projects_list(endpoint=endpoint, key=key)
-        except ValidationError as exc:
-            form.add_error(None, exc)
+    status = 200
+    if step == "import":
+        if listing is None or listing.status != AzureListing.Status.COMPLETED:
+            messages.error(request, "Not started: list the account's projects first.")
+            status = 400
         else:
-            source = {"endpoint": endpoint, "key": secrets.encrypt(key), "projects": listed}
-            request.session[SESSION_KEY] = source
-    elif step == "import" and source:
-        picker = AzureProjectsForm(request.POST, listed=source["projects"])
-        if picker.is_valid():
-            try:
-                job = azure_import.azure_import_start(
-                    owner=request.user,
-                    endpoint=source["endpoint"],
-                    key=secrets.decrypt(source["key"]),
-                    project_ids=picker.cleaned_data["projects"],
-                )
-            except (ValidationError, ValueError) as exc:
-                messages.error(request, "Not started: " + "; ".join(_messages(exc)))
+            picker = AzureProjectsForm(request.POST, listed=listing.projects)
+            if picker.is_valid():
+                try:
+                    job = azure_listing.azure_import_start_from_listing(
+                        owner=request.user,
+                        listing_id=listing.id,
+                        project_ids=picker.cleaned_data["projects"],
+                    )
+                except (ValidationError, ValueError) as exc:
+                    messages.error(request, "Not started: " + "; ".join(_messages(exc)))
+                    status = 409
+                else:
+                    request.session.pop(SESSION_KEY, None)
+                    return redirect("projects:azure_import_job", job.id)
             else:
-                del request.session[SESSION_KEY]
-                return redirect("projects:azure_import_job", job.id)
-    if source and picker is None:
-        picker = AzureProjectsForm(listed=source["projects"])
+                status = 400
+    form = AzureSourceForm(initial={"endpoint": listing.endpoint} if listing else None)
+    return _page(request, form, listing, picker, status)
+
+
+def _list(request: AuthedRequest) -> HttpResponse:
+    # A new endpoint or key: the last listing is forgotten whatever happens next, so a failed
+    # listing never leaves another endpoint's projects ready to import.
+    request.session.pop(SESSION_KEY, None)
+    form = AzureSourceForm(request.POST)
+    if form.is_valid():
+        try:
+            listing = azure_listing.azure_listing_start(
+                owner=request.user,
+                endpoint=form.cleaned_data["endpoint"],
+                key=form.cleaned_data["key"],
+            )
+        except ValidationError as exc:
+            form.add_error("endpoint", exc)
+        else:
+            request.session[SESSION_KEY] = str(listing.id)
+            return redirect("projects:azure_import")
+    return _page(request, form, None, None, 400)
+
+
+def _current_listing(request: AuthedRequest) -> AzureListing | None:
+    """The user's listing, while it runs or is ready to pick from. A failed one is shown once
+    and forgotten."""
+    listing_id = request.session.get(SESSION_KEY)
+    listing = (
+        AzureListing.objects.filter(pk=listing_id, owner=request.user).first()
+        if listing_id
+        else None
+    )
+    if listing is None or listing.status == AzureListing.Status.FAILED:
+        request.session.pop(SESSION_KEY, None)
+    return listing
+
+
+def _page(
+    request: AuthedRequest,
+    form: AzureSourceForm,
+    listing: AzureListing | None,
+    picker: AzureProjectsForm | None,
+    status: int,
+) -> HttpResponse:
+    if listing is not None and listing.status == AzureListing.Status.COMPLETED and not picker:
+        picker = AzureProjectsForm(listed=listing.projects)
     return render(
         request,
         "projects/azure_import.html",
         {
             "form": form,
-            "source": source,
+            "listing": listing,
             "picker": picker,
             "jobs": AzureImport.objects.filter(owner=request.user)[:10],
         },
-        status=400 if form.errors or (picker is not None and picker.errors) else 200,
+        status=status,
     )
+
+
+@login_required
+@require_GET
+def azure_listing_state(request: AuthedRequest, listing_id: uuid.UUID) -> JsonResponse:
+    """What the Import page polls while a worker lists the projects."""
+    listing = AzureListing.objects.filter(pk=listing_id, owner=request.user).first()
+    if listing is None:
+        raise Http404("No such listing.")
+    return JsonResponse({"status": listing.status, "active": listing.active})
 
 
 def _messages(exc: Exception) -> list[str]:

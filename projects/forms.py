@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 
+from projects.azure.client import SourceError, endpoint_base
 from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, resource_list
@@ -265,12 +266,11 @@ class ImageFilterForm(forms.Form):
 
 
 class AzureSourceForm(forms.Form):
-    endpoint = forms.URLField(
+    endpoint = forms.CharField(
         max_length=500,
         label="Endpoint",
         help_text="Your Custom Vision training resource's endpoint, as the Azure portal shows it "
         "under Keys and Endpoint: https://<name>.cognitiveservices.azure.com/",
-        assume_scheme="https",
     )
     key = forms.CharField(
         max_length=200,
@@ -279,6 +279,16 @@ class AzureSourceForm(forms.Form):
         help_text="Key 1 or Key 2 of that resource. It is used for this import only and kept "
         "encrypted until the import ends.",
     )
+
+    def clean_endpoint(self) -> str:
+        """A base URL (scheme, host, port), so nobody picks the path requests go to."""
+        text = str(self.cleaned_data["endpoint"]).strip()
+        if "://" not in text:
+            text = "https://" + text  # as the Azure portal's copy button may leave it off
+        try:
+            return endpoint_base(text)
+        except SourceError as exc:
+            raise ValidationError(exc.message) from None
 
 
 class AzureProjectsForm(forms.Form):

@@ -195,6 +195,9 @@ class AzureImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_imports"
     )
     endpoint = models.URLField(max_length=500)
+    # Set by the operator's `importazure` command only: the endpoint's host may then be a
+    # private or loopback address. The portal's imports follow the public-address rule.
+    trust_endpoint_host = models.BooleanField(default=False)
     key_encrypted = models.TextField(blank=True)
     project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -210,6 +213,14 @@ class AzureImport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # One import per user at a time, held by the database against two requests at once.
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=models.Q(status__in=["Queued", "Running"]),
+                name="one_active_azure_import_per_owner",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Import from {self.endpoint} ({self.status})"
@@ -217,6 +228,51 @@ class AzureImport(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.images_done / self.images_total) if self.images_total else 0
+
+
+class AzureListing(models.Model):
+    """An Azure account's projects with their image counts, listed by a worker for the Import
+    page (the remote may be slow: never inside a web request).
+
+    Only its owner sees it or imports from it. The training key stays encrypted on the row
+    until the import starts (the row is then deleted) or the listing fails (wiped); a listing
+    nobody imports from is deleted by the sweep."""
+
+    class Status(models.TextChoices):
+        QUEUED = "Queued"
+        RUNNING = "Running"
+        COMPLETED = "Completed"
+        FAILED = "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_listings"
+    )
+    endpoint = models.URLField(max_length=500)
+    key_encrypted = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    projects = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=models.Q(status__in=["Queued", "Running"]),
+                name="one_active_azure_listing_per_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Projects at {self.endpoint} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 class AzureImportedProject(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from projects.services.azure_import import azure_import_run, azure_imports_fail_stale
+from projects.services.azure_listing import azure_listing_run, azure_listings_sweep
 from projects.services.reconcile import storage_reconcile
 
 
@@ -20,6 +21,11 @@ def import_azure(job_id: str) -> None:
     azure_import_run(job_id=job_id)
 
 
+@shared_task(name="projects.list_azure", ignore_result=True)
+def list_azure(listing_id: str) -> None:
+    azure_listing_run(listing_id=listing_id)
+
+
 @shared_task(name="projects.sweep_stale_imports", ignore_result=True)
 def sweep_stale_imports() -> int:
-    return azure_imports_fail_stale()
+    return azure_imports_fail_stale() + azure_listings_sweep()

@@ -11,6 +11,11 @@ urlpatterns = [
     path("projects/sample/", sample_views.sample_load, name="sample"),
     path("import/azure/", azure_views.azure_import_page, name="azure_import"),
     path("import/azure/<uuid:job_id>/", azure_views.azure_import_job, name="azure_import_job"),
+    path(
+        "import/azure/listings/<uuid:listing_id>/",
+        azure_views.azure_listing_state,
+        name="azure_listing_state",
+    ),
     path("projects/<uuid:project_id>/export/", transfer_views.project_export, name="export"),
     path("projects/<uuid:project_id>/", views.project_detail, name="detail"),
     path("projects/<uuid:project_id>/settings/", views.project_settings, name="settings"),

@@ -36,6 +36,7 @@ class ImageServer:
     port: int
     pages: dict[str, Page] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, in order
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -53,6 +54,7 @@ def start_server(host: str = "127.0.0.1") -> tuple[ImageServer, ThreadingHTTPSer
 
         def do_GET(self) -> None:
             state.hits.append(self.path)
+            state.headers.append(dict(self.headers))
             page = state.pages.get(self.path)
             if page is None:
                 self.send_error(404)

@@ -8,6 +8,12 @@ across (`AzureImportedImage`), and ingestion itself refuses a second copy of the
 Running it again continues where it stopped. One image that fails is listed with its reason;
 the job goes on.
 
+Where it may reach: the endpoint (a base URL) and image links follow the URL fetcher's
+public-address rule unless the operator allows a network, or the operator's own command named
+the host (`source_for`); the key goes to the endpoint's origin only. Fairness: one import per
+user at a time (held by the database), CV_IMPORT_TIME_LIMIT_SECONDS per job, and paging that
+stops past the counts a source reported.
+
 What comes across: name, description, classification type, domain (Azure's GUIDs are this
 server's), tags with type and description, every tagged and untagged image at its original
 resolution with its tags and metadata. Iterations can't be copied (their models stay in
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,14 +35,23 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from portal.urlfetch import Network, parse_networks
+from portal.urlfetch import Network, parse_networks, refusal_without_lookup
 from projects.azure import secrets
-from projects.azure.client import AzureTrainingSource, SourceError, SourceImage, chunks
-from projects.domains import DOMAINS_BY_ID, GENERAL
+from projects.azure.client import (
+    RETRIES,
+    AzureTrainingSource,
+    PagingOverrun,
+    SourceError,
+    SourceImage,
+    TimeLimitReached,
+    chunks,
+    endpoint_base,
+)
+from projects.domains import DOMAINS_BY_ID, GENERAL, Domain
 from projects.models import (
     AzureImport,
     AzureImportedImage,
@@ -57,87 +73,155 @@ PARALLEL_DOWNLOADS = 8
 FAILURES_KEPT = 500  # listed in the summary; the count covers them all
 STALE_AFTER = timedelta(minutes=10)  # a Running job with no heartbeat for this long died
 RECLAIM_AFTER = timedelta(minutes=2)  # a redelivered job this quiet is taken over
+MAX_TOTAL = 2**31 - 1  # images_total is an integer column
+ACTIVE = (AzureImport.Status.QUEUED, AzureImport.Status.RUNNING)
+ALREADY_RUNNING = (
+    "You already have an import from Azure queued or running: one runs at a time for each "
+    "user. Wait for it to end (its page shows the progress), then start the next one."
+)
+UNEXPECTED = (
+    "An unexpected error stopped the import (the server's log has the details). Start it "
+    "again: it continues where it stopped."
+)
 
 
-# --- Starting ------------------------------------------------------------------------------
+# --- Where imports may come from ------------------------------------------------------------
 
 
-def source_for(endpoint: str, key: str) -> AzureTrainingSource:
-    """A client for the account. The endpoint's own host is allowed for this job even when it
-    is a private or loopback address (an instance on the same network, or a second local
-    one): the user named it. Every other address keeps the SSRF rules."""
+def source_for(
+    endpoint: str,
+    key: str,
+    *,
+    trust_endpoint_host: bool = False,
+    deadline: float | None = None,
+    retries: int | None = None,
+) -> AzureTrainingSource:
+    """A client for the account.
+
+    Addresses follow the fetcher's rules: public only, except the networks the operator lists
+    in CV_AZURE_IMPORT_ALLOW. `trust_endpoint_host` is for the operator's
+    own `importazure` command, which may name a private or loopback host (a second instance on
+    the same network): that host's addresses are then allowed too. The key goes to the
+    endpoint's origin only, whatever is allowed."""
     if not key.strip():
         raise ValidationError("Give the Azure resource's training key.")
     try:
-        source = AzureTrainingSource(
-            endpoint,
-            key.strip(),
-            allow=parse_networks(settings.CV_URL_FETCH_ALLOW) + _host_networks(endpoint),
+        base = endpoint_base(endpoint)
+        allow = _allowed() + (_host_networks(base) if trust_endpoint_host else [])
+        return AzureTrainingSource(
+            base,
+            key,
+            allow=allow,
             timeout=float(settings.CV_URL_FETCH_TIMEOUT_SECONDS) * 3,
             max_image_bytes=settings.CV_MAX_IMAGE_BYTES,
+            deadline=deadline,
+            retries=RETRIES if retries is None else retries,
         )
     except SourceError as exc:
         raise ValidationError(exc.message) from None
-    return source
 
 
-def _host_networks(endpoint: str) -> list[Network]:
-    parts = urlsplit(endpoint.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("The endpoint must be a URL such as https://….cognitiveservices…")
+def _allowed() -> list[Network]:
+    # Not CV_URL_FETCH_ALLOW: trusting a network for images users link to is not trusting it
+    # for imports, which send a key and fetch pages of links the remote chooses.
+    return parse_networks(settings.CV_AZURE_IMPORT_ALLOW)
+
+
+def _host_networks(base: str) -> list[Network]:
+    parts = urlsplit(base)
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except OSError:
         raise ValidationError(f"The endpoint's host {parts.hostname!r} can't be found.") from None
-    return parse_networks(sorted({str(info[4][0]) for info in infos}))
+    return parse_networks(sorted({str(info[4][0]).split("%", 1)[0] for info in infos}))
 
 
-def azure_projects_list(*, endpoint: str, key: str) -> list[dict[str, Any]]:
-    """The account's projects with their image counts (the Import page's list)."""
-    source = source_for(endpoint, key)
+def endpoint_check(endpoint: str, *, trust_endpoint_host: bool = False) -> str:
+    """The endpoint's base URL, or ValidationError: its shape, and, for the portal, an address
+    that is refused without asking DNS (a name is checked on every address it resolves to
+    when the worker fetches)."""
     try:
-        found = []
-        for project in source.projects():
-            tagged, untagged = source.image_counts(str(project["id"]))
-            found.append(_project_preview(project, tagged, untagged))
-        return found
+        base = endpoint_base(endpoint)
     except SourceError as exc:
         raise ValidationError(exc.message) from None
+    if not trust_endpoint_host and refusal_without_lookup(base, _allowed()):
+        raise ValidationError(
+            "The endpoint is not a public address: imports come only from public addresses "
+            "unless this server's operator allows the network (CV_AZURE_IMPORT_ALLOW)."
+        )
+    return base
 
 
-def _project_preview(project: dict[str, Any], tagged: int, untagged: int) -> dict[str, Any]:
-    settings_ = project.get("settings") or {}
-    return {
-        "id": str(project["id"]),
-        "name": str(project.get("name", "")),
-        "classification_type": settings_.get("classificationType") or "Multiclass",
-        "domain": _domain(settings_.get("domainId")).name,
-        "tagged": tagged,
-        "untagged": untagged,
-    }
+def source_project_kind(project: dict[str, Any]) -> tuple[str, Domain]:
+    """A source project's classification type and domain as this server knows them (Azure's
+    domain GUIDs are this server's; anything else is Multiclass, General)."""
+    settings_ = project.get("settings")
+    settings_ = settings_ if isinstance(settings_, dict) else {}
+    classification = settings_.get("classificationType")
+    if classification not in Project.ClassificationType.values:
+        classification = Project.ClassificationType.MULTICLASS
+    try:
+        domain = DOMAINS_BY_ID.get(uuid.UUID(str(settings_.get("domainId"))))
+    except ValueError:
+        domain = None
+    if domain is None or domain.type != "Classification":
+        domain = GENERAL
+    return str(classification), domain
+
+
+# --- Starting -------------------------------------------------------------------------------
 
 
 def azure_import_start(
-    *, owner: User, endpoint: str, key: str, project_ids: Sequence[str] = ()
+    *,
+    owner: User,
+    endpoint: str,
+    key: str,
+    project_ids: Sequence[str] = (),
+    trust_endpoint_host: bool = False,
 ) -> AzureImport:
     """Queue an import of the account's projects (all of them when `project_ids` is empty)."""
-    job = azure_import_create(owner=owner, endpoint=endpoint, key=key, project_ids=project_ids)
+    job = azure_import_create(
+        owner=owner,
+        endpoint=endpoint,
+        key=key,
+        project_ids=project_ids,
+        trust_endpoint_host=trust_endpoint_host,
+    )
     transaction.on_commit(lambda: _enqueue(job))
     return job
 
 
 def azure_import_create(
-    *, owner: User, endpoint: str, key: str, project_ids: Sequence[str] = ()
+    *,
+    owner: User,
+    endpoint: str,
+    key: str,
+    project_ids: Sequence[str] = (),
+    trust_endpoint_host: bool = False,
 ) -> AzureImport:
-    """The job, not queued: `azure_import_start` queues it, `importazure --inline` runs it."""
-    source_for(endpoint, key)  # the endpoint and key are checked for shape first
-    return AzureImport.objects.create(
-        owner=owner,
-        endpoint=endpoint.strip().rstrip("/"),
-        key_encrypted=secrets.encrypt(key.strip()),
-        project_ids=[str(p) for p in project_ids],
-        phase="Waiting for a worker",
-    )
+    """The job, not queued: `azure_import_start` queues it, `importazure --inline` runs it.
+
+    One import per user at a time (the database holds it, against two requests at once): one
+    account's hours of downloads must not take every import worker from everyone else.
+    `trust_endpoint_host` is the operator's command's (see `source_for`)."""
+    base = endpoint_check(endpoint, trust_endpoint_host=trust_endpoint_host)
+    source_for(base, key)  # the key's shape
+    _fail_stale(AzureImport.objects.filter(owner=owner))
+    if AzureImport.objects.filter(owner=owner, status__in=ACTIVE).exists():
+        raise ValidationError(ALREADY_RUNNING, code="import_running")
+    try:
+        with transaction.atomic():
+            return AzureImport.objects.create(
+                owner=owner,
+                endpoint=base,
+                trust_endpoint_host=trust_endpoint_host,
+                key_encrypted=secrets.encrypt(key.strip()),
+                project_ids=[str(p) for p in project_ids],
+                phase="Waiting for a worker",
+            )
+    except IntegrityError:
+        raise ValidationError(ALREADY_RUNNING, code="import_running") from None
 
 
 def _enqueue(job: AzureImport) -> None:
@@ -145,16 +229,17 @@ def _enqueue(job: AzureImport) -> None:
 
     try:
         import_azure.delay(str(job.id))
-    except Exception as exc:  # the broker is down: say so on the job
+    except Exception:  # the broker is down: say so on the job
         logger.exception("Could not queue Azure import %s", job.id)
-        _finish(job.id, AzureImport.Status.FAILED, error=f"The job queue can't be reached: {exc}")
+        _finish(job.id, AzureImport.Status.FAILED, error="The job queue can't be reached.")
 
 
 # --- Running -------------------------------------------------------------------------------
 
 
 class _Run:
-    """One job's state while it runs: progress written to its row, failures collected."""
+    """One job's state while it runs: progress written to its row, failures and notes
+    collected."""
 
     def __init__(self, job: AzureImport, source: AzureTrainingSource) -> None:
         self.job, self.source = job, source
@@ -162,6 +247,7 @@ class _Run:
         self.failures: list[dict[str, str]] = []
         self.failure_count = 0
         self.projects: list[dict[str, Any]] = []
+        self.notes: list[str] = []
 
     def progress(self, phase: str) -> None:
         AzureImport.objects.filter(pk=self.job.pk).update(
@@ -178,13 +264,17 @@ class _Run:
             "projects": self.projects,
             "failures": self.failures,
             "failure_count": self.failure_count,
+            "notes": self.notes,
         }
 
 
 def azure_import_run(
     *, job_id: uuid.UUID | str, on_progress: Callable[[AzureImport], None] | None = None
 ) -> AzureImport:
-    """Run a queued job to its end (Completed or Failed, never left Running by an error)."""
+    """Run a queued job to its end (Completed or Failed, never left Running by an error).
+
+    Within CV_IMPORT_TIME_LIMIT_SECONDS: past it the job is Failed, saying it can be resumed,
+    and the worker is free for someone else's import."""
     now = timezone.now()
     # Queued, or Running with a worker that stopped reporting: a worker killed mid-import, whose
     # message came back when a worker started again. Continuing is safe: nothing is copied twice.
@@ -200,20 +290,43 @@ def azure_import_run(
     job = AzureImport.objects.get(pk=job_id)
     if not claimed:
         return job  # finished, or another worker has it
+    limit = settings.CV_IMPORT_TIME_LIMIT_SECONDS
     run: _Run | None = None
     try:
-        source = source_for(job.endpoint, secrets.decrypt(job.key_encrypted))
+        key = secrets.decrypt(job.key_encrypted)
+        source = source_for(
+            job.endpoint,
+            key,
+            trust_endpoint_host=job.trust_endpoint_host,
+            deadline=time.monotonic() + limit,
+        )
         run = _Run(job, source)
         _run(run, on_progress)
-    except (SourceError, ValidationError, ValueError) as exc:
-        message = exc.message if isinstance(exc, SourceError) else "; ".join(_messages(exc))
-        _finish(job.id, AzureImport.Status.FAILED, error=message, run=run)
-    except Exception as exc:
+    except TimeLimitReached:
+        error = (
+            f"The import stopped at its time limit ({_duration(limit)}), so that other imports "
+            "get their turn. Start it again: it continues where it stopped."
+        )
+        _finish(job.id, AzureImport.Status.FAILED, error=error, run=run)
+    except SourceError as exc:
+        _finish(job.id, AzureImport.Status.FAILED, error=exc.message, run=run)
+    except (ValidationError, ValueError) as exc:  # our own words (endpoint, ids, stored key)
+        _finish(job.id, AzureImport.Status.FAILED, error="; ".join(_messages(exc)), run=run)
+    except Exception:
+        # Its text may quote what the remote sent: the log has it, the user our words.
         logger.exception("Azure import %s failed", job.id)
-        _finish(job.id, AzureImport.Status.FAILED, error=f"Unexpected error: {exc}", run=run)
+        _finish(job.id, AzureImport.Status.FAILED, error=UNEXPECTED, run=run)
     else:
         _finish(job.id, AzureImport.Status.COMPLETED, run=run)
     return AzureImport.objects.get(pk=job_id)
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _messages(exc: Exception) -> list[str]:
@@ -248,7 +361,8 @@ def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
     for project in projects:
         tagged, untagged = source.image_counts(str(project["id"]))
         plan.append((project, tagged, untagged))
-    AzureImport.objects.filter(pk=job.pk).update(images_total=sum(t + u for _p, t, u in plan))
+    total = min(sum(t + u for _p, t, u in plan), MAX_TOTAL)
+    AzureImport.objects.filter(pk=job.pk).update(images_total=total)
 
     def report(phase: str) -> None:
         run.progress(phase)
@@ -259,14 +373,6 @@ def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
         _import_project(run, project, tagged, untagged, report)
 
 
-def _domain(domain_id: Any) -> Any:
-    try:
-        domain = DOMAINS_BY_ID.get(uuid.UUID(str(domain_id)))
-    except ValueError:
-        domain = None
-    return domain if domain is not None and domain.type == "Classification" else GENERAL
-
-
 def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedProject:
     job = run.job
     link = AzureImportedProject.objects.filter(
@@ -274,10 +380,7 @@ def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedPr
     ).first()
     if link is not None:
         return link
-    settings_ = source_project.get("settings") or {}
-    classification = settings_.get("classificationType") or "Multiclass"
-    if classification not in Project.ClassificationType.values:
-        classification = Project.ClassificationType.MULTICLASS
+    classification, domain = source_project_kind(source_project)
     with transaction.atomic():
         project = project_create(
             owner=job.owner,
@@ -285,7 +388,7 @@ def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedPr
             name=str(source_project.get("name") or "Imported project")[:200],
             description=str(source_project.get("description") or ""),
             classification_type=classification,
-            domain_id=_domain(settings_.get("domainId")).id,
+            domain_id=domain.id,
         )
         return AzureImportedProject.objects.create(
             owner=job.owner,
@@ -341,18 +444,21 @@ def _import_project(
     link = _local_project(run, source_project)
     mapping = _tags(link, source.tags(source_id))
     counts = {"imported": 0, "already_here": 0, "failed": 0}
-    for is_tagged in (True, False):
-        for page in source.images(source_id, tagged=is_tagged):
-            seen = set(
-                AzureImportedImage.objects.filter(
-                    imported_project=link, source_image_id__in=[i.id for i in page]
-                ).values_list("source_image_id", flat=True)
-            )
-            counts["already_here"] += len(seen)
-            run.done += len(seen)
-            for chunk in chunks([i for i in page if i.id not in seen], CHUNK):
-                _import_chunk(run, link, name, chunk, mapping, counts)
-                report(f"{name}: images ({run.done:,} of {run.job.images_total or '?'})")
+    for is_tagged, expected in ((True, tagged), (False, untagged)):
+        try:
+            for page in source.images(source_id, tagged=is_tagged, expected=expected):
+                seen = set(
+                    AzureImportedImage.objects.filter(
+                        imported_project=link, source_image_id__in=[i.id for i in page]
+                    ).values_list("source_image_id", flat=True)
+                )
+                counts["already_here"] += len(seen)
+                run.done += len(seen)
+                for chunk in chunks([i for i in page if i.id not in seen], CHUNK):
+                    _import_chunk(run, link, name, chunk, mapping, counts)
+                    report(f"{name}: images ({run.done:,} of {run.job.images_total or '?'})")
+        except PagingOverrun as exc:
+            run.notes.append(f"{name}: {exc.message}")
     run.projects.append(
         {
             "source_id": source_id,
@@ -386,6 +492,8 @@ def _download(source: AzureTrainingSource, image: SourceImage) -> ImageUpload:
         return ImageUpload(name=name, source_error="The source gave no link to the image.")
     try:
         return ImageUpload(name=name, data=source.image_bytes(image.uri), metadata=image.metadata)
+    except TimeLimitReached:
+        raise  # the job's, not this image's
     except SourceError as exc:
         return ImageUpload(name=name, source_error=exc.message)
 
@@ -419,10 +527,12 @@ def _import_chunk(
 
 def azure_imports_fail_stale() -> int:
     """Running jobs whose worker stopped reporting: Failed, with the way to go on."""
+    return _fail_stale(AzureImport.objects.all())
+
+
+def _fail_stale(jobs: QuerySet[AzureImport]) -> int:
     limit = timezone.now() - STALE_AFTER
-    return AzureImport.objects.filter(
-        status=AzureImport.Status.RUNNING, heartbeat_at__lt=limit
-    ).update(
+    return jobs.filter(status=AzureImport.Status.RUNNING, heartbeat_at__lt=limit).update(
         status=AzureImport.Status.FAILED,
         key_encrypted="",
         finished_at=timezone.now(),

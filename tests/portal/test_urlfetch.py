@@ -321,3 +321,131 @@ def test_international_names_are_resolved_in_ascii(monkeypatch, no_connections):
     with pytest.raises(FetchError):
         fetch("http://" + "a" * 70 + ".example/", max_bytes=1024)  # a label over 63 characters
     assert no_connections == []
+
+
+# --- Credentials go to one origin, on the first request only ------------------------------
+
+KEY = {"Training-Key": "secret-key"}
+
+
+def keys_seen(server) -> list[str | None]:
+    return [h.get("Training-Key") for h in server.headers]
+
+
+def test_credentials_go_to_their_origin_and_nowhere_else(image_server):
+    allow = parse_networks(["127.0.0.1/32"])
+    origin = f"http://127.0.0.1:{image_server.port}"
+    url = image_server.serve("/a.jpg", b"img")
+    fetch(url, max_bytes=1024, allow=allow, headers=KEY, credentials_origin=origin + "/")
+    assert keys_seen(image_server) == ["secret-key"]
+    other, server = start_server()  # the same host, another port
+    try:
+        elsewhere = other.serve("/b.jpg", b"img")
+        fetch(elsewhere, max_bytes=1024, allow=allow, headers=KEY, credentials_origin=origin)
+        assert keys_seen(other) == [None]
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Another scheme for the same host and port is another origin too.
+    https = f"https://127.0.0.1:{image_server.port}"
+    fetch(url, max_bytes=1024, allow=allow, headers=KEY, credentials_origin=https)
+    assert keys_seen(image_server) == ["secret-key", None]
+
+
+def test_credentials_never_cross_a_redirect(image_server):
+    """Not to another port, and not even back to the origin: the remote picks the target."""
+    allow = parse_networks(["127.0.0.1/32"])
+    origin = f"http://127.0.0.1:{image_server.port}"
+    other, server = start_server()
+    try:
+        target = other.serve("/moved.jpg", b"img")
+        image_server.serve("/away", status=302, location=target)
+        image_server.serve("/home.jpg", b"img")
+        image_server.serve("/here", status=307, location="/home.jpg")
+        for path in ("/away", "/here"):
+            fetch(
+                origin + path, max_bytes=1024, allow=allow, headers=KEY, credentials_origin=origin
+            )
+            fetch(origin + path, max_bytes=1024, allow=allow, headers=KEY)  # no origin given
+        assert keys_seen(other) == [None, None]
+        # /away twice, then /here and /home.jpg twice: the key on each first request only.
+        key = "secret-key"
+        assert keys_seen(image_server) == [key, key, key, None, key, None]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_redirects_when_told(image_server):
+    allow = parse_networks(["127.0.0.1/32"])
+    image_server.serve("/final.jpg", b"img")
+    image_server.serve("/hop", status=301, location="/final.jpg")
+    with pytest.raises(FetchError) as info:
+        fetch(image_server.url("/hop"), max_bytes=1024, allow=allow, max_redirects=0)
+    assert info.value.kind == "redirect" and info.value.status == 301
+    assert image_server.hits == ["/hop"]
+
+
+# --- What a remote sends is never in a message --------------------------------------------
+
+
+def test_a_banner_is_not_in_the_error(banner_port):
+    with pytest.raises(FetchError) as info:
+        fetch(
+            f"http://127.0.0.1:{banner_port}/",
+            max_bytes=1024,
+            allow=parse_networks(["127.0.0.1/32"]),
+        )
+    assert "OpenSSH" not in info.value.message and "banner" not in info.value.message
+    assert info.value.kind == "protocol"
+    assert info.value.message == "The server's answer was not valid HTTP."
+
+
+def test_a_closed_port_is_unreachable_in_our_words():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as info:
+        fetch(f"http://127.0.0.1:{port}/", max_bytes=1024, allow=parse_networks(["127.0.0.1"]))
+    assert info.value.kind == "unreachable"
+    assert info.value.message == "The server could not be reached."
+
+
+@pytest.fixture
+def banner_port():
+    """A loopback port that greets like sshd and closes."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def greet() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6 banner-text\r\n")
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    thread.join(timeout=5)
+    listener.close()
+
+
+# --- A quick answer for literal addresses, without DNS -------------------------------------
+
+
+def test_refusal_without_lookup_knows_every_spelling_of_an_address(monkeypatch):
+    def no_dns(host, port, *args, flags=0, **kwargs):
+        if not flags & socket.AI_NUMERICHOST:
+            raise AssertionError(f"asked DNS about {host}")
+        return real(host, port, *args, flags=flags, **kwargs)
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(urlfetch.socket, "getaddrinfo", no_dns)
+    for url in spellings(9102):
+        assert urlfetch.refusal_without_lookup(url), url
+    assert urlfetch.refusal_without_lookup("http://a.localhost/")
+    assert urlfetch.refusal_without_lookup("http://10.1/")  # 10.0.0.1
+    assert urlfetch.refusal_without_lookup("http://cv.example.com/") is None  # checked on fetch
+    assert urlfetch.refusal_without_lookup("http://8.8.8.8/") is None
+    allow = parse_networks(["127.0.0.0/8", "::1/128"])
+    assert urlfetch.refusal_without_lookup("http://127.1:9102/", allow) is None

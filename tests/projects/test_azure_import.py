@@ -27,11 +27,12 @@ from django.urls import reverse
 from django.utils import timezone
 from msrest.authentication import ApiKeyCredentials
 
+from portal.celery import app as celery_app
 from portal.urlfetch import FetchError
 from projects import selectors
 from projects.azure.client import AzureTrainingSource, SourceError
-from projects.models import AzureImport, Image, Project, Tag
-from projects.services import azure_import
+from projects.models import AzureImport, AzureListing, Image, Project, Tag
+from projects.services import azure_import, azure_listing
 from tests.servers import portal_process
 from tests.training.synthetic import photo
 from training import services as training_services
@@ -118,6 +119,19 @@ def fill(url: str, key: str) -> dict:
     return {"sdk": sdk, "fruit": fruit.id, "menu": menu.id}
 
 
+@pytest.fixture
+def operator_allows_loopback(settings):
+    """The portal imports from public addresses only; this operator lets it reach the second
+    instance on 127.0.0.1 (the command needs no such setting: it may name its host)."""
+    settings.CV_AZURE_IMPORT_ALLOW = ["127.0.0.1/32"]
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Queued work (the Import page's listing) runs when its transaction commits."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
 def tag_counts(project: Project) -> dict[str, int]:
     return {t.name: n for t, n in selectors.tag_image_counts(project=project)}
 
@@ -154,10 +168,12 @@ def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice,
         return real(**kwargs)
 
     monkeypatch.setattr(azure_import, "images_create_each", breaking)
-    with pytest.raises(CommandError, match="the disk is full"):
+    with pytest.raises(CommandError, match="unexpected error") as info:
         run_import(azure)
+    assert "disk" not in str(info.value)  # exception texts stay in the log
     first = AzureImport.objects.get()
     assert first.status == "Failed" and first.key_encrypted == ""  # the key is forgotten
+    assert "continues where it stopped" in first.error
     brought = Image.objects.count()
     assert 0 < brought < 312  # two chunks came across before it broke
     monkeypatch.setattr(azure_import, "images_create_each", real)
@@ -238,10 +254,15 @@ def test_a_wrong_key_or_endpoint_fails_with_the_reason(azure, alice):
 
 
 @pytest.mark.django_db
-def test_the_project_list_shows_image_counts(azure):
-    listed = {
-        p["name"]: p for p in azure_import.azure_projects_list(endpoint=azure.url, key=azure.key)
-    }
+def test_the_project_list_shows_image_counts(
+    alice, azure, operator_allows_loopback, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        listing = azure_listing.azure_listing_start(owner=alice, endpoint=azure.url, key=azure.key)
+    listing = azure_listing.azure_listing_run(listing_id=listing.id)  # what the worker does
+    assert listing is not None and listing.status == "Completed"
+    assert listing.key_encrypted  # kept, encrypted, until an import starts from it
+    listed = {p["name"]: p for p in listing.projects}
     assert (listed["Fruit"]["tagged"], listed["Fruit"]["untagged"]) == (260, 40)
     assert listed["Menu"]["classification_type"] == "Multilabel"
     assert listed["Menu"]["domain"] == "Food"
@@ -249,7 +270,7 @@ def test_the_project_list_shows_image_counts(azure):
 
 @pytest.mark.django_db
 def test_the_key_is_stored_encrypted_while_the_job_waits(
-    alice, azure, django_capture_on_commit_callbacks
+    alice, azure, django_capture_on_commit_callbacks, operator_allows_loopback
 ):
     with django_capture_on_commit_callbacks(execute=False):
         job = azure_import.azure_import_start(owner=alice, endpoint=azure.url, key=azure.key)
@@ -262,24 +283,44 @@ def test_the_key_is_stored_encrypted_while_the_job_waits(
 
 @pytest.mark.django_db
 def test_the_import_page_lists_picks_and_shows_progress_and_summary(
-    alice_client, bob_client, alice, azure, django_capture_on_commit_callbacks
-):
+    alice_client, bob_client, alice, azure, django_capture_on_commit_callbacks,
+    operator_allows_loopback, eager,
+):  # fmt: skip
+    """A move between two instances of this server, through the portal: the source lists its
+    images' originalImageUri on its own origin, so they are fetched with the key."""
     url = reverse("projects:azure_import")
     assert b"Training key" in alice_client.get(url).content
-    wrong = alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": "0" * 32})
-    assert wrong.status_code == 400 and b"refused the training key" in wrong.content
-    listed = alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": azure.key})
+
+    def list_projects(key: str):
+        with django_capture_on_commit_callbacks(execute=True):
+            posted = alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": key})
+        assert posted.status_code == 302 and posted["Location"] == url
+        return alice_client.get(url)
+
+    wrong = list_projects("0" * 32)
+    assert b"refused the training key" in wrong.content
+    assert b"Import selected projects" not in wrong.content
+    assert alice_client.get(url).content.count(b"refused the training key") == 0  # shown once
+    listed = list_projects(azure.key)
     text = listed.content.decode()
     assert listed.status_code == 200 and "Fruit" in text and "Menu" in text and ">260<" in text
     assert azure.key not in text  # the key is not echoed back into the page
-    assert azure.key not in str(alice_client.session.get("cv_azure_source"))
+    assert azure.key not in str(dict(alice_client.session))
+    listing = AzureListing.objects.get(owner=alice)
+    assert listing.key_encrypted and azure.key not in listing.key_encrypted
+    state = reverse("projects:azure_listing_state", args=[listing.id])
+    assert alice_client.get(state).json() == {"status": "Completed", "active": False}
+    assert bob_client.get(state).status_code == 404
     nothing = alice_client.post(url, {"step": "import"})
     assert nothing.status_code == 400 and b"Pick at least one project" in nothing.content
+    # Bob can't import from Alice's listing: the page knows only his own.
+    assert bob_client.post(url, {"step": "import", "projects": [azure.menu]}).status_code == 400
     with django_capture_on_commit_callbacks(execute=False):
         started = alice_client.post(url, {"step": "import", "projects": [azure.menu]})
     job = AzureImport.objects.get(owner=alice)
     assert started.status_code == 302
     assert started["Location"] == reverse("projects:azure_import_job", args=[job.id])
+    assert not AzureListing.objects.exists()  # used: forgotten, key and all
     waiting = alice_client.get(started["Location"])
     assert b"Waiting for a worker" in waiting.content
     azure_import.azure_import_run(job_id=job.id)  # what the worker does
@@ -298,14 +339,36 @@ def test_the_import_page_lists_picks_and_shows_progress_and_summary(
     assert b"Import from Azure" in alice_client.get(reverse("projects:list")).content
 
 
+@pytest.mark.django_db
+def test_a_second_import_while_one_runs_is_refused_on_the_page(
+    alice_client, alice, azure, django_capture_on_commit_callbacks, operator_allows_loopback,
+    eager,
+):  # fmt: skip
+    url = reverse("projects:azure_import")
+    AzureImport.objects.create(owner=alice, endpoint="https://a.example", status="Running")
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(url, {"step": "list", "endpoint": azure.url, "key": azure.key})
+    refused = alice_client.post(url, {"step": "import", "projects": [azure.menu]})
+    assert refused.status_code == 409 and b"one runs at a time" in refused.content
+    assert b"Import selected projects" in refused.content  # the pick is kept for later
+    assert AzureImport.objects.filter(owner=alice).count() == 1
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_import(alice, azure, start_worker, tmp_path):
-    start_worker("importer")
-    job = azure_import.azure_import_start(
-        owner=alice, endpoint=azure.url, key=azure.key, project_ids=[azure.menu]
-    )
+def test_a_worker_lists_and_runs_the_import(alice, azure, start_worker, operator_allows_loopback):
+    start_worker("importer", CV_AZURE_IMPORT_ALLOW="127.0.0.1/32")
+    listing = azure_listing.azure_listing_start(owner=alice, endpoint=azure.url, key=azure.key)
     deadline = time.monotonic() + 120
+    while listing.active:  # on the imports queue, as the page polls it
+        assert time.monotonic() < deadline, listing.status
+        time.sleep(0.3)
+        listing.refresh_from_db()
+    assert listing.status == "Completed", listing.error
+    assert {p["name"] for p in listing.projects} == {"Fruit", "Menu"}
+    job = azure_listing.azure_import_start_from_listing(
+        owner=alice, listing_id=listing.id, project_ids=[azure.menu]
+    )
     while job.status in ("Queued", "Running"):
         assert time.monotonic() < deadline, (job.status, job.phase)
         time.sleep(0.5)
@@ -371,7 +434,9 @@ def test_the_client_retries_busy_answers_with_backoff_and_not_refusals(monkeypat
 
 
 @pytest.mark.django_db
-def test_a_job_whose_worker_died_is_taken_over_when_its_message_comes_back(alice, azure):
+def test_a_job_whose_worker_died_is_taken_over_when_its_message_comes_back(
+    alice, azure, operator_allows_loopback
+):
     job = azure_import.azure_import_create(
         owner=alice, endpoint=azure.url, key=azure.key, project_ids=[azure.menu]
     )

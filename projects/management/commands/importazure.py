@@ -25,7 +25,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--endpoint", required=True, help="the resource's endpoint URL")
+        parser.add_argument(
+            "--endpoint",
+            required=True,
+            help="the resource's endpoint, a base URL (https://<name>.cognitiveservices.azure.com/)",
+        )
         parser.add_argument(
             "--training-key",
             help=f"the resource's training key (or set {KEY_VARIABLE}, which stays out of "
@@ -53,6 +57,9 @@ class Command(BaseCommand):
             "endpoint": options["endpoint"],
             "key": key,
             "project_ids": options["project"] or [],
+            # The operator names the endpoint: its host may be private or loopback (a second
+            # instance on the same network). Image links elsewhere keep the public-only rule.
+            "trust_endpoint_host": True,
         }
         try:
             if options["inline"]:
@@ -116,6 +123,8 @@ class Command(BaseCommand):
                     f"  iteration not copied (models stay in Azure): {iteration['name']} "
                     f"({iteration['status']}, trained {iteration['trained'] or '—'})"
                 )
+        for note in summary.get("notes", []):
+            self.stdout.write(f"  note: {note}")
         for failure in summary.get("failures", [])[:20]:
             self.stdout.write(
                 f"  failed: {failure['project']} image {failure['image']}: {failure['reason']}"
