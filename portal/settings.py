@@ -309,12 +309,14 @@ CELERY_TASK_ROUTES = {
     "training.train_iteration": {"queue": "training"},
     "training.export_iteration": {"queue": "exports"},
     "projects.import_azure": {"queue": "imports"},
+    "projects.import_archive": {"queue": "imports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},
     # Files a crash left without their row (see projects/services/reconcile.py).
     "reconcile-storage": {"task": "projects.reconcile_storage", "schedule": 6 * 3600.0},
-    # Azure imports whose worker died: Failed, so the user knows to start again (it resumes).
+    # Imports whose worker died: Failed, so the user knows to start again (an Azure import
+    # resumes; an archive import's partial project is removed).
     "sweep-stale-imports": {"task": "projects.sweep_stale_imports", "schedule": 120.0},
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from projects.services.archive_import import archive_import_run, archive_imports_fail_stale
 from projects.services.azure_import import azure_import_run, azure_imports_fail_stale
 from projects.services.reconcile import storage_reconcile
 
@@ -20,6 +21,13 @@ def import_azure(job_id: str) -> None:
     azure_import_run(job_id=job_id)
 
 
+@shared_task(
+    name="projects.import_archive", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def import_archive(job_id: str) -> None:
+    archive_import_run(job_id=job_id)
+
+
 @shared_task(name="projects.sweep_stale_imports", ignore_result=True)
 def sweep_stale_imports() -> int:
-    return azure_imports_fail_stale()
+    return azure_imports_fail_stale() + archive_imports_fail_stale()

@@ -45,6 +45,7 @@ from projects.models import (
     Resource,
     Tag,
 )
+from projects.services import jobs
 from projects.services.images import ImageUpload, images_create_each
 from projects.services.projects import project_create
 from projects.services.resources import default_resource_name, resources_create_both
@@ -143,11 +144,7 @@ def azure_import_create(
 def _enqueue(job: AzureImport) -> None:
     from projects.tasks import import_azure
 
-    try:
-        import_azure.delay(str(job.id))
-    except Exception as exc:  # the broker is down: say so on the job
-        logger.exception("Could not queue Azure import %s", job.id)
-        _finish(job.id, AzureImport.Status.FAILED, error=f"The job queue can't be reached: {exc}")
+    jobs.job_enqueue(job, import_azure.delay)
 
 
 # --- Running -------------------------------------------------------------------------------
@@ -164,9 +161,7 @@ class _Run:
         self.projects: list[dict[str, Any]] = []
 
     def progress(self, phase: str) -> None:
-        AzureImport.objects.filter(pk=self.job.pk).update(
-            phase=phase[:300], images_done=self.done, heartbeat_at=timezone.now()
-        )
+        jobs.job_beat(AzureImport, self.job.pk, phase=phase[:300], images_done=self.done)
 
     def fail_image(self, project: str, image_id: str, reason: str) -> None:
         self.failure_count += 1
@@ -185,18 +180,14 @@ def azure_import_run(
     *, job_id: uuid.UUID | str, on_progress: Callable[[AzureImport], None] | None = None
 ) -> AzureImport:
     """Run a queued job to its end (Completed or Failed, never left Running by an error)."""
-    now = timezone.now()
+    quiet = timezone.now() - RECLAIM_AFTER
     # Queued, or Running with a worker that stopped reporting: a worker killed mid-import, whose
     # message came back when a worker started again. Continuing is safe: nothing is copied twice.
-    claimed = (
-        AzureImport.objects.filter(pk=job_id)
-        .filter(
-            Q(status=AzureImport.Status.QUEUED)
-            | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=now - RECLAIM_AFTER)
-        )
-        .exclude(key_encrypted="")
-        .update(status=AzureImport.Status.RUNNING, started_at=now, heartbeat_at=now)
-    )
+    ready = (
+        Q(status=AzureImport.Status.QUEUED)
+        | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=quiet)
+    ) & ~Q(key_encrypted="")
+    claimed = jobs.job_claim(AzureImport, job_id, ready)
     job = AzureImport.objects.get(pk=job_id)
     if not claimed:
         return job  # finished, or another worker has it
@@ -221,17 +212,11 @@ def _messages(exc: Exception) -> list[str]:
 
 
 def _finish(job_id: uuid.UUID, status: str, *, error: str = "", run: _Run | None = None) -> None:
-    fields: dict[str, Any] = {
-        "status": status,
-        "error": error,
-        "finished_at": timezone.now(),
-        # The key is needed no longer: forget it (a resumed run is a new job, with the key).
-        "key_encrypted": "",
-        "phase": "Completed" if status == AzureImport.Status.COMPLETED else "Failed",
-    }
+    # The key is needed no longer: forget it (a resumed run is a new job, with the key).
+    fields: dict[str, Any] = {"key_encrypted": ""}
     if run is not None:
         fields |= {"summary": run.summary(), "images_done": run.done}
-    AzureImport.objects.filter(pk=job_id).update(**fields)
+    jobs.job_finish(AzureImport, job_id, status, error=error, **fields)
 
 
 def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
@@ -419,10 +404,7 @@ def _import_chunk(
 
 def azure_imports_fail_stale() -> int:
     """Running jobs whose worker stopped reporting: Failed, with the way to go on."""
-    limit = timezone.now() - STALE_AFTER
-    return AzureImport.objects.filter(
-        status=AzureImport.Status.RUNNING, heartbeat_at__lt=limit
-    ).update(
+    return AzureImport.objects.filter(jobs.stale(STALE_AFTER)).update(
         status=AzureImport.Status.FAILED,
         key_encrypted="",
         finished_at=timezone.now(),
