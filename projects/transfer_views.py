@@ -67,7 +67,7 @@ def project_import(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "projects/import.html",
-        {"form": form, "running": archive_import.archive_import_active(request.user)},
+        {"form": form, "running": selectors.archive_import_active(request.user)},
         status=400 if form.errors else 200,
     )
 

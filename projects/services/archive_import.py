@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import storage
+from projects import selectors
 from projects.archive import Outline
 from projects.models import ArchiveImport, Project, Resource
 from projects.services import jobs, transfer
@@ -57,7 +58,7 @@ def archive_import_start(
     """Import `archive` now if it is small (the report), else queue a job (the job). A
     broken archive raises ValidationError before anything is created, and so does a second
     import while the user's first is queued or running."""
-    if archive_import_active(owner) is not None:
+    if selectors.archive_import_active(owner) is not None:
         raise _already_running()
     outline = transfer.archive_outline(archive)
     if (
@@ -111,10 +112,6 @@ def _enqueue(job: ArchiveImport) -> None:
     if not jobs.job_enqueue(job, import_archive.delay):
         storage.delete([job.archive])
         ArchiveImport.objects.filter(pk=job.pk).update(archive="")
-
-
-def archive_import_active(owner: User) -> ArchiveImport | None:
-    return ArchiveImport.objects.filter(owner=owner, status__in=ArchiveImport.ACTIVE).first()
 
 
 # --- Running (the worker) -------------------------------------------------------------------
