@@ -116,6 +116,9 @@ AXES_FAILURE_LIMIT = env_int("CV_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
 CV_SIGNIN_ADDRESS_FAILURE_LIMIT = env_int("CV_SIGNIN_ADDRESS_FAILURE_LIMIT", 50, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("CV_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes warns when its lockout leaves the address out: portal/signin.py counts the address itself,
+# with a limit of its own.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_VERBOSE = False
@@ -344,12 +347,14 @@ CELERY_TASK_ROUTES = {
     "training.export_iteration": {"queue": "exports"},
     "projects.import_azure": {"queue": "imports"},
     "projects.list_azure": {"queue": "imports"},
+    "projects.import_archive": {"queue": "imports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-iterations": {"task": "training.sweep_stale_iterations", "schedule": 30.0},
     # Files a crash left without their row (see projects/services/reconcile.py).
     "reconcile-storage": {"task": "projects.reconcile_storage", "schedule": 6 * 3600.0},
-    # Azure imports whose worker died: Failed, so the user knows to start again (it resumes).
+    # Imports whose worker died: Failed, so the user knows to start again (an Azure import
+    # resumes; an archive import's partial project is removed).
     "sweep-stale-imports": {"task": "projects.sweep_stale_imports", "schedule": 120.0},
 }

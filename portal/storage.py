@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 ID = uuid.UUID | str
 
 # Every folder the product writes under.
-ROOTS = ("images", "predictions", "models", "exports", "features")
+ROOTS = ("images", "predictions", "models", "exports", "features", "imports")
 
 
 # --- Keys -----------------------------------------------------------------------------------
@@ -55,6 +55,11 @@ def model_key(project_id: ID, iteration_id: ID) -> str:
 
 def export_key(project_id: ID, iteration_id: ID, platform: str, flavor: str) -> str:
     return f"exports/{project_id}/{iteration_id}/{platform}{f'-{flavor}' if flavor else ''}.zip"
+
+
+def import_archive_key(job_id: ID) -> str:
+    """An uploaded project archive waiting for the worker that imports it (any host's)."""
+    return f"imports/{job_id}.zip"
 
 
 def features_prefix(project_id: ID) -> str:
@@ -91,6 +96,12 @@ def read_if_exists(name: str) -> bytes | None:
 def save(key: str, data: bytes) -> str:
     """Store `data` under `key` (or a free variant of it); the name it was stored under."""
     return str(default_storage.save(key, ContentFile(data)))
+
+
+def save_file(key: str, file: IO[bytes]) -> str:
+    """Store an open file under `key` (or a free variant), copied in chunks, not read whole."""
+    file.seek(0)
+    return str(default_storage.save(key, File(file)))
 
 
 def save_once(key: str, data: bytes) -> None:

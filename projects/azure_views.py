@@ -5,7 +5,6 @@ and a summary."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -139,16 +138,5 @@ def _job(request: AuthedRequest, job_id: uuid.UUID) -> AzureImport:
 def azure_import_job(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job(request, job_id)
     if request.headers.get("Accept") == "application/json":
-        return JsonResponse(_state(job))
-    return render(request, "projects/azure_import_job.html", {"job": job, **_state(job)})
-
-
-def _state(job: AzureImport) -> dict[str, Any]:
-    return {
-        "status": job.status,
-        "phase": job.phase,
-        "percent": job.percent,
-        "done": job.images_done,
-        "total": job.images_total,
-        "active": job.status in (AzureImport.Status.QUEUED, AzureImport.Status.RUNNING),
-    }
+        return JsonResponse(job.progress())
+    return render(request, "projects/azure_import_job.html", {"job": job, **job.progress()})

@@ -177,12 +177,9 @@ class ImageTag(models.Model):
         return f"{self.image_id} → {self.tag_id}"
 
 
-class AzureImport(models.Model):
-    """One run of "move my Azure Custom Vision account here" (importazure / the Import page).
-
-    The account's training key is kept encrypted (`projects.azure.secrets`) only while the job
-    waits and runs, then wiped.
-    """
+class ImportJob(models.Model):
+    """What every import job has: a status a worker moves on, progress the job page polls,
+    a summary, and a heartbeat by which a sweep tells a dead worker's job."""
 
     class Status(models.TextChoices):
         QUEUED = "Queued"
@@ -190,16 +187,9 @@ class AzureImport(models.Model):
         COMPLETED = "Completed"
         FAILED = "Failed"
 
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_imports"
-    )
-    endpoint = models.URLField(max_length=500)
-    # Set by the operator's `importazure` command only: the endpoint's host may then be a
-    # private or loopback address. The portal's imports follow the public-address rule.
-    trust_endpoint_host = models.BooleanField(default=False)
-    key_encrypted = models.TextField(blank=True)
-    project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=300, blank=True)
     images_total = models.PositiveIntegerField(default=0)
@@ -212,7 +202,47 @@ class AzureImport(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.images_done / self.images_total) if self.images_total else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    def progress(self) -> dict[str, object]:
+        """The state the job page polls for (the same shape for every kind of import)."""
+        return {
+            "status": self.status,
+            "phase": self.phase,
+            "percent": self.percent,
+            "done": self.images_done,
+            "total": self.images_total,
+            "active": self.is_active,
+        }
+
+
+class AzureImport(ImportJob):
+    """One run of "move my Azure Custom Vision account here" (importazure / the Import page).
+
+    The account's training key is kept encrypted (`projects.azure.secrets`) only while the job
+    waits and runs, then wiped.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_imports"
+    )
+    endpoint = models.URLField(max_length=500)
+    # Set by the operator's `importazure` command only: the endpoint's host may then be a
+    # private or loopback address. The portal's imports follow the public-address rule.
+    trust_endpoint_host = models.BooleanField(default=False)
+    key_encrypted = models.TextField(blank=True)
+    project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
+
+    class Meta(ImportJob.Meta):
         constraints = [
             # One import per user at a time, held by the database against two requests at once.
             models.UniqueConstraint(
@@ -225,9 +255,35 @@ class AzureImport(models.Model):
     def __str__(self) -> str:
         return f"Import from {self.endpoint} ({self.status})"
 
-    @property
-    def percent(self) -> int:
-        return round(100 * self.images_done / self.images_total) if self.images_total else 0
+
+class ArchiveImport(ImportJob):
+    """One project export archive being imported by a worker (Projects → Import project, for
+    archives too large to import inside the request). The archive waits in storage
+    (`storage.import_archive_key`) until the job ends; a user runs one at a time."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="archive_imports"
+    )
+    # The job fails with a message if its resource goes; it must not keep the resource alive.
+    resource = models.ForeignKey(Resource, on_delete=models.SET_NULL, null=True, related_name="+")
+    name = models.CharField(max_length=200, blank=True, help_text="The name asked for, if any")
+    project_name = models.CharField(max_length=200, help_text="The name the project will have")
+    archive = models.CharField(max_length=255, blank=True, help_text="Stored name; '' once done")
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta(ImportJob.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=models.Q(status__in=["Queued", "Running"]),
+                name="one_active_archive_import_per_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import of {self.project_name} ({self.status})"
 
 
 class AzureListing(models.Model):

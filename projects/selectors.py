@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 from django_stubs_ext import WithAnnotations
 
-from projects.models import Image, ImageTag, Project, Resource, Tag
+from projects.models import ArchiveImport, Image, ImageTag, Project, Resource, Tag
 from training.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
 
 UserLike = AbstractBaseUser | AnonymousUser
@@ -414,3 +414,8 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
         max_imbalance=MAX_TAG_IMBALANCE,
         imbalance=imbalance,
     )
+
+
+def archive_import_active(owner: UserLike) -> ArchiveImport | None:
+    """The user's archive import that is queued or running, if any (one at a time)."""
+    return ArchiveImport.objects.filter(owner_id=owner.pk, status__in=ArchiveImport.ACTIVE).first()

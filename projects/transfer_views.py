@@ -1,4 +1,5 @@
-"""Project export (a zip download from Settings) and import (from the project list)."""
+"""Project export (a zip download from Settings) and import (from the project list): a small
+archive is imported in the request, a large one by a worker, with a page that follows it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.http import AuthedRequest
 from projects import selectors
-from projects.models import Resource
-from projects.services import transfer
+from projects.models import ArchiveImport, Resource
+from projects.services import archive_import, transfer
 
 
 class ImportForm(forms.Form):
@@ -50,7 +51,7 @@ def project_import(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            report = transfer.project_import(
+            started = archive_import.archive_import_start(
                 owner=request.user,
                 resource=data["resource"],
                 archive=data["archive"],
@@ -59,15 +60,33 @@ def project_import(request: AuthedRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            duplicates = (
-                f" ({report.images_duplicate:,} duplicates kept once)"
-                if report.images_duplicate
-                else ""
-            )
-            messages.success(request, f"Imported {report.images_ok:,} images{duplicates}.")
-            for name, reason in report.images_failed[:20]:
-                messages.warning(request, f"{name}: {reason}")
-            return redirect("projects:images", report.project.id)
+            if isinstance(started, ArchiveImport):
+                return redirect("projects:archive_import_job", started.id)
+            _report(request, started)
+            return redirect("projects:images", started.project.id)
     return render(
-        request, "projects/import.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "projects/import.html",
+        {"form": form, "running": selectors.archive_import_active(request.user)},
+        status=400 if form.errors else 200,
     )
+
+
+def _report(request: AuthedRequest, report: transfer.ImportReport) -> None:
+    duplicates = (
+        f" ({report.images_duplicate:,} duplicates kept once)" if report.images_duplicate else ""
+    )
+    messages.success(request, f"Imported {report.images_ok:,} images{duplicates}.")
+    for name, reason in report.images_failed[:20]:
+        messages.warning(request, f"{name}: {reason}")
+
+
+@login_required
+@require_GET
+def archive_import_job(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = ArchiveImport.objects.filter(pk=job_id, owner=request.user).first()
+    if job is None:
+        raise Http404("No such import.")
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(job.progress())
+    return render(request, "projects/archive_import_job.html", {"job": job, **job.progress()})

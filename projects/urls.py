@@ -8,6 +8,11 @@ urlpatterns = [
     path("projects/", views.project_list, name="list"),
     path("projects/new/", views.project_create, name="create"),
     path("projects/import/", transfer_views.project_import, name="import"),
+    path(
+        "projects/import/<uuid:job_id>/",
+        transfer_views.archive_import_job,
+        name="archive_import_job",
+    ),
     path("projects/sample/", sample_views.sample_load, name="sample"),
     path("import/azure/", azure_views.azure_import_page, name="azure_import"),
     path("import/azure/<uuid:job_id>/", azure_views.azure_import_job, name="azure_import_job"),

@@ -61,6 +61,7 @@ from projects.models import (
     Resource,
     Tag,
 )
+from projects.services import jobs
 from projects.services.images import ImageUpload, images_create_each
 from projects.services.projects import project_create
 from projects.services.resources import default_resource_name, resources_create_both
@@ -227,11 +228,7 @@ def azure_import_create(
 def _enqueue(job: AzureImport) -> None:
     from projects.tasks import import_azure
 
-    try:
-        import_azure.delay(str(job.id))
-    except Exception:  # the broker is down: say so on the job
-        logger.exception("Could not queue Azure import %s", job.id)
-        _finish(job.id, AzureImport.Status.FAILED, error="The job queue can't be reached.")
+    jobs.job_enqueue(job, import_azure.delay)
 
 
 # --- Running -------------------------------------------------------------------------------
@@ -250,9 +247,7 @@ class _Run:
         self.notes: list[str] = []
 
     def progress(self, phase: str) -> None:
-        AzureImport.objects.filter(pk=self.job.pk).update(
-            phase=phase[:300], images_done=self.done, heartbeat_at=timezone.now()
-        )
+        jobs.job_beat(AzureImport, self.job.pk, phase=phase[:300], images_done=self.done)
 
     def fail_image(self, project: str, image_id: str, reason: str) -> None:
         self.failure_count += 1
@@ -275,18 +270,14 @@ def azure_import_run(
 
     Within CV_IMPORT_TIME_LIMIT_SECONDS: past it the job is Failed, saying it can be resumed,
     and the worker is free for someone else's import."""
-    now = timezone.now()
+    quiet = timezone.now() - RECLAIM_AFTER
     # Queued, or Running with a worker that stopped reporting: a worker killed mid-import, whose
     # message came back when a worker started again. Continuing is safe: nothing is copied twice.
-    claimed = (
-        AzureImport.objects.filter(pk=job_id)
-        .filter(
-            Q(status=AzureImport.Status.QUEUED)
-            | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=now - RECLAIM_AFTER)
-        )
-        .exclude(key_encrypted="")
-        .update(status=AzureImport.Status.RUNNING, started_at=now, heartbeat_at=now)
-    )
+    ready = (
+        Q(status=AzureImport.Status.QUEUED)
+        | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=quiet)
+    ) & ~Q(key_encrypted="")
+    claimed = jobs.job_claim(AzureImport, job_id, ready)
     job = AzureImport.objects.get(pk=job_id)
     if not claimed:
         return job  # finished, or another worker has it
@@ -334,17 +325,11 @@ def _messages(exc: Exception) -> list[str]:
 
 
 def _finish(job_id: uuid.UUID, status: str, *, error: str = "", run: _Run | None = None) -> None:
-    fields: dict[str, Any] = {
-        "status": status,
-        "error": error,
-        "finished_at": timezone.now(),
-        # The key is needed no longer: forget it (a resumed run is a new job, with the key).
-        "key_encrypted": "",
-        "phase": "Completed" if status == AzureImport.Status.COMPLETED else "Failed",
-    }
+    # The key is needed no longer: forget it (a resumed run is a new job, with the key).
+    fields: dict[str, Any] = {"key_encrypted": ""}
     if run is not None:
         fields |= {"summary": run.summary(), "images_done": run.done}
-    AzureImport.objects.filter(pk=job_id).update(**fields)
+    jobs.job_finish(AzureImport, job_id, status, error=error, **fields)
 
 
 def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
@@ -530,9 +515,8 @@ def azure_imports_fail_stale() -> int:
     return _fail_stale(AzureImport.objects.all())
 
 
-def _fail_stale(jobs: QuerySet[AzureImport]) -> int:
-    limit = timezone.now() - STALE_AFTER
-    return jobs.filter(status=AzureImport.Status.RUNNING, heartbeat_at__lt=limit).update(
+def _fail_stale(found: QuerySet[AzureImport]) -> int:
+    return found.filter(jobs.stale(STALE_AFTER)).update(
         status=AzureImport.Status.FAILED,
         key_encrypted="",
         finished_at=timezone.now(),

@@ -28,6 +28,7 @@ FILE_FIELDS = {
     "prediction.StoredPrediction": ("file", "thumbnail"),
     "training.Iteration": ("model_file",),
     "training.Export": ("file",),
+    "projects.ArchiveImport": ("archive",),
 }
 
 

@@ -10,20 +10,20 @@ The archive is one folder-free zip:
 
 The portal downloads it from Settings; the API's ExportProject / ImportProject pass a signed
 token that names the project, and import reads the same archive, so both go through one path.
-Importing sends every image through the normal ingestion (its checks, limits and statuses).
+An uploaded archive is read by `projects.archive`, which bounds what it may cost; importing
+sends every image through the normal ingestion (its checks, limits and statuses).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 import uuid
 import zipfile
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -31,7 +31,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 
 from portal import storage
-from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS
+from projects import archive as archive_reader
+from projects.archive import FORMAT, MANIFEST, VERSION, ArchiveError, MemberError, Outline
 from projects.imaging import ImageStatus
 from projects.models import Project, Resource, Tag
 from projects.selectors import active_images
@@ -39,20 +40,33 @@ from projects.services.images import ImageUpload, images_create_each
 from projects.services.projects import project_create, project_delete
 from projects.services.tags import tag_create
 
-FORMAT = "custom-vision-project"
-VERSION = 1
-MANIFEST = "project.json"
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # ~3 times a 100,000-image export's
+# Images read from the archive at once, at most: a batch of the largest images would hold
+# CV_MAX_IMAGES_PER_BATCH × CV_MAX_IMAGE_BYTES (384 MB) in memory.
+BATCH_BYTES = 48 * 1024 * 1024
+FAILURES_KEPT = 500  # listed in a report; its failure_count covers them all
 TOKEN_SALT = "projects.export"  # noqa: S105 (a signing namespace, not a secret)
 TOKEN_MAX_AGE = 7 * 24 * 3600  # seconds an API export token stays valid
+INVALID = "BadRequestInvalidImport"
 
 
 @dataclass
 class ImportReport:
     project: Project
+    images_total: int = 0  # entries in the manifest
     images_ok: int = 0  # stored
     images_duplicate: int = 0  # the same content as an image already stored: kept once
-    images_failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    images_failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason), capped
+    failure_count: int = 0
+
+    @property
+    def images_done(self) -> int:
+        return self.images_ok + self.images_duplicate + self.failure_count
+
+    def fail(self, file: str, reason: str) -> None:
+        self.failure_count += 1
+        if len(self.images_failed) < FAILURES_KEPT:
+            self.images_failed.append((file, reason))
 
 
 def project_export(project: Project) -> IO[bytes]:
@@ -117,141 +131,143 @@ def project_for_token(token: str) -> Project:
     return project
 
 
-def _manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
-    def bad(why: str) -> ValidationError:
-        return ValidationError(f"Not a project export: {why}", code="BadRequestInvalidImport")
-
-    try:
-        info = zf.getinfo(MANIFEST)
-    except KeyError:
-        raise bad(f"{MANIFEST} is missing.") from None
-    if info.file_size > MAX_MANIFEST_BYTES:
-        raise bad(f"{MANIFEST} is too large.")
-    try:
-        manifest = json.loads(zf.read(info))
-    except ValueError:
-        raise bad(f"{MANIFEST} is not JSON.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise bad("unknown format.")
-    if manifest.get("version") != VERSION:
-        raise bad(f"version {manifest.get('version')!r} is not supported.")
-    if not isinstance(manifest.get("tags"), list) or not isinstance(manifest.get("images"), list):
-        raise bad("tags or images are missing.")
-    return manifest
-
-
-def _upload(zf: zipfile.ZipFile, entry: dict[str, Any]) -> ImageUpload:
-    """One manifest entry's image, under the name it was uploaded with, with its metadata."""
-    read = _read_member(zf, entry.get("file"))
-    own_name = entry.get("name")
-    metadata = entry.get("metadata")
-    return dataclasses.replace(
-        read,
-        name=own_name if isinstance(own_name, str) and own_name else read.name,
-        metadata=metadata if isinstance(metadata, dict) else None,
+def archive_limits() -> archive_reader.Limits:
+    return archive_reader.Limits(
+        manifest_bytes=MAX_MANIFEST_BYTES,
+        tags=settings.CV_MAX_TAGS_PER_PROJECT,
+        images=settings.CV_MAX_IMAGES_PER_PROJECT,
     )
 
 
-def _read_member(zf: zipfile.ZipFile, name: Any) -> ImageUpload:
-    label = str(name)
+@contextmanager
+def _opened(file: IO[bytes]) -> Iterator[zipfile.ZipFile]:
     try:
-        info = zf.getinfo(label)
-    except KeyError:
-        return ImageUpload(name=label, source_error="The file is missing from the archive.")
-    # The header's size is checked before reading and the read is capped: a zip bomb stops here.
-    limit = settings.CV_MAX_IMAGE_BYTES
-    if info.file_size > limit:
-        return ImageUpload(name=label, source_error="The file is larger than the image limit.")
-    try:
-        with zf.open(info) as handle:
-            data = handle.read(limit + 1)
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError) as exc:
-        # A bad CRC, an encrypted or oddly compressed member: this image fails, not the import.
-        return ImageUpload(
-            name=label, source_error=f"The file can't be read from the archive: {exc}"
-        )
-    except zlib.error as exc:
-        return ImageUpload(name=label, source_error=f"The file is corrupt in the archive: {exc}")
-    if len(data) > limit:
-        return ImageUpload(name=label, source_error="The file is larger than the image limit.")
-    return ImageUpload(name=label, data=data)
+        zf = archive_reader.open_archive(file, archive_limits())
+    except ArchiveError as exc:
+        raise ValidationError(str(exc), code=INVALID) from None
+    with zf:
+        yield zf
 
 
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def archive_outline(file: IO[bytes]) -> Outline:
+    """The archive checked through: its directory, every field of project.json, every image
+    entry's member present. Seconds at worst, memory bounded by one entry; ValidationError
+    says what is wrong. Nothing is created."""
+    with _opened(file) as zf:
+        return _outline(zf)
+
+
+def _outline(zf: zipfile.ZipFile) -> Outline:
+    try:
+        return archive_reader.outline(zf, archive_limits())
+    except ArchiveError as exc:
+        raise ValidationError(str(exc), code=INVALID) from None
 
 
 def project_import(
-    *, owner: User, resource: Resource, archive: IO[bytes], name: str = ""
+    *,
+    owner: User,
+    resource: Resource,
+    archive: IO[bytes],
+    name: str = "",
+    progress: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """A new project of `owner` from an export archive. A broken archive creates nothing;
-    an image that fails ingestion is reported and skipped, the rest go in."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError):
-        raise ValidationError(
-            "The file is not a zip archive.", code="BadRequestInvalidImport"
-        ) from None
-    with zf:
-        manifest = _manifest(zf)
+    an image that fails ingestion is reported and skipped, the rest go in. `progress` hears
+    of the project once it exists and after each batch of images."""
+    with _opened(archive) as zf:
+        outline = _outline(zf)  # all of it, before the project exists
+        project = _project_create(owner, resource, outline, name)
         try:
-            domain_id = uuid.UUID(str(manifest.get("domainId")))
-        except ValueError:
-            domain_id = uuid.UUID(int=0)
-        if domain_id not in DOMAINS_BY_ID:
-            domain_id = next(iter(DOMAINS_BY_ID))
-        platforms = manifest.get("targetExportPlatforms")
-        # Kept where the domain can use them; an archive's odd value is not worth failing for.
-        if not DOMAINS_BY_ID[domain_id].exportable or not isinstance(platforms, list):
-            platforms = []
-        platforms = [p for p in platforms if p in EXPORT_PLATFORMS]
-        project = project_create(
-            owner=owner,
-            resource=resource,
-            name=name or str(manifest.get("name") or "Imported project"),
-            description=str(manifest.get("description") or ""),
-            classification_type=str(manifest.get("classificationType")),
-            domain_id=domain_id,
-            target_export_platforms=platforms,
-        )
-        try:
-            return _fill(project, zf, manifest)
+            return _fill(project, zf, outline, progress)
         except BaseException:
             project_delete(project=project)  # all or nothing for what the archive describes
             raise
 
 
-def _fill(project: Project, zf: zipfile.ZipFile, manifest: dict[str, Any]) -> ImportReport:
-    new_ids: dict[str, str] = {}
-    for entry in manifest["tags"]:
-        if not isinstance(entry, dict):
-            continue
-        tag = tag_create(
-            project=project,
-            name=str(entry.get("name", "")),
-            description=str(entry.get("description") or ""),
-            type=str(entry.get("type") or Tag.Type.REGULAR),
+def _flat(exc: ValidationError, what: str = "") -> ValidationError:
+    """One message for the form's top (a field-keyed error can't go there)."""
+    message = " ".join(exc.messages)
+    return ValidationError(f"{what}: {message}" if what else message, code=INVALID)
+
+
+def _project_create(owner: User, resource: Resource, outline: Outline, name: str) -> Project:
+    try:
+        return project_create(
+            owner=owner,
+            resource=resource,
+            name=name or outline.name or "Imported project",
+            description=outline.description,
+            classification_type=outline.classification_type,
+            domain_id=outline.domain_id,
+            target_export_platforms=outline.export_platforms,
         )
-        new_ids[str(entry.get("id"))] = str(tag.id)
-    report = ImportReport(project)
-    images = [e for e in manifest["images"] if isinstance(e, dict)]
-    for batch in _batches(images, settings.CV_MAX_IMAGES_PER_BATCH):
-        entries = [
-            (
-                _upload(zf, e),
-                [new_ids[t] for t in e.get("tagIds") or [] if t in new_ids],
+    except ValidationError as exc:
+        raise _flat(exc) from None
+
+
+def _fill(
+    project: Project,
+    zf: zipfile.ZipFile,
+    outline: Outline,
+    progress: Callable[[ImportReport], None] | None,
+) -> ImportReport:
+    new_ids: dict[str, str] = {}
+    for index, entry in enumerate(outline.tags, start=1):
+        try:
+            tag = tag_create(
+                project=project, name=entry.name, description=entry.description, type=entry.type
             )
-            for e in batch
-        ]
-        for result in images_create_each(project=project, entries=entries):
-            if result.status == ImageStatus.OK:
-                report.images_ok += 1
-            elif result.status == ImageStatus.OK_DUPLICATE:
-                report.images_duplicate += 1
-            else:
-                report.images_failed.append((result.source_name, result.message))
+        except ValidationError as exc:
+            raise _flat(exc, f"tag {index}") from None
+        new_ids[entry.id] = str(tag.id)
+    report = ImportReport(project, images_total=outline.images)
+    if progress is not None:
+        progress(report)
+    try:
+        for batch in _batches(archive_reader.image_entries(zf, archive_limits())):
+            entries = [
+                (_upload(zf, e), [new_ids[t] for t in e.tag_ids if t in new_ids]) for e in batch
+            ]
+            for result in images_create_each(project=project, entries=entries):
+                if result.status == ImageStatus.OK:
+                    report.images_ok += 1
+                elif result.status == ImageStatus.OK_DUPLICATE:
+                    report.images_duplicate += 1
+                else:
+                    report.fail(result.source_name, result.message)
+            if progress is not None:
+                progress(report)
+    except ArchiveError as exc:  # the archive changed under us: it was checked before
+        raise ValidationError(str(exc), code=INVALID) from None
     return report
+
+
+def _batches(
+    entries: Iterable[archive_reader.ImageEntry],
+) -> Iterator[list[archive_reader.ImageEntry]]:
+    """Batches for ingestion, by count and by the bytes they will hold once read."""
+    batch: list[archive_reader.ImageEntry] = []
+    held = 0
+    for entry in entries:
+        if batch and (
+            len(batch) >= settings.CV_MAX_IMAGES_PER_BATCH or held + entry.size > BATCH_BYTES
+        ):
+            yield batch
+            batch, held = [], 0
+        batch.append(entry)
+        held += min(entry.size, settings.CV_MAX_IMAGE_BYTES)
+    if batch:
+        yield batch
+
+
+def _upload(zf: zipfile.ZipFile, entry: archive_reader.ImageEntry) -> ImageUpload:
+    """One manifest entry's image, under the name it was uploaded with, with its metadata."""
+    try:
+        data = archive_reader.read_member(zf, entry.file, settings.CV_MAX_IMAGE_BYTES)
+    except MemberError as exc:
+        return ImageUpload(name=entry.file, source_error=str(exc))
+    return ImageUpload(name=entry.name or entry.file, data=data, metadata=entry.metadata)
 
 
 def project_copy(*, source: Project, owner: User, resource: Resource, name: str = "") -> Project:

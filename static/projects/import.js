@@ -1,4 +1,5 @@
-// While an Azure import runs, poll its state and move the bar; reload once it ends (summary).
+// While an import job runs (an Azure account, a project archive), poll its state and move the
+// bar; reload once it ends (summary).
 (function () {
   "use strict";
   var box = document.getElementById("import-progress");

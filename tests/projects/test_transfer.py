@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from projects.models import Image
+from projects import archive as reader
+from projects.models import Image, Project, Tag
 from projects.services import images as image_services
+from projects.services.images import ImageUpload
 from projects.services.transfer import project_import
-from tests import images
+from tests import archives, images
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 
@@ -136,3 +145,172 @@ def test_bad_metadata_in_an_archive_fails_that_image_alone(alice, resource):
     assert report.images_ok == 1
     assert report.images_failed[0][0] == "a.jpg" and "256" in report.images_failed[0][1]
     assert Image.objects.get().metadata == {"k": "v"}
+
+
+# --- Hostile archives: bounded time and memory ---------------------------------------------
+
+MEASURE = """
+import sys
+import django
+django.setup()
+from django.core.exceptions import ValidationError
+from projects.services.transfer import project_import
+
+def peak_kb():  # this process's own high-water mark (ru_maxrss keeps the parent's after exec)
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+
+before = peak_kb()
+with open(sys.argv[1], "rb") as archive:
+    try:
+        project_import(owner=None, resource=None, archive=archive)
+        outcome = "imported"
+    except ValidationError as exc:
+        outcome = " ".join(exc.messages)
+    except BaseException as exc:
+        outcome = type(exc).__name__
+print((peak_kb() - before) // 1024, outcome, sep="\\n")
+"""
+
+
+def import_in_a_process(path) -> tuple[int, str]:
+    """Import `path` in a fresh interpreter: the MB its peak RSS grew by, and the outcome."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    grown, outcome = done.stdout.strip().splitlines()[-2:]
+    return int(grown), outcome
+
+
+BOMB_HEAD = b'{"format":"custom-vision-project","version":1,"images":['
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # 60 MB of `{}`: json.loads built 20 million dicts (about 1 GB).
+        (BOMB_HEAD + b"{}," * 20_000_000 + b"{}]}", "image 1 has no file"),
+        # A 60 MB string, then a 60 MB number: one token that the parser buffers whole.
+        (BOMB_HEAD[:-11] + b',"name":"' + b"x" * 60_000_000 + b'"}', "longer than 256 KiB"),
+        (BOMB_HEAD[:-11] + b',"size":1' + b"0" * 60_000_000 + b"}", "longer than 256 KiB"),
+        # One image entry whose tag list is the whole file.
+        (BOMB_HEAD + b'{"file":"a","tagIds":[' + b'"ab",' * 12_000_000 + b'"a"]}]}', "image 1 is"),
+    ],
+    ids=["empty-objects", "long-string", "long-number", "one-huge-entry"],
+)
+def test_a_manifest_bomb_is_refused_with_bounded_memory(tmp_path, body, reason):
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(archives.build(body))
+    assert path.stat().st_size < 1_000_000
+    grown, outcome = import_in_a_process(path)
+    assert reason in outcome
+    assert grown < 100, f"{grown} MB"
+
+
+def test_a_huge_directory_is_refused_before_zipfile_builds_it(tmp_path, settings):
+    path = tmp_path / "many.zip"
+    path.write_bytes(archives.many_members(400_000))  # about 200 MB as zipfile's objects
+    grown, outcome = import_in_a_process(path)
+    assert "files" in outcome
+    assert grown < 100, f"{grown} MB"
+
+
+# --- The reader's parts ---------------------------------------------------------------------
+
+
+def test_the_readers_vocabulary_is_the_models():
+    assert tuple(Project.ClassificationType.values) == reader.CLASSIFICATION_TYPES
+    assert tuple(Tag.Type.values) == reader.TAG_TYPES
+    assert Tag._meta.get_field("name").max_length == reader.MAX_TAG_NAME
+    assert Image._meta.get_field("original_name").max_length == reader.MAX_IMAGE_NAME
+    assert Project._meta.get_field("name").max_length == reader.MAX_PROJECT_NAME
+
+
+def guard(*reads: bytes) -> None:
+    token_guard = reader._TokenGuard()
+    for data in reads:
+        token_guard.feed(data)
+
+
+def test_the_token_guard_sees_through_escapes():
+    limit = reader.MAX_TOKEN_BYTES
+    # Escaped quotes and backslashes are inside the string: a long one is still long...
+    with pytest.raises(reader.ArchiveError, match="longer than 256 KiB"):
+        guard(b'{"name": "' + b'\\"' * limit + b'"}')
+    with pytest.raises(reader.ArchiveError, match="longer than 256 KiB"):
+        guard(b'{"name": "' + b"\\\\" * limit + b'"}')
+    # ...a short one is fine, even cut between two reads in the middle of an escape...
+    text = b'{"name": "a\\\\\\"b' + b"x" * 1000 + b'", "b": 1}'
+    for cut in range(8, 20):
+        guard(text[:cut], text[cut:])
+    # ...and an escaped backslash before the closing quote ends the string: two stretches of
+    # 150 KB, not one of 300 KB, wherever the reads are cut.
+    text = b'{"a": "' + b"\\\\" * 75_000 + b'"' + b" " * 150_000 + b', "b": "c"}'
+    end = text.index(b'" ')
+    for cut in (end - 2, end - 1, end, end + 1):
+        guard(text[:cut], text[cut:])
+    with pytest.raises(reader.ArchiveError):
+        guard(b'{"a": 1' + b" " * (limit + 1), b'"')
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: archives.build(archives.manifest()),
+        lambda: b"#!/bin/sh\nunzip it\n" + archives.build(archives.manifest()),  # prepended
+        lambda: archives.many_members(70_000),  # zip64 end records (more than 65,535)
+    ],
+    ids=["plain", "prepended", "zip64"],
+)
+def test_the_directory_is_found_where_zipfile_finds_it(make):
+    data = make()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        expected = (zf.start_dir, len(zf.infolist()))
+    start, size = reader._directory(io.BytesIO(data))
+    assert start == expected[0]
+    assert reader._entries(io.BytesIO(data), start, size) == expected[1]
+
+
+def test_a_comment_is_read_past():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a", b"1")
+        zf.comment = b"exported by hand " * 10
+    data = buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert reader._directory(io.BytesIO(data))[0] == zf.start_dir
+
+
+def test_bzip2_members_are_refused_by_name(alice, resource):
+    data = archives.build(archives.manifest(), method=zipfile.ZIP_BZIP2)
+    with pytest.raises(ValidationError, match="compressed with a method"):
+        project_import(owner=alice, resource=resource, archive=io.BytesIO(data))
+    assert not Project.objects.exists()
+
+
+def test_an_api_copy_goes_through_the_same_checks(alice, resource):
+    from projects import services
+    from projects.services.transfer import project_copy
+
+    source = services.project_create(owner=alice, resource=resource, name="Source")
+    tag = services.tag_create(project=source, name="Blue")
+    services.images_create(
+        project=source,
+        uploads=[ImageUpload(name=f"{i}.jpg", data=d) for i, d in enumerate(images.distinct(3))],
+        tag_ids=[tag.id],
+    )
+    copy = project_copy(source=source, owner=alice, resource=resource, name="Copy")
+    assert copy.images.count() == 3 and copy.tags.get().name == "Blue"
+
+
+def test_reading_stops_at_the_limit_whatever_the_header_says():
+    manifest = reader._ManifestReader(io.BytesIO(b" " * 100), 64)
+    assert manifest.read(64) == b" " * 64
+    with pytest.raises(reader.ArchiveError, match="larger than"):
+        manifest.read(64)
