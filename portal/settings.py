@@ -279,9 +279,10 @@ CV_SUGGESTIONS_PER_REQUEST = env_int("CV_SUGGESTIONS_PER_REQUEST", 300, minimum=
 # answer, many to a commit (prediction/services/keeping.py); false writes them in the request.
 CV_PREDICTION_WRITE_BEHIND = env_bool("CV_PREDICTION_WRITE_BEHIND", True)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
-# What one image may take once decoded (pixels × channels × bytes per channel, read from the
-# header before decoding): the guard against small files that decode to gigabytes.
-CV_MAX_DECODED_BYTES = env_int("CV_MAX_DECODED_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024)
+# What decoding one image may take at its peak (projects.imaging.decoding_cost, from the
+# header before decoding), and what one process decodes at once: the guard against small files
+# that decode to gigabytes. 200 MiB admits a 24-megapixel photo that has to be turned upright.
+CV_MAX_DECODED_BYTES = env_int("CV_MAX_DECODED_BYTES", 200 * 1024 * 1024, minimum=1024 * 1024)
 CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
     "CV_MAX_PREDICTION_IMAGE_BYTES", 4 * 1024 * 1024, minimum=1024
 )

@@ -3,7 +3,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from portal import threads
+from training.engine.runtime import return_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 threads.set_role(threads.WEB)
+# Users' images are decoded here: their memory goes back to the system once freed.
+return_freed_memory()
 application = get_wsgi_application()

@@ -74,10 +74,17 @@ def animated_gif() -> bytes:
 
 
 def pixel_heavy_png(width: int = 10_240, height: int = 10_240, mode: str = "RGBA") -> bytes:
-    """A real, complete PNG of blank pixels: a few hundred KB that decode to width × height ×
-    channels bytes (400 MB for the default). Written row by row, never whole in memory."""
-    channels = {"RGBA": 4, "RGB": 3, "L": 1}[mode]
-    colour_type = {"RGBA": 6, "RGB": 2, "L": 0}[mode]
+    """A real, complete PNG of blank pixels: a few hundred KB that decode to width × height
+    pixels (400 MB for the default). Written row by row, never whole in memory. Modes: RGBA,
+    RGB, LA, L, I;16 (16-bit grey) and P (a palette with a transparent entry)."""
+    colour_type, depth, channels = {
+        "RGBA": (6, 8, 4),
+        "RGB": (2, 8, 3),
+        "LA": (4, 8, 2),
+        "L": (0, 8, 1),
+        "I;16": (0, 16, 2),
+        "P": (3, 8, 1),
+    }[mode]
     compressor = zlib.compressobj(9)
     row = b"\x00" * (1 + width * channels)  # filter byte 0, then blank pixels
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
@@ -86,8 +93,17 @@ def pixel_heavy_png(width: int = 10_240, height: int = 10_240, mode: str = "RGBA
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    palette = b""
+    if mode == "P":
+        palette = chunk(b"PLTE", bytes(range(256)) * 3) + chunk(b"tRNS", b"\x00" + b"\xff" * 255)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + palette
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def png_header_only(width: int, height: int) -> bytes:

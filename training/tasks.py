@@ -9,6 +9,7 @@ from celery.signals import celeryd_after_setup, worker_process_init, worker_read
 
 from portal import threads
 from training import exporting, services
+from training.engine.runtime import return_freed_memory
 
 
 @shared_task(
@@ -45,6 +46,9 @@ def _declare_role(sender: str, instance: Any, **_: Any) -> None:
     # A worker consuming the training queue trains with every core; any other is light work.
     queues = set(instance.app.amqp.queues.consume_from)
     threads.set_role(threads.TRAINING if "training" in queues else "light")
+    if "training" not in queues:
+        # Imports decode users' images on this worker's threads: freed, they go back.
+        return_freed_memory()
 
 
 @worker_process_init.connect

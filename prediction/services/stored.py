@@ -9,14 +9,14 @@ from django.db import transaction
 
 from portal import storage
 from prediction.models import StoredPrediction
-from projects.imaging import THUMBNAIL_EDGE, thumbnail_of
+from projects.imaging import THUMBNAIL_EDGE, ImageRejected, decode_for_model, thumbnail_of
 from projects.models import Image, Project
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
     images_create_each,
+    stored_image_rules,
 )
-from training.engine.pixels import load_rgb
 
 
 def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
@@ -36,9 +36,11 @@ def prediction_thumbnail_name(stored: StoredPrediction) -> str:
     """
     if stored.thumbnail.name:
         return str(stored.thumbnail.name)
-    image = load_rgb(storage.read(str(stored.file.name)), THUMBNAIL_EDGE)
+    thumbnail = _thumbnail(storage.read(str(stored.file.name)))
+    if not thumbnail:
+        return ""
     base = storage.prediction_base(stored.project_id, stored.id)
-    name = storage.save(storage.thumbnail_key(base), thumbnail_of(image))
+    name = storage.save(storage.thumbnail_key(base), thumbnail)
     # Two first looks at once each make one; the row keeps the first and the other is dropped.
     if StoredPrediction.objects.filter(pk=stored.pk, thumbnail="").update(thumbnail=name):
         stored.thumbnail.name = name
@@ -46,6 +48,15 @@ def prediction_thumbnail_name(stored: StoredPrediction) -> str:
     storage.delete([name])
     stored.refresh_from_db(fields=["thumbnail"])
     return str(stored.thumbnail.name)
+
+
+def _thumbnail(data: bytes) -> bytes:
+    """A stored image's thumbnail, decoded within the process's decoding budget; nothing for
+    one that today's limits refuse (it was kept under larger ones)."""
+    try:
+        return thumbnail_of(decode_for_model(data, stored_image_rules(), THUMBNAIL_EDGE))
+    except ImageRejected:
+        return b""
 
 
 def predictions_to_images(

@@ -3,6 +3,7 @@ QuerySuggestedImages)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 
@@ -14,12 +15,16 @@ from portal import storage
 from prediction.models import Suggestion
 from prediction.services.classify import TagProbability, prediction_entry_json, ranked
 from prediction.services.predictors import predictor_for
+from projects.imaging import ImageRejected, decode_for_model
 from projects.models import Image, Project, Tag
 from projects.selectors import active_images
 from projects.services.images import (
     images_tags_add,
+    stored_image_rules,
 )
 from training.models import Iteration
+
+logger = logging.getLogger(__name__)
 
 
 def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> float:
@@ -49,8 +54,11 @@ def suggestions_for(
             if budget <= 0:
                 continue
             budget -= 1
-        data = storage.read(str(image.file.name))
-        predictions = ranked(iteration, predictor_for(iteration).predict(data))
+        probabilities = _probabilities(iteration, storage.read(str(image.file.name)))
+        if probabilities is None:
+            logger.warning("Image %s is over today's decoding limit: no suggestion", image.id)
+            continue
+        predictions = ranked(iteration, probabilities)
         have[image.id], _ = Suggestion.objects.get_or_create(
             iteration=iteration,
             image=image,
@@ -62,6 +70,18 @@ def suggestions_for(
             },
         )
     return [have[i.id] for i in images if i.id in have]
+
+
+def _probabilities(iteration: Iteration, data: bytes) -> list[float] | None:
+    """The model's answer for a stored image, decoded within the process's decoding budget (and
+    freed when this returns, before the next is decoded); None when today's limits refuse it
+    (it was stored under larger ones)."""
+    predictor = predictor_for(iteration)
+    try:
+        image = decode_for_model(data, stored_image_rules(), predictor.image_size)
+    except ImageRejected:
+        return None
+    return predictor.predict_image(image)
 
 
 def _probability(suggestion: Suggestion, tag_id: str) -> float:

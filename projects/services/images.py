@@ -62,6 +62,12 @@ def image_rules(max_bytes: int | None = None) -> ImageRules:
     )
 
 
+def stored_image_rules() -> ImageRules:
+    """For decoding an image this server stored: it passed `image_rules` on the way in, but a
+    re-encoded one may be larger than the upload was. Only the decoding limit still applies."""
+    return ImageRules(max_bytes=2**62, max_decoded_bytes=settings.CV_MAX_DECODED_BYTES)
+
+
 def tag_set_problem(project: Project, tags: Sequence[Tag]) -> tuple[ImageStatus, str] | None:
     """Why this set of tags cannot be on one image of the project, or None if it can."""
     if len(tags) > settings.CV_MAX_TAGS_PER_BATCH:

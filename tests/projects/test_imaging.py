@@ -14,6 +14,7 @@ from projects.imaging import (
     ImageRules,
     ImageStatus,
     decoded_bytes,
+    decoding_cost,
     prepare_image,
 )
 from tests import images
@@ -83,21 +84,31 @@ def test_pixel_heavy_image_is_refused_from_its_header_in_well_under_a_second():
     error = rejected(data)
     assert time.perf_counter() - started < 0.5
     assert error.status == ImageStatus.ERROR_IMAGE_DIMENSIONS
-    assert "10240×10240 RGBA" in error.message and "400 MB" in error.message
+    # 400 MiB of RGBA pixels, and 400 more for the RGB they are put on, white.
+    assert "10240×10240 RGBA" in error.message and "804 MB" in error.message
 
 
-def test_decoded_size_counts_channels_and_bytes_per_channel():
+def test_decoded_size_is_pillows_storage_not_the_files_channels():
     def decoded(size, mode):
         return decoded_bytes(Image.new(mode, size))
 
-    assert decoded((100, 100), "RGB") == 30_000
+    # What Pillow really allocates: RGB is kept as RGBX, LA as L, L, L, A.
+    assert decoded((100, 100), "RGB") == 40_000
+    assert decoded((100, 100), "LA") == 40_000
     assert decoded((100, 100), "I;16") == 20_000
-    assert decoded((100, 100), "P") == 40_000  # becomes RGB(A) beside the palette image
-    limit = ImageRules(max_decoded_bytes=3 * 1024 * 1024)
-    assert prepare_image(images.solid((1024, 1024), fmt="PNG"), limit).width == 1024
-    grey = images.pixel_heavy_png(2048, 2048, mode="L")  # 4 MB decoded
-    assert prepare_image(grey, ImageRules(max_decoded_bytes=5 * 1024 * 1024)).width == 2048
-    assert rejected(grey, limit).status == ImageStatus.ERROR_IMAGE_DIMENSIONS
+    assert decoded((100, 100), "P") == 10_000
+    assert decoded((100, 100), "1") == 10_000
+
+
+def test_the_limit_counts_the_peak_of_the_plan_not_the_pixels():
+    grey = images.pixel_heavy_png(2048, 2048, mode="L")  # 4 MiB of pixels, stored as it came
+    cost = decoding_cost(grey)
+    assert 4 * 1024 * 1024 < cost < 10 * 1024 * 1024  # pixels, a thumbnail, fixed slack
+    assert prepare_image(grey, ImageRules(max_decoded_bytes=cost)).width == 2048
+    error = rejected(grey, ImageRules(max_decoded_bytes=cost - 1))
+    assert error.status == ImageStatus.ERROR_IMAGE_DIMENSIONS
+    # Turned upright, the same pixels are held twice.
+    assert decoding_cost(images.exif_rotated_jpeg()) > decoding_cost(images.solid((400, 300)))
 
 
 def test_longest_edge_over_10240_is_error_dimensions():
