@@ -317,4 +317,6 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-storage": {"task": "projects.reconcile_storage", "schedule": 6 * 3600.0},
     # Azure imports whose worker died: Failed, so the user knows to start again (it resumes).
     "sweep-stale-imports": {"task": "projects.sweep_stale_imports", "schedule": 120.0},
+    # Kept predictions a web process that died had answered but not written (its journal).
+    "replay-prediction-journals": {"task": "prediction.replay_journals", "schedule": 30.0},
 }

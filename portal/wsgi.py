@@ -7,3 +7,9 @@ from portal import threads
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 threads.set_role(threads.WEB)
 application = get_wsgi_application()
+
+# Kept predictions that a web process which died (kill -9, a crash) answered but had not yet
+# written are in its journal: the next one to start writes them.
+from prediction.services.keeping import journals_replay_from_now_on  # noqa: E402 (apps ready)
+
+journals_replay_from_now_on()
