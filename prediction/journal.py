@@ -58,7 +58,8 @@ def decode(name: str, content: bytes) -> Entry:
 
 class Journal:
     """This process's journal. Made in a hidden folder, locked, then renamed into place, so
-    no other process ever sees it unlocked while its owner lives."""
+    no other process ever sees it unlocked while its owner lives (one killed in between leaves
+    an empty hidden folder, which nothing reads)."""
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
