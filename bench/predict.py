@@ -9,8 +9,9 @@ does (2 workers × 4 threads, one ONNX Runtime thread each). Then, at 1, 2, 4 an
   * HTTP `/nostore`: the Prediction API's ClassifyImageWithNoStore, key check and JSON;
   * HTTP stored: ClassifyImage, which also keeps the image and its answer.
 
-and the server's CPU time per `/nostore` request (all its processes, from /proc). Each figure is
-the median of five rounds that take the three measurements in turn.
+and the server's CPU time per `/nostore` and per stored request (all its processes, from
+/proc; a stored one's includes the writing behind its answer). Each figure is the median of
+five rounds that take the three measurements in turn.
 
     .venv/bin/python bench/predict.py                 # this tree
     .venv/bin/python bench/predict.py --compare HEAD~1  # and the same figures for an older
@@ -210,12 +211,24 @@ def wait_ready(server: Server, call: Callable[[int], None]) -> None:
     rate(call, 8, 3)
 
 
-def nostore_cpu(server: Server, call: Callable[[int], None], requests: int = 60) -> float:
-    """The server's CPU milliseconds per `/nostore` request, one client."""
+def server_cpu(
+    server: Server, call: Callable[[int], None], requests: int = 60, settle: float = 0.0
+) -> float:
+    """The server's CPU milliseconds per request of `call`, one client; `settle` seconds
+    for what is written behind the last answers."""
     before = server.cpu_seconds()
     for _ in range(requests):
         call(0)
+    time.sleep(settle)
     return (server.cpu_seconds() - before) / requests * 1000
+
+
+def cpu_figures(server: Server, info: dict[str, str], label: str) -> float:
+    nostore, stored = http_caller(server, info, False), http_caller(server, info, True)
+    cpu = server_cpu(server, nostore)
+    kept = server_cpu(server, stored, settle=0.5)
+    print(f"server CPU per request ({label}): /nostore {cpu:.1f} ms, stored {kept:.1f} ms")
+    return cpu
 
 
 def measure_now(seconds: float) -> float:
@@ -257,9 +270,8 @@ def measure_now(seconds: float) -> float:
             print(
                 f"{clients:>7}  {r:>9.1f}   {n:>8.1f} ({n / r:.2f})        {s:>8.1f} ({s / r:.2f})"
             )
-        cpu = nostore_cpu(server, nostore)
-        print(f"\nserver CPU per /nostore request (this tree): {cpu:.1f} ms")
-        return cpu
+        print()
+        return cpu_figures(server, info, "this tree")
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -276,9 +288,8 @@ def measure_ref(ref: str, seconds: float) -> float:
         nostore = http_caller(server, info, False)
         wait_ready(server, nostore)
         n = rate(nostore, 1, seconds)
-        cpu = nostore_cpu(server, nostore)
-        print(f"{ref}: HTTP nostore, 1 client: {n:.1f}/s; server CPU per request: {cpu:.1f} ms")
-        return cpu
+        print(f"{ref}: HTTP nostore, 1 client: {n:.1f}/s")
+        return cpu_figures(server, info, ref)
     finally:
         server.stop()
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)

@@ -358,4 +358,6 @@ CELERY_BEAT_SCHEDULE = {
     # Imports whose worker died: Failed, so the user knows to start again (an Azure import
     # resumes; an archive import's partial project is removed).
     "sweep-stale-imports": {"task": "projects.sweep_stale_imports", "schedule": 120.0},
+    # Kept predictions a web process that died had answered but not written (its journal).
+    "replay-prediction-journals": {"task": "prediction.replay_journals", "schedule": 30.0},
 }

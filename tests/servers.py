@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -121,10 +123,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Portal:
+    """A portal served by gunicorn in a process of its own."""
+
+    url: str
+    port: int
+    master: subprocess.Popen[bytes]
+
+    def worker_pids(self) -> set[int]:
+        """The master's worker processes now."""
+        children = Path(f"/proc/{self.master.pid}/task/{self.master.pid}/children")
+        try:
+            return {int(pid) for pid in children.read_text().split()}
+        except FileNotFoundError:  # the master is gone
+            return set()
+
+
 @contextlib.contextmanager
-def portal_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """This portal under gunicorn in a process of its own, as `make run` serves it (one
-    worker): yields its base URL and port once it answers."""
+def portal_server(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[Portal]:
+    """This portal under gunicorn in a process of its own, as `make run` serves it (`workers`
+    of four threads): yields it once it answers."""
     port = free_port()
     with log.open("w") as out:
         server = subprocess.Popen(
@@ -132,7 +151,7 @@ def portal_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
                 str(Path(sys.executable).with_name("gunicorn")),
                 "portal.wsgi",
                 f"--bind=127.0.0.1:{port}",
-                "--workers=1",
+                f"--workers={workers}",
                 "--threads=4",
                 "--log-level=warning",
             ],
@@ -140,16 +159,27 @@ def portal_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Its own process group: a test that kills the master can still end its workers.
+            start_new_session=True,
         )
-        url = f"http://127.0.0.1:{port}"
+        portal = Portal(f"http://127.0.0.1:{port}", port, server)
         try:
             wait_until_answering(
-                f"{url}/customvision/v3.3/training/projects",
+                f"{portal.url}/customvision/v3.3/training/projects",
                 server,
                 lambda: log.read_text()[-3000:],
                 "the portal did not start",
             )
-            yield url, port
+            yield portal
         finally:
-            server.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def portal_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """This portal under gunicorn in a process of its own, as `make run` serves it (one
+    worker): yields its base URL and port once it answers."""
+    with portal_server(env, log) as portal:
+        yield portal.url, portal.port

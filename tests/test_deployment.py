@@ -25,6 +25,17 @@ def test_compose_file_has_the_production_services():
     assert "gunicorn" in (ROOT / "Dockerfile").read_text()
 
 
+def test_the_web_journal_outlives_its_container():
+    # Kept predictions answered but not yet written wait in $CV_DATA_DIR/journal: a restarted
+    # web container (or the light worker) must find them there.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "CV_DATA_DIR=/data" in dockerfile
+    for name in ("web", "worker-light"):
+        mounts = dict(v.split(":")[:2][::-1] for v in compose["services"][name]["volumes"])
+        assert mounts["/data"] in compose["volumes"], name
+
+
 def test_readme_gives_the_two_commands_and_ci_calls_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme

@@ -3,15 +3,27 @@ answer gave, many to a commit; one whose iteration went meanwhile is dropped alo
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import requests
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from prediction.models import StoredPrediction
 from prediction.services import keeping, prediction_classify
+from prediction.tasks import replay_journals
+from projects import services
+from tests.servers import portal_server
 from tests.training.synthetic import photo
+from tests.workers import database_url
+from training import services as training_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,3 +83,111 @@ def test_quick_test_keeps_its_image_before_answering(alice_client, project, trai
     )
     assert response.status_code == 200
     assert StoredPrediction.objects.filter(pk=response.context["result"].id).exists()
+
+
+# --- Kill -9: an answer with an id is a promise --------------------------------------------
+
+
+@pytest.fixture
+def served(trained, alice, tmp_path):
+    """`trained`, published, and this portal under gunicorn (two workers) on the test database,
+    writing kept predictions behind the answer."""
+    target, keys = services.resource_create(owner=alice, name="p", kind="prediction")
+    training_services.iteration_publish(
+        iteration=trained, publish_name="m", prediction_resource=target
+    )
+    env = {
+        **os.environ,
+        "CV_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": "keeping",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "CV_PREDICTION_WRITE_BEHIND": "true",
+    }
+    with portal_server(env, tmp_path / "web.log", workers=2) as portal:
+        yield SimpleNamespace(portal=portal, project=trained.project_id, key=keys.key1)
+
+
+def classify_many(served: SimpleNamespace, count: int) -> set[uuid.UUID]:
+    """Kept predictions from eight clients at once: the ids of those answered 200."""
+    url = (
+        f"{served.portal.url}/customvision/v3.0/Prediction/{served.project}"
+        "/classify/iterations/m/image"
+    )
+    headers = {"Prediction-Key": served.key, "Content-Type": "application/octet-stream"}
+
+    def post(seed: int) -> uuid.UUID:
+        data = photo("red" if seed % 2 else "blue", seed=seed)
+        response = requests.post(url, data=data, headers=headers, timeout=120)
+        assert response.status_code == 200, response.text[:300]
+        return uuid.UUID(response.json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(post, range(1000, 1000 + count)))
+
+
+def kept_within(ids: set[uuid.UUID], seconds: float) -> set[uuid.UUID]:
+    """The ones of `ids` stored, once all are or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        kept = set(StoredPrediction.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        if kept == ids or time.monotonic() > deadline:
+            return kept
+        time.sleep(0.5)
+
+
+def wait_gone(pids: set[int], seconds: float = 30) -> None:
+    """Until these processes have let go of everything: gone, or zombies whose every thread
+    has exited (their files and locks are released with the last one)."""
+    deadline = time.monotonic() + seconds
+
+    def holds_on(pid: int) -> bool:
+        try:
+            tasks = [t.name for t in Path(f"/proc/{pid}/task").iterdir()]
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return tasks != [str(pid)] or state != "Z"
+
+    for pid in pids:
+        while holds_on(pid):
+            assert time.monotonic() < deadline, f"process {pid} still runs"
+            time.sleep(0.05)
+
+
+def assert_each_has_its_image_and_nothing_else_is_left(project_id: uuid.UUID) -> None:
+    rows = StoredPrediction.objects.filter(project_id=project_id)
+    names = {str(row.file.name) for row in rows}
+    stored = {f"predictions/{project_id}/{name}" for name in storage_files(project_id)}
+    assert stored == names
+
+
+def storage_files(project_id: uuid.UUID) -> list[str]:
+    return default_storage.listdir(f"predictions/{project_id}")[1]
+
+
+def test_acknowledged_predictions_survive_kill_9_of_the_web_workers(served):
+    acknowledged = classify_many(served, 100)
+    workers = served.portal.worker_pids()
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+
+    # The master starts two new workers; they write what the killed ones had not.
+    assert kept_within(acknowledged, 90) == acknowledged
+    assert served.portal.worker_pids().isdisjoint(workers)
+    assert_each_has_its_image_and_nothing_else_is_left(served.project)
+
+
+def test_acknowledged_predictions_survive_kill_9_of_the_whole_server(served, tmp_path):
+    acknowledged = classify_many(served, 60)
+    workers = served.portal.worker_pids()
+    os.killpg(served.portal.master.pid, signal.SIGKILL)  # master and workers at once
+    served.portal.master.wait(timeout=30)
+    wait_gone(workers)
+
+    # No web process comes back: the light worker's periodic sweep writes them.
+    replay_journals.apply()
+    assert kept_within(acknowledged, 0) == acknowledged
+    assert_each_has_its_image_and_nothing_else_is_left(served.project)
