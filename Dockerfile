@@ -4,6 +4,8 @@ FROM python:3.11-slim AS base
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 CV_DATA_DIR=/data
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core core
+COPY engine engine
 COPY portal portal
 COPY projects projects
 COPY training training

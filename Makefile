@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .

@@ -20,7 +20,7 @@ from api.errors import ApiError, api_view, json_body
 from api.multipart import boundary_of
 from api.shapes import export_json, image_json, iso, iteration_json, performance_json
 from api.training_views import TRAINING, _iteration, _project, _uuid
-from portal.http import serve_stored_file
+from core.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects import selectors, services
@@ -223,11 +223,12 @@ def images(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> A
             ids: Iterable[uuid.UUID] = selectors.active_images(project).values_list("id", flat=True)
         else:
             ids = query_ids(request, "imageIds")
-        services.images_delete(
-            project=project,
-            image_ids=list(ids),
-            all_iterations=query_flag(request, "allIterations"),
+        delete = (
+            training_services.images_delete_everywhere
+            if query_flag(request, "allIterations")
+            else services.images_delete
         )
+        delete(project=project, image_ids=list(ids))
         return None
     # CreateImagesFromData: multipart parts, or the raw image as the body.
     tags = tuple(str(t) for t in query_ids(request, "tagIds"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from engine.bundle import VERSION
+from engine.export import SUPPORTED_PLATFORMS
 from projects.domains import Domain
 from projects.models import Project
-from training.engine.bundle import VERSION
-from training.engine.export import SUPPORTED_PLATFORMS
 
 
 def iso(value: datetime | None) -> str | None:

@@ -26,7 +26,7 @@ from api.images_views import (
 from api.prediction_views import image_data, image_url
 from api.shapes import iso, prediction_json, project_json, stored_prediction_json, suggestion_json
 from api.training_views import TRAINING, _project, _uuid
-from portal.http import serve_stored_file
+from core.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects.models import Project, Resource

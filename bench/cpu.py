@@ -4,9 +4,9 @@ ratios printed within one run).
 Prints:
   * prediction latency (median and 90th percentile of 30) on a busy machine (one other process
     keeps a core busy, as a training worker or another web worker would) with torch's thread
-    count at 1 (what the web tier sets, portal/threads.py) and at every core (torch's default);
+    count at 1 (what the web tier sets, core/threads.py) and at every core (torch's default);
   * fine-tuning images/s with glibc's default allocator settings and with the engine's
-    (training/engine/runtime.py), each at 1 thread and at every core.
+    (engine/runtime.py), each at 1 thread and at every core.
 
 Each measurement runs in a fresh process: thread pools and malloc settings are per process.
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 def samples():
     import hashlib
 
-    from training.engine.data import Sample
+    from engine.data import Sample
 
     found = []
     for folder in ("Hemlock", "Japanese_Cherry"):
@@ -44,7 +44,7 @@ def samples():
 
 
 def child_predict(bundle: Path, threads: int) -> dict:
-    from training.engine.predict import Predictor
+    from engine.predict import Predictor
 
     predictor = Predictor.from_bytes(bundle.read_bytes(), threads=threads)
     photo = (SAMPLES / "Test" / "test_image.jpg").read_bytes()
@@ -62,12 +62,12 @@ def child_finetune(threads: int, tuned: bool) -> dict:
 
     import torch
 
-    from training.engine import finetune
-    from training.engine.backbones import resolve
-    from training.engine.head import LinearHead
-    from training.engine.recipes import recipe_for
-    from training.engine.runtime import keep_freed_memory
-    from training.engine.squares import SquareStore
+    from engine import finetune
+    from engine.backbones import resolve
+    from engine.head import LinearHead
+    from engine.recipes import recipe_for
+    from engine.runtime import keep_freed_memory
+    from engine.squares import SquareStore
 
     torch.set_num_threads(threads)
     if tuned:
@@ -134,9 +134,9 @@ def main() -> None:
 
     import torch
 
-    from training.engine.features import NoCache
-    from training.engine.recipes import recipe_for
-    from training.engine.train import TrainRequest, train
+    from engine.features import NoCache
+    from engine.recipes import recipe_for
+    from engine.train import TrainRequest, train
 
     cores = len(os.sched_getaffinity(0))
     found = samples()

@@ -69,7 +69,7 @@ def run(images: int, round_trip: float) -> None:
     django.setup()
     import torch
 
-    from training.engine.features import BlobCache
+    from engine.features import BlobCache
     from training.services.features import StoredBlobs
 
     bucket = boto3.client(

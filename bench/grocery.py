@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from training.engine.features import Sample
+from engine.features import Sample
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "grocery-store"
 

@@ -54,9 +54,9 @@ def measure(info: dict[str, str]) -> None:
     django.setup()
 
     import prediction.services.classify as classify
+    from engine.predict import Predictor
     from portal.wsgi import application
     from projects.services.resources import key_hash
-    from training.engine.predict import Predictor
 
     photo = PHOTO.read_bytes()
     path = f"/customvision/v3.0/Prediction/{info['project']}/classify/iterations/m/image/nostore"

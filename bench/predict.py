@@ -241,8 +241,8 @@ def measure_now(seconds: float) -> float:
         wait_ready(server, nostore)
 
         sys.path.insert(0, str(ROOT))
-        from training.engine.pixels import load_rgb, pixels_of
-        from training.engine.predict import Predictor
+        from engine.pixels import load_rgb, pixels_of
+        from engine.predict import Predictor
 
         bundle = (data / "media" / info["model"]).read_bytes()
         photo = PHOTO.read_bytes()

@@ -177,10 +177,10 @@ class GpuBusy:
 
 def grocery(data: Path, advanced_seconds: float) -> None:
     from bench.grocery import load_split, samples_and_targets
-    from training.engine.features import DirectoryCache
-    from training.engine.predict import Predictor
-    from training.engine.recipes import recipe_for
-    from training.engine.train import TrainRequest, train
+    from engine.features import DirectoryCache
+    from engine.predict import Predictor
+    from engine.recipes import recipe_for
+    from engine.train import TrainRequest, train
 
     train_paths, train_labels, names = load_split("train")
     val_paths, val_labels, _ = load_split("val")

@@ -52,9 +52,9 @@ def child(size: int) -> dict[str, float]:
     """Train on `size` photos in this process; its peak memory and time."""
     import torch
 
-    from training.engine.features import NoCache, Sample
-    from training.engine.recipes import recipe_for
-    from training.engine.train import TrainRequest, train
+    from engine.features import NoCache, Sample
+    from engine.recipes import recipe_for
+    from engine.train import TrainRequest, train
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # as a training worker does
     samples = [Sample(key=f"{i:08d}", read=lambda i=i: photo(i)) for i in range(size)]

@@ -15,8 +15,8 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_choice, env_int, env_list, env_str
-from portal.urlfetch import parse_networks
+from core.env import env_bool, env_choice, env_int, env_list, env_str
+from core.urlfetch import parse_networks
 
 # Lets admin.ModelAdmin[Model] and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -279,7 +279,7 @@ CV_SUGGESTIONS_PER_REQUEST = env_int("CV_SUGGESTIONS_PER_REQUEST", 300, minimum=
 # answer, many to a commit (prediction/services/keeping.py); false writes them in the request.
 CV_PREDICTION_WRITE_BEHIND = env_bool("CV_PREDICTION_WRITE_BEHIND", True)
 CV_MAX_IMAGE_BYTES = env_int("CV_MAX_IMAGE_BYTES", 6 * 1024 * 1024, minimum=1024)
-# What decoding one image may take at its peak (projects.imaging.decoding_cost, from the
+# What decoding one image may take at its peak (engine.imaging.decoding_cost, from the
 # header before decoding), and what one process decodes at once: the guard against small files
 # that decode to gigabytes. 200 MiB admits a 24-megapixel photo that has to be turned upright.
 CV_MAX_DECODED_BYTES = env_int("CV_MAX_DECODED_BYTES", 200 * 1024 * 1024, minimum=1024 * 1024)
@@ -326,7 +326,7 @@ LOGGING = {
 CV_TRAINING_DEVICE = env_str("CV_TRAINING_DEVICE", "")  # "" = CUDA when available, else CPU
 CV_HEARTBEAT_SECONDS = env_int("CV_HEARTBEAT_SECONDS", 10, minimum=1)
 # Torch's CPU threads per process; 0 = by role (training worker: every core it may use; web
-# and light workers: 1). See portal/threads.py.
+# and light workers: 1). See core/threads.py.
 CV_TORCH_THREADS = env_int("CV_TORCH_THREADS", 0)
 CV_HEARTBEAT_TIMEOUT_SECONDS = env_int("CV_HEARTBEAT_TIMEOUT_SECONDS", 120, minimum=2)
 # An export still Exporting after this long is Failed (its worker died); links to a finished

@@ -2,8 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from portal import threads
-from training.engine.runtime import return_freed_memory
+from core import threads
+from engine.runtime import return_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 threads.set_role(threads.WEB)

@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.http import AuthedRequest, serve_stored_file
-from portal.redirects import safe_next
+from core.http import AuthedRequest, serve_stored_file
+from core.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from portal.http import serve_stored_file
+from core.http import serve_stored_file
 from projects import services
 from projects.models import Image, ImageTag, Project, Resource, Tag
 

@@ -42,7 +42,7 @@ TAG_TYPES = ("Regular", "Negative")
 READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 MAX_TOKEN_BYTES = 256 * 1024
-MAX_TEXT = 4_000  # characters of a description: projects.text.DESCRIPTION_MAX, as the services take
+MAX_TEXT = 4_000  # characters of a description: core.text.DESCRIPTION_MAX, as the services take
 # JSON values in one tag or image entry, keys included, beyond one per tag it may name
 ENTRY_VALUES_BEYOND_TAGS = 128
 # JSON values in the whole manifest, per image or tag it may list: an export has about 12 per

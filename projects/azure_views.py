@@ -13,7 +13,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal.http import AuthedRequest
+from core.http import AuthedRequest
 from projects.forms import AzureProjectsForm, AzureSourceForm
 from projects.models import AzureImport, AzureListing
 from projects.services import azure_listing

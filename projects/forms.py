@@ -7,12 +7,12 @@ from django import forms
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 
+from core.text import DESCRIPTION_MAX
 from projects.azure.client import SourceError, endpoint_base
 from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, resource_list
 from projects.services.resources import default_resource_name
-from projects.text import DESCRIPTION_MAX
 
 
 class ProjectForm(forms.Form):

@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal.http import AuthedRequest
+from core.http import AuthedRequest
 from projects import new_keys, selectors, services
 from projects.models import Resource
 

@@ -16,7 +16,7 @@ from django.http import Http404
 from django_stubs_ext import WithAnnotations
 
 from projects.models import ArchiveImport, Image, ImageTag, Project, Resource, Tag
-from training.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
+from projects.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
 
 UserLike = AbstractBaseUser | AnonymousUser
 
@@ -301,7 +301,7 @@ def tag_image_counts(*, project: Project) -> list[tuple[Tag, int]]:
 
 # --- Dataset health -------------------------------------------------------------------------
 # The rules the Training Images tab checks, in one place. The hard minimum is training's own
-# (`training.rules.MIN_IMAGES_PER_TAG`, what `iteration_train_start` enforces on Multiclass
+# (`projects.rules.MIN_IMAGES_PER_TAG`, what `iteration_train_start` enforces on Multiclass
 # projects), so the panel and the Train button never disagree. Training lets Multilabel tags
 # through with fewer; the panel still flags them, as Custom Vision's minimum, not a refusal.
 

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from portal.http import AuthedRequest
+from core.http import AuthedRequest
 from projects import selectors
 from projects.models import ArchiveImport, Resource
 from projects.services import archive_import, transfer

@@ -23,8 +23,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.http import AuthedRequest, serve_stored_file
-from portal.redirects import safe_next
+from core.http import AuthedRequest, serve_stored_file
+from core.redirects import safe_next
 from projects import new_keys, selectors, services
 from projects.domains import DOMAINS_BY_ID
 from projects.forms import (

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.engine.runtime import return_freed_memory
+from engine.runtime import return_freed_memory
 
 SIDE = 297  # a model's square (EfficientNet-Lite2's 260 px input, as square_size makes it)
 
@@ -42,8 +42,8 @@ def main() -> None:
     return_freed_memory()
     from PIL import Image
 
-    from projects import imaging
-    from training.engine.pixels import pixels_of
+    from engine import imaging
+    from engine.pixels import pixels_of
 
     def use(image: Image.Image) -> None:
         pixels_of(image if image.mode == "RGB" else image.convert("RGB"), SIDE)

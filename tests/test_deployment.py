@@ -102,7 +102,7 @@ def test_the_dockerfile_copies_everything_the_image_needs(tmp_path):
         "from django.conf import settings; "
         "[importlib.import_module(a) for a in settings.INSTALLED_APPS]; "
         "import portal.urls, portal.wsgi, portal.celery; "
-        "from training.engine import export; "
+        "from engine import export; "
         "assert (export.CONTAINER / 'app.py').is_file(), export.CONTAINER; "
         "assert str(export.CONTAINER).startswith(" + repr(str(site)) + "), export.CONTAINER; "
         "print('ok')"

@@ -2,7 +2,7 @@
 signed links that download them.
 
 An export is built by a Celery job on the light queue (`training.tasks.export_iteration`) from
-the iteration's model bundle (`training.engine.export`); the file stays until the iteration is
+the iteration's model bundle (`engine.export`); the file stays until the iteration is
 deleted or the same platform and flavor are exported again. Links to it are signed and expire,
 like the SAS links Azure hands out, so a download needs no key.
 """
@@ -21,9 +21,9 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import storage
-from training.engine import bundle as bundle_format
-from training.engine import export as engine
+from core import storage
+from engine import bundle as bundle_format
+from engine import export as engine
 from training.models import Export, Iteration
 
 logger = logging.getLogger(__name__)

@@ -9,14 +9,14 @@ from urllib.parse import quote
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from projects.models import Image, Project, Tag
-from projects.selectors import ImageFilter
-from training.engine.thresholds import (
+from engine.thresholds import (
     DEFAULT_THRESHOLD,
     at_threshold,
     is_predicted,
     threshold_index,
 )
+from projects.models import Image, Project, Tag
+from projects.selectors import ImageFilter
 from training.models import Iteration, IterationImage
 
 

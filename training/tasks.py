@@ -7,9 +7,9 @@ from typing import Any
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 
-from portal import threads
+from core import threads
+from engine.runtime import return_freed_memory
 from training import exporting, services
-from training.engine.runtime import return_freed_memory
 
 
 @shared_task(
@@ -57,6 +57,6 @@ def _warm_up(**_: Any) -> None:
     # first user waits; a light worker never trains, so it never pays torch's ~700 MB.
     if threads.role() != threads.TRAINING:
         return
-    import training.engine.train  # noqa: F401
+    import engine.train  # noqa: F401
 
     threads.configure(threads.TRAINING)

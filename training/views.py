@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import storage
-from portal.http import AuthedRequest
+from core import storage
+from core.http import AuthedRequest
 from projects import new_keys
 from projects import services as project_services
 from projects.models import Project, Resource

@@ -17,15 +17,15 @@ from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from prediction.services.keeping import Pending, keep
-from prediction.services.predictors import predictor_for
-from projects.imaging import (
+from engine.imaging import (
     ImageRejected,
     PreparedImage,
     decode_for_model,
     prepare_image,
     thumbnail_of,
 )
+from prediction.services.keeping import Pending, keep
+from prediction.services.predictors import predictor_for
 from projects.models import Resource
 from projects.services.fetching import url_image
 from projects.services.images import (

@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 
-from portal import storage
+from core import storage
 from prediction import journal
 from prediction.models import StoredPrediction
 

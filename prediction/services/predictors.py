@@ -9,8 +9,8 @@ from collections import OrderedDict
 
 from django.core.exceptions import ValidationError
 
-from portal import storage, threads
-from training.engine.predict import Predictor
+from core import storage, threads
+from engine.predict import Predictor
 from training.models import Iteration
 
 _CACHE_SIZE = 4  # models held per process; a lite0 model is ~15 MB of weights

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 
 from django.db import transaction
 
-from portal import storage
+from core import storage
+from engine.imaging import THUMBNAIL_EDGE, ImageRejected, decode_for_model, thumbnail_of
 from prediction.models import StoredPrediction
-from projects.imaging import THUMBNAIL_EDGE, ImageRejected, decode_for_model, thumbnail_of
 from projects.models import Image, Project
 from projects.services.images import (
     ImageCreateResult,

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from portal import storage
+from core import storage
+from engine.imaging import ImageRejected, decode_for_model
 from prediction.models import Suggestion
 from prediction.services.classify import TagProbability, prediction_entry_json, ranked
 from prediction.services.predictors import predictor_for
-from projects.imaging import ImageRejected, decode_for_model
 from projects.models import Image, Project, Tag
 from projects.selectors import active_images
 from projects.services.images import (

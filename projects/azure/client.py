@@ -1,6 +1,6 @@
 """Azure Custom Vision's Training API, read-only, for moving an account here.
 
-Plain Python (no Django). Every request goes through the SSRF-safe fetcher (`portal.urlfetch`):
+Plain Python (no Django). Every request goes through the SSRF-safe fetcher (`core.urlfetch`):
 
 - The endpoint is a base URL (`endpoint_base`): scheme, host and optional port, nothing else,
   so a user can't steer requests to a path of their choosing (`http://host/admin?x=#`).
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from portal.urlfetch import FetchError, Network, fetch
+from core.urlfetch import FetchError, Network, fetch
 
 API = "customvision/v3.3/training"
 PAGE = 256  # the most Azure returns in one page

@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import storage
+from core import storage
 from projects import selectors
 from projects.archive import Outline
 from projects.models import ArchiveImport, Project, Resource

@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from portal.urlfetch import Network, parse_networks, refusal_without_lookup
+from core.urlfetch import Network, parse_networks, refusal_without_lookup
 from projects.azure import secrets
 from projects.azure.client import (
     RETRIES,

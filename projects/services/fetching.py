@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from portal.urlfetch import FetchError, fetch, parse_networks
+from core.urlfetch import FetchError, fetch, parse_networks
 from projects.services.images import ImageUpload
 
 _PARALLEL_FETCHES = 8  # a batch of 64 slow URLs should not take 64 timeouts

@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from portal import storage
-from projects.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
+from core import storage
+from engine.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.metadata import MAX_PAIRS, metadata_clean
 from projects.models import Image, ImageTag, Project, Tag
 from projects.selectors import active_images
@@ -386,21 +386,14 @@ def images_tags_remove(
 
 @transaction.atomic
 @transaction.atomic
-def images_delete(
-    *, project: Project, image_ids: Iterable[uuid.UUID | str], all_iterations: bool = False
-) -> int:
+def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
     """Remove images from the project.
 
     An image that a trained iteration still references leaves the project (and loses its
     tags) but keeps its row and file until that iteration is deleted; the others go now.
-    `all_iterations` (Azure's allIterations) takes them out of every iteration too, so they
-    go now as well; the iterations keep the figures they computed when they trained.
+    (`training.services.images_delete_everywhere` takes them out of the iterations first.)
     """
-    from training.models import IterationImage  # training depends on projects, not back
-
     images = active_images(project).filter(id__in=list(image_ids))
-    if all_iterations:
-        IterationImage.objects.filter(image__in=images).delete()
     kept = set(images.filter(iteration_images__isnull=False).values_list("id", flat=True))
     ImageTag.objects.filter(image_id__in=kept).delete()
     Image.objects.filter(id__in=kept).update(removed_at=timezone.now(), tagged=False)

@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 
-from portal import storage
+from core import storage
+from core.text import description_checked
 from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
-from projects.text import description_checked
 
 
 def _validate(

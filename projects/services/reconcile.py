@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.apps import apps
 from django.utils import timezone
 
-from portal import storage
+from core import storage
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
+from engine.imaging import ImageStatus
 from projects.domains import GENERAL
-from projects.imaging import ImageStatus
 from projects.models import Project, Resource
 from projects.selectors import resource_list
 from projects.services.images import ImageCreateResult, ImageUpload, images_create

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from core.text import description_checked
 from projects.models import Project, Tag
-from projects.text import description_checked
 
 MAX_TAG_NAME = 256
 

@@ -30,10 +30,10 @@ from django.contrib.auth.models import User
 from django.core import signing
 from django.core.exceptions import ValidationError
 
-from portal import storage
+from core import storage
+from engine.imaging import ImageStatus
 from projects import archive as archive_reader
 from projects.archive import FORMAT, MANIFEST, VERSION, ArchiveError, MemberError, Outline
-from projects.imaging import ImageStatus
 from projects.models import Project, Resource, Tag
 from projects.selectors import active_images
 from projects.services.images import ImageUpload, images_create_each

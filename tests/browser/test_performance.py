@@ -9,12 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from engine.metrics import at_threshold
 from projects import services as project_services
 from projects.models import Resource
 from tests.browser.test_quickstart import sign_in
 from tests.factories import ResourceFactory
 from training import services
-from training.engine.metrics import at_threshold
 from training.models import Iteration
 from training.templatetags.training_format import percent
 

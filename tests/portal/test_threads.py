@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from portal import threads
+from core import threads
 
 
 @pytest.fixture

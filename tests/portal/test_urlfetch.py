@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from portal import urlfetch
-from portal.urlfetch import FetchError, address_refusal, fetch, parse_networks
+from core import urlfetch
+from core.urlfetch import FetchError, address_refusal, fetch, parse_networks
 from tests.servers import start_server
 
 REFUSED = {

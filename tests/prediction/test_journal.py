@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from portal import storage
+from core import storage
 from prediction import journal
 from prediction.models import StoredPrediction
 from prediction.services import keeping

@@ -11,10 +11,10 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image as PILImage
 
+from engine.imaging import THUMBNAIL_EDGE
 from prediction.models import StoredPrediction
 from prediction.services import prediction_classify
 from projects import services
-from projects.imaging import THUMBNAIL_EDGE
 from projects.models import Image, Project, Tag
 from tests.training.synthetic import photo
 

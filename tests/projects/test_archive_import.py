@@ -223,7 +223,7 @@ def test_a_worker_imports_a_large_archive(alice, resource, small_batches, start_
 def test_reconcile_keeps_a_waiting_archive_and_removes_a_lost_one(
     alice, resource, small_batches, queued, media_storage
 ):
-    from portal import storage
+    from core import storage
     from projects.services.reconcile import storage_reconcile
 
     job = start(alice, resource, archives.with_images(5))

@@ -27,8 +27,8 @@ from django.urls import reverse
 from django.utils import timezone
 from msrest.authentication import ApiKeyCredentials
 
+from core.urlfetch import FetchError
 from portal.celery import app as celery_app
-from portal.urlfetch import FetchError
 from projects import selectors
 from projects.azure.client import AzureTrainingSource, SourceError
 from projects.models import AzureImport, AzureListing, Image, Project, Tag

@@ -231,7 +231,7 @@ def test_a_name_that_resolves_to_loopback_reaches_nothing(
 ):
     """Checked on what the name resolves to, by the worker; and trusting a network for image
     URLs (CV_URL_FETCH_ALLOW) is not trusting it for imports."""
-    from portal import urlfetch
+    from core import urlfetch
 
     settings.CV_URL_FETCH_ALLOW = ["127.0.0.1/32"]
     real = socket.getaddrinfo

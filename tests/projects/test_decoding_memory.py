@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from projects.imaging import ImageRules, ImageStatus, decoding_cost, storage_bytes
+from engine.imaging import ImageRules, ImageStatus, decoding_cost, storage_bytes
 from tests import images
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,7 +271,7 @@ _WEB_PROCESS = """
 import json, re, threading
 from pathlib import Path
 import portal.wsgi  # what a web worker runs at start
-from projects import imaging
+from engine import imaging
 
 def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", Path("/proc/self/status").read_text())[1]) * 1024

@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from projects.imaging import (
+from engine.imaging import (
     ImageRejected,
     ImageRules,
     ImageStatus,

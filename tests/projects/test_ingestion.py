@@ -7,8 +7,8 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 
+from engine.imaging import ImageStatus
 from projects import services
-from projects.imaging import ImageStatus
 from projects.models import Image, Project
 from projects.services import ImageUpload
 from tests import images

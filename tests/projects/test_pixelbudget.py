@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from projects import imaging
-from projects.imaging import ImageRejected, ImageRules, decode_for_model, decoding_cost
-from projects.pixelbudget import PixelBudget
+from engine import imaging
+from engine.imaging import ImageRejected, ImageRules, decode_for_model, decoding_cost
+from engine.pixelbudget import PixelBudget
 from tests import images
 
 SIDE = 256

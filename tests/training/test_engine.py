@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.data import square
+from engine.features import DirectoryCache, Sample
+from engine.predict import Predictor
+from engine.recipes import recipe_for
+from engine.train import TrainRequest, assign_folds, fold_count, train
 from tests.training.synthetic import photo
-from training.engine.data import square
-from training.engine.features import DirectoryCache, Sample
-from training.engine.predict import Predictor
-from training.engine.recipes import recipe_for
-from training.engine.train import TrainRequest, assign_folds, fold_count, train
 
 
 def make_request(classes, per_class, multilabel=False, domain="General", **kwargs):
@@ -126,7 +126,7 @@ def test_a_model_file_from_before_onnx_still_predicts(tmp_path):
     load, converted on first use, and answer as the modules do."""
     import io as _io
 
-    from training.engine.bundle import LEGACY_FORMAT, ModelBundle
+    from engine.bundle import LEGACY_FORMAT, ModelBundle
 
     result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
     model = result.model
@@ -167,7 +167,7 @@ def test_a_predictor_keeps_one_copy_of_the_weights(tmp_path):
     import gc
     import weakref
 
-    from training.engine.bundle import ModelBundle
+    from engine.bundle import ModelBundle
 
     result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
     data = result.bundle.to_bytes()
@@ -185,9 +185,9 @@ def test_a_predictor_keeps_one_copy_of_the_weights(tmp_path):
 
 
 def test_features_fill_from_the_cache_and_compute_only_what_it_lacks(tmp_path):
-    from training.engine.backbones import resolve
-    from training.engine.data import preprocessing_key
-    from training.engine.features import extract
+    from engine.backbones import resolve
+    from engine.data import preprocessing_key
+    from engine.features import extract
 
     recipe = recipe_for("General")
     backbone = resolve(recipe.torchvision, recipe.bundled)
@@ -219,7 +219,7 @@ def test_the_feature_cache_reads_and_writes_several_at_once_in_order(tmp_path, c
     import threading
     import time
 
-    from training.engine.features import BlobCache, DirectoryBlobs
+    from engine.features import BlobCache, DirectoryBlobs
 
     class RoundTrips(DirectoryBlobs):
         """A folder that takes 10 ms an operation and notes how many ran at once."""

@@ -18,14 +18,14 @@ import requests
 import torch
 from PIL import Image
 
+from engine import export
+from engine.bundle import ModelBundle
+from engine.features import NoCache, Sample
+from engine.predict import Predictor
+from engine.recipes import recipe_for
+from engine.train import TrainRequest, train
 from tests.export_sample import sample_predict
 from tests.servers import free_port, wait_until_answering
-from training.engine import export
-from training.engine.bundle import ModelBundle
-from training.engine.features import NoCache, Sample
-from training.engine.predict import Predictor
-from training.engine.recipes import recipe_for
-from training.engine.train import TrainRequest, train
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "custom-vision-sample"
 FOLDERS = ("Hemlock", "Japanese_Cherry")

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import torch
 
-from training.engine import finetune
-from training.engine import train as engine
-from training.engine.augment import augment
-from training.engine.data import Sample, square
-from training.engine.features import DirectoryCache
-from training.engine.pixels import square_size
-from training.engine.predict import Predictor
-from training.engine.recipes import recipe_for
-from training.engine.squares import SquareStore
+from engine import finetune
+from engine import train as engine
+from engine.augment import augment
+from engine.data import Sample, square
+from engine.features import DirectoryCache
+from engine.pixels import square_size
+from engine.predict import Predictor
+from engine.recipes import recipe_for
+from engine.squares import SquareStore
 
 GROCERY = Path(__file__).resolve().parents[1] / "data" / "grocery"
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.engine.metrics import (
+from engine.metrics import (
     at_threshold,
     average_precision,
     bootstrap_wins,

@@ -15,12 +15,12 @@ import torch
 from django.urls import reverse
 from django.utils import timezone
 
+from engine.metrics import evaluate
 from projects import services as project_services
 from projects.models import Image, Resource
 from tests.factories import ResourceFactory
 from tests.training.test_services import add
 from training import services
-from training.engine.metrics import evaluate
 from training.models import Iteration
 
 pytestmark = pytest.mark.django_db

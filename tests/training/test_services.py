@@ -13,6 +13,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
+from engine import backbones
+from engine import train as engine
+from engine.recipes import recipe_for
 from prediction.services import iteration_predict
 from projects import services as project_services
 from projects.models import Image, Project
@@ -22,9 +25,6 @@ from tests.conftest import stored_files
 from tests.factories import ProjectFactory
 from tests.training.synthetic import photo
 from training import services
-from training.engine import backbones
-from training.engine import train as engine
-from training.engine.recipes import recipe_for
 from training.models import Iteration
 from training.services import running
 

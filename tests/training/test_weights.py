@@ -6,8 +6,8 @@ import pytest
 import torch
 import torchvision
 
-from training.engine import backbones
-from training.engine.backbones import WeightsUnavailable, hub_checkpoint_path, resolve
+from engine import backbones
+from engine.backbones import WeightsUnavailable, hub_checkpoint_path, resolve
 
 
 @pytest.fixture

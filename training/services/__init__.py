@@ -1,17 +1,19 @@
 """Starting, running, cancelling, deleting and publishing iterations.
 
 `iteration_train_start` is what the portal's Train button and the API's TrainProject call;
-`iteration_run` is what a worker does with the queued iteration. The engine (training/engine)
-does the maths and knows nothing of Django; torch is imported only where training runs.
+`iteration_run` is what a worker does with the queued iteration. The engine (the top-level
+`engine` package) does the maths and knows nothing of Django; torch is imported only where
+training runs.
 """
 
-from training.rules import (
+from projects.rules import (
     MAX_BUDGET_HOURS,
     MIN_IMAGES_PER_TAG,
     MIN_IMAGES_PER_TAG_MULTILABEL,
     MIN_TAGS,
 )
 from training.services.managing import (
+    images_delete_everywhere,
     iteration_cancel,
     iteration_delete,
     iteration_rename,
@@ -32,6 +34,7 @@ __all__ = [
     "MIN_IMAGES_PER_TAG_MULTILABEL",
     "MIN_TAGS",
     "TrainingUnavailable",
+    "images_delete_everywhere",
     "iteration_cancel",
     "iteration_claim",
     "iteration_delete",

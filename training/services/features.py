@@ -1,7 +1,7 @@
 """A project's cached backbone features, in the storage every host shares.
 
 Computing an image's features is most of a Quick training; a retrain reuses them. They are kept
-under the project's key prefix in the shared storage (`portal.storage.features_prefix`), so a
+under the project's key prefix in the shared storage (`core.storage.features_prefix`), so a
 worker on another host reuses what this one computed, with this host's disk in front as a
 faster near copy. They go with the project (`projects.reconcile`).
 """
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from portal import storage
+from core import storage
 
 if TYPE_CHECKING:
-    from training.engine.features import BlobCache
+    from engine.features import BlobCache
 
 
 class StoredBlobs:
@@ -35,7 +35,7 @@ class StoredBlobs:
 
 
 def feature_cache(project_id: uuid.UUID | str) -> BlobCache:
-    from training.engine.features import BlobCache, DirectoryBlobs, TieredBlobs
+    from engine.features import BlobCache, DirectoryBlobs, TieredBlobs
 
     near = DirectoryBlobs(Path(settings.CV_DATA_DIR) / "features" / str(project_id))
     return BlobCache(TieredBlobs(near, StoredBlobs(project_id)))

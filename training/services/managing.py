@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,12 +11,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal import storage
-from projects.models import Image
-from projects.services import images_purge_removed
-from projects.text import text_checked
-from training.models import Iteration
+from core import storage
+from core.text import text_checked
+from projects.models import Image, Project
+from projects.services import images_delete, images_purge_removed
+from training.models import Iteration, IterationImage
 from training.signals import iteration_deleted
+
+
+@transaction.atomic
+def images_delete_everywhere(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
+    """Azure's DeleteImages with allIterations: the images leave every iteration too, so they
+    go now, row and file; the iterations keep the figures they computed when they trained."""
+    ids = list(image_ids)
+    IterationImage.objects.filter(iteration__project=project, image_id__in=ids).delete()
+    return images_delete(project=project, image_ids=ids)
 
 
 def iteration_cancel(*, iteration: Iteration) -> None:

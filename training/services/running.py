@@ -14,17 +14,17 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
-from portal import storage, threads
+from core import storage, threads
+from engine.recipes import recipe_for
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Project
-from training.engine.recipes import recipe_for
 from training.models import Iteration, IterationImage
 from training.services.features import feature_cache
 
 if TYPE_CHECKING:
     import torch
 
-    from training.engine.features import Sample
+    from engine.features import Sample
 
 # torch and the engine's training modules are imported where training runs (a worker), not
 # here: the web tier and the light worker import this module and never train.
@@ -67,7 +67,7 @@ class _Reporter:
             pk=self.iteration_id, status=Iteration.Status.TRAINING
         ).update(progress=min(99, int(percent)), phase=phase[:200], heartbeat_at=now)
         if not updated:  # cancelled (or failed by the sweep) meanwhile
-            from training.engine.train import Cancelled
+            from engine.train import Cancelled
 
             raise Cancelled
 
@@ -97,7 +97,7 @@ class _Heartbeat(threading.Thread):
 def _samples(iteration: Iteration) -> tuple[list[Sample], torch.Tensor, list[IterationImage]]:
     import torch
 
-    from training.engine.features import Sample
+    from engine.features import Sample
 
     rows = list(iteration.images.select_related("image").order_by("image__created_at", "image_id"))
     order = {tag["id"]: index for index, tag in enumerate(iteration.tags)}
@@ -119,8 +119,8 @@ def iteration_run(*, iteration_id: uuid.UUID | str, worker: str = "") -> None:
     if not iteration_claim(iteration_id=iteration_id, worker=worker):
         logger.info("Iteration %s is not Queued any more; nothing to do.", iteration_id)
         return
-    from training.engine.backbones import WeightsUnavailable
-    from training.engine.train import Cancelled
+    from engine.backbones import WeightsUnavailable
+    from engine.train import Cancelled
 
     iteration = Iteration.objects.select_related("project").get(pk=iteration_id)
     heartbeat = _Heartbeat(iteration.id, settings.CV_HEARTBEAT_SECONDS)
@@ -158,8 +158,8 @@ def _scratch_dir() -> Path:
 
 
 def _train(iteration: Iteration) -> None:
-    from training.engine.backbones import resolve
-    from training.engine.train import TrainRequest, train
+    from engine.backbones import resolve
+    from engine.train import TrainRequest, train
 
     threads.configure(threads.TRAINING)
     domain = DOMAINS_BY_ID[iteration.domain_id]

@@ -16,14 +16,14 @@ from django.db import transaction
 from django.db.models import Max
 
 from projects.models import Project, Tag
-from projects.selectors import active_images
-from training.models import Iteration, IterationImage
-from training.rules import (
+from projects.rules import (
     MAX_BUDGET_HOURS,
     MIN_IMAGES_PER_TAG,
     MIN_IMAGES_PER_TAG_MULTILABEL,
     MIN_TAGS,
 )
+from projects.selectors import active_images
+from training.models import Iteration, IterationImage
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from training.engine import backbones
-from training.engine.recipes import RECIPES
+from engine import backbones
+from engine.recipes import RECIPES
 
 
 class Command(BaseCommand):

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.engine.augment import augment
-from training.engine.backbones import BackboneSpec, FeatureNet
-from training.engine.data import normalise, views
-from training.engine.head import LinearHead, score
-from training.engine.recipes import Recipe
-from training.engine.squares import SquareStore
+from engine.augment import augment
+from engine.backbones import BackboneSpec, FeatureNet
+from engine.data import normalise, views
+from engine.head import LinearHead, score
+from engine.recipes import Recipe
+from engine.squares import SquareStore
 
 Progress = Callable[[float, str], None]
 

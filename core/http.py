@@ -7,7 +7,7 @@ import mimetypes
 from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest
 
-from portal import storage
+from core import storage
 
 
 class AuthedRequest(HttpRequest):

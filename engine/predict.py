@@ -10,15 +10,15 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from training.engine.bundle import INPUT_NAME, ModelBundle
-from training.engine.pixels import load_rgb, pixels_of
+from engine.bundle import INPUT_NAME, ModelBundle
+from engine.pixels import load_rgb, pixels_of
 
 
 class Predictor:
     def __init__(self, bundle: ModelBundle, threads: int = 1) -> None:
         options = ort.SessionOptions()
         # Set on purpose: ORT's default is a thread per core in every process, and several
-        # web workers share the cores (portal/threads.py).
+        # web workers share the cores (core/threads.py).
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from training.engine.serving import ServingModel
+    from engine.serving import ServingModel
 
 FORMAT = "customvision-model"
 VERSION = 2
@@ -97,7 +97,7 @@ def _from_legacy(data: bytes) -> ModelBundle:
     """A model file from before ONNX (torch weights): rebuilt, then exported like a new one."""
     import torch
 
-    from training.engine.serving import export_onnx
+    from engine.serving import export_onnx
 
     try:
         old = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -124,9 +124,9 @@ def _from_legacy(data: bytes) -> ModelBundle:
 
 
 def _legacy_model(old: dict[str, Any]) -> ServingModel:
-    from training.engine.backbones import BackboneSpec, rebuild
-    from training.engine.head import LinearHead
-    from training.engine.serving import ServingModel
+    from engine.backbones import BackboneSpec, rebuild
+    from engine.head import LinearHead
+    from engine.serving import ServingModel
 
     mean, std = old["mean"], old["std"]
     spec = BackboneSpec(

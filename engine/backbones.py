@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from training.engine.effnet_lite import VARIANTS, EfficientNetLite
+from engine.effnet_lite import VARIANTS, EfficientNetLite
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

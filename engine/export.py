@@ -25,7 +25,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from training.engine.bundle import ModelBundle
+from engine.bundle import ModelBundle
 
 CONTAINER = Path(__file__).with_name("container")
 PIXELS = Path(__file__).with_name("pixels.py")

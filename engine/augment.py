@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from training.engine.recipes import Recipe
+from engine.recipes import Recipe
 
 # Luma weights (ITU-R 601), as torchvision's rgb_to_grayscale.
 _GREY = (0.299, 0.587, 0.114)

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from training.engine.backbones import BackboneSpec, FeatureNet
-from training.engine.bundle import INPUT_NAME, OUTPUT_NAME
-from training.engine.data import views
-from training.engine.head import LinearHead, probabilities
-from training.engine.pixels import square_size
+from engine.backbones import BackboneSpec, FeatureNet
+from engine.bundle import INPUT_NAME, OUTPUT_NAME
+from engine.data import views
+from engine.head import LinearHead, probabilities
+from engine.pixels import square_size
 
 OPSET = 17
 # What the exported graph expects, in the metadata keys Microsoft's samples read.

@@ -23,8 +23,8 @@ from enum import StrEnum
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
-from projects.pixelbudget import PixelBudget
-from training.engine.pixels import draft
+from engine.pixelbudget import PixelBudget
+from engine.pixels import draft
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
@@ -146,7 +146,7 @@ def prepare_image(
 def decode_for_model(data: bytes, rules: ImageRules, side: int) -> Image.Image:
     """Check `data` as `prepare_image` does and decode it for a model whose input is `side`
     square: upright RGB, a JPEG decoded at a reduced scale as training decodes it
-    (`training.engine.pixels.draft`). Nothing is encoded, thumbnailed or hashed: a prediction
+    (`engine.pixels.draft`). Nothing is encoded, thumbnailed or hashed: a prediction
     that is not kept needs none of it. The image counts against the process's budget until
     it is freed."""
     opened = _checked_open(data, rules)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from training.engine.thresholds import (
+from engine.thresholds import (
     DEFAULT_THRESHOLD,
     THRESHOLD_COUNT,
     at_threshold,

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
-from training.engine.backbones import BackboneSpec
-from training.engine.pixels import load_rgb, square_image, square_size
+from engine.backbones import BackboneSpec
+from engine.pixels import load_rgb, square_image, square_size
 
 VIEWS = ("center", "flip", "zoom")
 PREPROCESSING_VERSION = 4  # bump when a view changes: cached features are keyed by it

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from training.engine.data import Sample, square
-from training.engine.pixels import square_size
+from engine.data import Sample, square
+from engine.pixels import square_size
 
 # Share of the GPU's free memory the squares may take; the rest is for the model's activations.
 GPU_SHARE = 0.3

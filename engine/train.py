@@ -21,16 +21,16 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from training.engine import finetune
-from training.engine.backbones import FeatureNet, ResolvedBackbone, resolve
-from training.engine.bundle import ModelBundle
-from training.engine.features import FeatureCache, NoCache, Sample, extract
-from training.engine.head import LinearHead, fit_head, score
-from training.engine.metrics import bootstrap_wins, evaluate, mean_average_precision
-from training.engine.recipes import Recipe
-from training.engine.runtime import keep_freed_memory
-from training.engine.serving import ServingModel, export_onnx
-from training.engine.squares import SquareStore
+from engine import finetune
+from engine.backbones import FeatureNet, ResolvedBackbone, resolve
+from engine.bundle import ModelBundle
+from engine.features import FeatureCache, NoCache, Sample, extract
+from engine.head import LinearHead, fit_head, score
+from engine.metrics import bootstrap_wins, evaluate, mean_average_precision
+from engine.recipes import Recipe
+from engine.runtime import keep_freed_memory
+from engine.serving import ServingModel, export_onnx
+from engine.squares import SquareStore
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from training.engine.backbones import FeatureNet, ResolvedBackbone
-from training.engine.data import Sample, preprocessing_key
-from training.engine.data import views as make_views
+from engine.backbones import FeatureNet, ResolvedBackbone
+from engine.data import Sample, preprocessing_key
+from engine.data import views as make_views
 
 if TYPE_CHECKING:
-    from training.engine.squares import SquareStore
+    from engine.squares import SquareStore
 
 __all__ = [
     "BlobCache",
@@ -205,7 +205,7 @@ def extract(
     Only images missing from the cache are read: from `store` when the training already
     decoded them, else decoded here.
     """
-    from training.engine.squares import decode_squares
+    from engine.squares import decode_squares
 
     spec = backbone.spec
     namespace = preprocessing_key(spec)
