@@ -1,31 +1,33 @@
 """The portal's project pages as a tree: each prefix written once, its pages below it."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from projects import azure_views, sample_views, transfer_views, views
 
 app_name = "projects"
 
-image_urls = [  # projects/<project_id>/images/<image_id>/
+image_urls: list[URLPattern | URLResolver] = [  # projects/<project_id>/images/<image_id>/
     path("", views.image_detail, name="image"),
     path("file/", views.image_file, name="image_file"),
     path("thumbnail/", views.image_thumbnail, name="image_thumbnail"),
 ]
 
-images_urls = [  # projects/<project_id>/images/: the Training Images tab
+images_urls: list[
+    URLPattern | URLResolver
+] = [  # projects/<project_id>/images/: the Training Images tab
     path("", views.training_images, name="images"),
     path("upload/", views.images_upload, name="upload"),
     path("bulk/", views.images_bulk, name="bulk"),
     path("<uuid:image_id>/", include(image_urls)),
 ]
 
-tag_urls = [  # projects/<project_id>/tags/
+tag_urls: list[URLPattern | URLResolver] = [  # projects/<project_id>/tags/
     path("", views.tags, name="tags"),
     path("<uuid:tag_id>/", views.tag_edit, name="tag_edit"),
     path("<uuid:tag_id>/delete/", views.tag_delete, name="tag_delete"),
 ]
 
-project_urls = [  # projects/<project_id>/
+project_urls: list[URLPattern | URLResolver] = [  # projects/<project_id>/
     path("", views.project_detail, name="detail"),
     path("images/", include(images_urls)),
     path("tags/", include(tag_urls)),
@@ -34,7 +36,9 @@ project_urls = [  # projects/<project_id>/
     path("delete/", views.project_delete, name="delete"),
 ]
 
-azure_urls = [  # import/azure/: projects copied from a Custom Vision account
+azure_urls: list[
+    URLPattern | URLResolver
+] = [  # import/azure/: projects copied from a Custom Vision account
     path("", azure_views.azure_import_page, name="azure_import"),
     path("<uuid:job_id>/", azure_views.azure_import_job, name="azure_import_job"),
     path(

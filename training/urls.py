@@ -1,11 +1,11 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from training import views
 
 app_name = "training"
 
 # Below projects/<project_id>/iterations/<iteration_id>/: what the Performance tab does to one.
-iteration_urls = [
+iteration_urls: list[URLPattern | URLResolver] = [
     path("status/", views.status, name="status"),
     path("cancel/", views.cancel, name="cancel"),
     path("rename/", views.rename, name="rename"),
@@ -17,7 +17,7 @@ iteration_urls = [
 
 # Below projects/<project_id>/performance/<iteration_id>/: one iteration's figures and the
 # images behind them.
-performance_urls = [
+performance_urls: list[URLPattern | URLResolver] = [
     path("", views.performance, name="performance"),
     path(
         "confusion/<uuid:true_tag_id>/<uuid:predicted_tag_id>/",
@@ -27,7 +27,7 @@ performance_urls = [
     path("tags/<uuid:tag_id>/<slug:kind>/", views.tag_errors, name="tag_errors"),
 ]
 
-project_urls = [
+project_urls: list[URLPattern | URLResolver] = [
     path("train/", views.train, name="train"),
     path("performance/", views.performance, name="performance_latest"),
     path("performance/<uuid:iteration_id>/", include(performance_urls)),
