@@ -19,6 +19,7 @@ from projects.models import ArchiveImport, Image, ImageTag, Project, Resource, T
 from projects.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
 
 UserLike = AbstractBaseUser | AnonymousUser
+Row = TypeVar("Row", bound=Model)
 
 
 def _uuid_or_404(value: uuid.UUID | str) -> uuid.UUID:
@@ -28,34 +29,31 @@ def _uuid_or_404(value: uuid.UUID | str) -> uuid.UUID:
         raise Http404("No such object.") from None
 
 
+def one_or_404(rows: QuerySet[Row], pk: uuid.UUID | str, missing: str) -> Row:
+    """The row of `rows` with this id, `rows` being what the asker may see (their own); a 404
+    saying `missing` otherwise, the same for another user's row as for none at all."""
+    row = rows.filter(pk=_uuid_or_404(pk)).first()
+    if row is None:
+        raise Http404(missing)
+    return row
+
+
 def active_images(project: Project) -> QuerySet[Image]:
     """The project's training images (not those kept only for an iteration's sake)."""
     return Image.objects.filter(project=project, removed_at__isnull=True)
 
 
 def project_get_for_user(user: UserLike, project_id: uuid.UUID | str) -> Project:
-    project = (
-        Project.objects.select_related("resource")
-        .filter(pk=_uuid_or_404(project_id), owner_id=user.pk)
-        .first()
-    )
-    if project is None:
-        raise Http404("No such project.")
-    return project
+    projects = Project.objects.select_related("resource").filter(owner_id=user.pk)
+    return one_or_404(projects, project_id, "No such project.")
 
 
 def tag_get_for_project(project: Project, tag_id: uuid.UUID | str) -> Tag:
-    tag = Tag.objects.filter(pk=_uuid_or_404(tag_id), project=project).first()
-    if tag is None:
-        raise Http404("No such tag.")
-    return tag
+    return one_or_404(Tag.objects.filter(project=project), tag_id, "No such tag.")
 
 
 def image_get_for_project(project: Project, image_id: uuid.UUID | str) -> Image:
-    image = active_images(project).filter(pk=_uuid_or_404(image_id)).first()
-    if image is None:
-        raise Http404("No such image.")
-    return image
+    return one_or_404(active_images(project), image_id, "No such image.")
 
 
 def project_list(*, user: UserLike) -> QuerySet[Project]:
@@ -145,7 +143,6 @@ def image_neighbours(
 
 # --- Keyset positions: newest first is (-created_at, id), oldest first (created_at, id) -------
 Key = tuple[datetime, uuid.UUID]
-Row = TypeVar("Row", bound=Model)
 
 
 def beyond(
@@ -275,10 +272,7 @@ def image_counts(*, project: Project) -> ImageCounts:
 
 
 def resource_get_for_user(user: UserLike, resource_id: uuid.UUID | str) -> Resource:
-    resource = Resource.objects.filter(pk=_uuid_or_404(resource_id), owner_id=user.pk).first()
-    if resource is None:
-        raise Http404("No such resource.")
-    return resource
+    return one_or_404(Resource.objects.filter(owner_id=user.pk), resource_id, "No such resource.")
 
 
 def image_ids_matching(
