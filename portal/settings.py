@@ -15,8 +15,7 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_choice, env_int, env_list, env_str
-from core.urlfetch import parse_networks
+from core.env import env_bool, env_choice, env_int, env_list, env_networks, env_str
 
 # Lets admin.ModelAdmin[Model] and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -290,21 +289,13 @@ CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
 # --- Fetching user-given URLs (images from URLs, classify URL, quick test URL) --------------
 # Networks exempt from the public-address rule (e.g. "127.0.0.1/32" for a local test server).
 # Empty by default: a URL can never reach this machine or its private network.
-CV_URL_FETCH_ALLOW = env_list("CV_URL_FETCH_ALLOW", [])
-try:
-    parse_networks(CV_URL_FETCH_ALLOW)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"CV_URL_FETCH_ALLOW: {exc}") from None
+CV_URL_FETCH_ALLOW = env_networks("CV_URL_FETCH_ALLOW")
 CV_URL_FETCH_TIMEOUT_SECONDS = env_int("CV_URL_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Import from Azure (the portal's; the operator's `importazure` may name a private host) --
 # Networks the portal's imports may reach besides public addresses (CV_URL_FETCH_ALLOW does
 # not apply), e.g. "10.0.0.0/8" for a second instance on your network. Empty: public only.
-CV_AZURE_IMPORT_ALLOW = env_list("CV_AZURE_IMPORT_ALLOW", [])
-try:
-    parse_networks(CV_AZURE_IMPORT_ALLOW)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"CV_AZURE_IMPORT_ALLOW: {exc}") from None
+CV_AZURE_IMPORT_ALLOW = env_networks("CV_AZURE_IMPORT_ALLOW")
 # The whole listing of an account's projects (a worker's), every request and retry included.
 CV_AZURE_LISTING_TIMEOUT_SECONDS = env_int("CV_AZURE_LISTING_TIMEOUT_SECONDS", 120, minimum=5)
 # One import job's time on a worker; past it the job is Failed and can be started again (it
