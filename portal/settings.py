@@ -301,6 +301,14 @@ CV_AZURE_LISTING_TIMEOUT_SECONDS = env_int("CV_AZURE_LISTING_TIMEOUT_SECONDS", 1
 # One import job's time on a worker; past it the job is Failed and can be started again (it
 # resumes), so one account can't hold an import worker for ever.
 CV_IMPORT_TIME_LIMIT_SECONDS = env_int("CV_IMPORT_TIME_LIMIT_SECONDS", 6 * 3600, minimum=60)
+# An import job reports at least every chunk of images: a Running one silent this long lost
+# its worker and is Failed by the sweep. One silent CV_IMPORT_RECLAIM_SECONDS is taken over
+# when its message comes back (an Azure import resumes); a listing is Failed this long after
+# its own time limit.
+CV_IMPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int(
+    "CV_IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 600, minimum=60
+)
+CV_IMPORT_RECLAIM_SECONDS = env_int("CV_IMPORT_RECLAIM_SECONDS", 120, minimum=10)
 
 # --- Local admin login created by `make run` (python manage.py ensureadmin) -----------------
 CV_ADMIN_USERNAME = env_str("CV_ADMIN_USERNAME", "admin")
