@@ -19,6 +19,14 @@ AZURE_IMPORT = JobKind(
     # Resumable: a worker killed mid-import has its message back when a worker starts again,
     # and continuing is safe (nothing is copied twice).
     reclaim_after=after("CV_IMPORT_RECLAIM_SECONDS"),
+    # A lost message would otherwise hold the user's one import slot for ever; a long queue on
+    # a busy imports worker is not a lost message, hence only when no import shows life.
+    lost=limit(
+        "No worker took the import. Is the imports worker running? Start the import again "
+        "once it is.",
+        "CV_QUEUED_TIMEOUT_SECONDS",
+    ),
+    lost_only_when_idle=True,
     # The key is needed no longer (a resumed run is a new job); a completed job forgets it too.
     failed_forgets={"key_encrypted": ""},
 )
