@@ -57,7 +57,7 @@ def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, str(exc))
             unavailable = True
         else:
-            return redirect("training:performance", project.id, iteration.id)
+            return redirect("training:performance", iteration.project_id, iteration.id)
     return render(
         request,
         "training/train.html",
@@ -116,8 +116,7 @@ def performance(
 @login_required
 @require_GET
 def status(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> JsonResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     return JsonResponse(
         {
             "status": iteration.status,
@@ -131,18 +130,16 @@ def status(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
 @login_required
 @require_POST
 def cancel(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     services.iteration_cancel(iteration=iteration)
     messages.info(request, f"{iteration.name}: training cancelled.")
-    return redirect("training:performance", project.id, iteration.id)
+    return redirect("training:performance", iteration.project_id, iteration.id)
 
 
 @login_required
 @require_POST
 def rename(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     form = RenameForm(request.POST)
     try:
         if not form.is_valid():
@@ -150,29 +147,27 @@ def rename(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
         services.iteration_rename(iteration=iteration, name=form.cleaned_data["name"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect("training:performance", project.id, iteration.id)
+    return redirect("training:performance", iteration.project_id, iteration.id)
 
 
 @login_required
 @require_POST
 def delete(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     try:
         purged = services.iteration_delete(iteration=iteration)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("training:performance", project.id, iteration.id)
+        return redirect("training:performance", iteration.project_id, iteration.id)
     extra = f" and {purged} image(s) only it still kept" if purged else ""
     messages.success(request, f"Deleted {iteration.name}{extra}.")
-    return redirect("training:performance_latest", project.id)
+    return redirect("training:performance_latest", iteration.project_id)
 
 
 @login_required
 @require_POST
 def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     form = PublishForm(request.POST, owner=request.user)
     created = []
     try:
@@ -199,7 +194,7 @@ def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UU
     else:
         new_keys.remember(request, created)
         messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
-    return redirect("training:performance", project.id, iteration.id)
+    return redirect("training:performance", iteration.project_id, iteration.id)
 
 
 # What the Export dialog offers: (platform, flavor, label, help), Azure's names.
@@ -226,8 +221,7 @@ def _exports_shown(iteration: Iteration) -> list[dict[str, Any]]:
 @login_required
 @require_POST
 def export(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     platform, _, flavor = request.POST.get("target", "").partition("|")
     try:
         exporting.export_start(iteration=iteration, platform=platform, flavor=flavor)
@@ -238,7 +232,9 @@ def export(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
         messages.success(
             request, f"Exporting {iteration.name} to {label}: its download appears under Exports."
         )
-    return redirect(reverse("training:performance", args=[project.id, iteration.id]) + "#exports")
+    return redirect(
+        reverse("training:performance", args=[iteration.project_id, iteration.id]) + "#exports"
+    )
 
 
 @require_GET
@@ -263,14 +259,13 @@ def export_download(request: HttpRequest, token: str, name: str) -> HttpResponse
 def unpublish(
     request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
 ) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     if iteration.is_published:
         services.iteration_unpublish(iteration=iteration)
         messages.success(request, f"Unpublished {iteration.name}: its prediction URL is gone.")
     else:
         messages.info(request, f"{iteration.name} is not published.")
-    return redirect("training:performance", project.id, iteration.id)
+    return redirect("training:performance", iteration.project_id, iteration.id)
 
 
 @login_required
@@ -326,8 +321,7 @@ def tag_errors(
 def _completed_iteration(
     request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
 ) -> Iteration:
-    project = project_get_for_user(request.user, project_id)
-    iteration = selectors.iteration_get_for_project(project, iteration_id)
+    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
     if not iteration.is_completed:
         raise Http404("The iteration has not finished training.")
     return iteration
