@@ -7,6 +7,7 @@ import re
 import uuid
 
 from api.errors import ApiError
+from core.codes import AzureCode
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects import selectors
@@ -27,7 +28,7 @@ def artifact_parse(path: str) -> tuple[str, uuid.UUID, str]:
     if match is None:
         raise ApiError(
             400,
-            "BadRequestInvalidArtifactUri",
+            AzureCode.BAD_REQUEST_INVALID_ARTIFACT_URI,
             "path names an artifact of the project: images/{imageId}/original|resized|thumbnail "
             "or predictions/{predictionId}/original|resized|thumbnail.",
         )

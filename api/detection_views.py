@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from api.auth import PREDICTION, TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
+from core.codes import AzureCode
 from prediction import services as prediction_services
 from projects import selectors
 from projects.models import Project, Resource
@@ -21,7 +22,7 @@ from projects.models import Project, Resource
 def _not_detection(project: Project) -> ApiError:
     return ApiError(
         400,
-        "BadRequestOperationNotSupported",
+        AzureCode.BAD_REQUEST_OPERATION_NOT_SUPPORTED,
         f"Invalid project type for operation: {project.name!r} is a classification project "
         f"({project.classification_type}). Regions, region proposals and detect belong to "
         "object-detection projects, which this server does not train.",

@@ -8,9 +8,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    SuspiciousOperation,
+    ValidationError,
+)
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -18,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from api.auth import request_key_digest, resource_for_request
 from api.errors import ApiError, error, unauthorized, validation_code
 from api.parsing import project_of
+from core.codes import AzureCode
 from training import selectors as training_selectors
 from training.services import TrainingUnavailable
 
@@ -51,6 +58,30 @@ def _answer(result: Any) -> HttpResponseBase:
     return JsonResponse(result, status=status, safe=False)
 
 
+def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
+    """An exception as Azure's error: the client's mistakes as 4xx with their code; anything
+    else is our bug, a 500 logged with its traceback (never a client's 400)."""
+    if isinstance(exc, ApiError):
+        return error(exc.status, exc.code, exc.message)
+    if isinstance(exc, Http404):
+        return error(404, AzureCode.NOT_FOUND, str(exc) or "Not found.")
+    if isinstance(exc, ValidationError):
+        return error(400, validation_code(exc), " ".join(exc.messages))
+    if isinstance(exc, TrainingUnavailable):
+        return error(503, AzureCode.SERVICE_UNAVAILABLE, str(exc))
+    if isinstance(exc, DataError):
+        # A value PostgreSQL refuses that no check caught: the client's value, and logged so
+        # the check gets written.
+        logger.warning("The database refused a value sent to %s", request.path, exc_info=True)
+        return error(
+            400,
+            AzureCode.BAD_REQUEST_INVALID,
+            f"The request has a value this server can't accept ({type(exc).__name__}).",
+        )
+    logger.exception("Unexpected error answering %s %s", request.method, request.path)
+    return error(500, AzureCode.INTERNAL_SERVER_ERROR, "The server failed to answer; try again.")
+
+
 def api_view(
     methods: Sequence[str],
     kind: str,
@@ -79,24 +110,10 @@ def api_view(
                     raise unauthorized(kind)
                 found = _found(finds, caller, kwargs)
                 result = view(request, caller, *found, *args, **kwargs)
-            except ApiError as exc:
-                return error(exc.status, exc.code, exc.message)
-            except Http404 as exc:
-                return error(404, "NotFound", str(exc) or "Not found.")
-            except ValidationError as exc:
-                return error(400, validation_code(exc), " ".join(exc.messages))
-            except TrainingUnavailable as exc:
-                return error(503, "ServiceUnavailable", str(exc))
-            except (DataError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-                # The last line of defence for input no check above caught (a NUL byte or an
-                # over-long name reaching PostgreSQL, a value of the wrong type deep in a
-                # body): the client's mistake, said as one, and logged so a check gets added.
-                logger.warning("Bad input reached %s", request.path, exc_info=True)
-                return error(
-                    400,
-                    "BadRequestInvalid",
-                    f"The request has a value this server can't accept ({type(exc).__name__}).",
-                )
+            except (PermissionDenied, SuspiciousOperation, BadRequest, MultiPartParserError):
+                raise  # Django answers these itself (400 / 403), as it always has
+            except Exception as exc:
+                return _refusal(request, exc)
             return _answer(result)
 
         # key-authenticated, no cookies: CSRF does not apply

@@ -19,6 +19,7 @@ from api.endpoint import api_view
 from api.errors import ApiError
 from api.parsing import (
     MAX_TAKE,
+    body_list,
     image_parts,
     iteration_asked,
     json_body,
@@ -29,6 +30,7 @@ from api.parsing import (
     uuid_of,
 )
 from api.shapes import image_json, iso
+from core.codes import AzureCode
 from core.http import serve_stored_file
 from prediction import services as prediction_services
 from projects import selectors, services
@@ -57,7 +59,9 @@ def _criteria(request: HttpRequest, state: str | None) -> _Criteria:
     if state is None:
         status = request.GET.get("taggingStatus") or "All"
         if status.lower() not in _STATES:
-            raise ApiError(400, "BadRequestInvalid", "taggingStatus is All, Tagged or Untagged.")
+            raise ApiError(
+                400, AzureCode.BAD_REQUEST_INVALID, "taggingStatus is All, Tagged or Untagged."
+            )
         state = _STATES[status.lower()]
     expression = request.GET.get("$filter")
     where = metadata_filter(expression) if expression else None
@@ -142,16 +146,16 @@ class _Batch:
 def _batch(request: HttpRequest, key: str = "images") -> _Batch:
     body = json_body(request)
     if not isinstance(body.get(key) or [], list):
-        raise ApiError(400, "BadRequestInvalid", f"The body needs a list of {key}.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"The body needs a list of {key}.")
     return _Batch(
         entries=[e for e in body.get(key) or [] if isinstance(e, dict)],
-        tag_ids=[str(t) for t in body.get("tagIds") or []],
+        tag_ids=[str(t) for t in body_list(body, "tagIds")],
         metadata=body.get("metadata"),
     )
 
 
 def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(sorted(set(shared) | {str(t) for t in entry.get("tagIds") or []}))
+    return tuple(sorted(set(shared) | {str(t) for t in body_list(entry, "tagIds")}))
 
 
 @api_view(["GET", "POST", "DELETE"], TRAINING, finds="project")
@@ -174,9 +178,16 @@ def images(request: HttpRequest, resource: Resource, project: Project) -> Any:
     tags = tuple(str(t) for t in query_ids(request, "tagIds"))
     uploads = [ImageUpload(name=name, data=data) for name, data in image_parts(request)]
     if not uploads:
-        raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_IMAGE_STREAM, "No image data in the request.")
     results = services.images_create_each(project=project, entries=[(u, tags) for u in uploads])
     return _summary(results, request)
+
+
+def _contents(entry: dict[str, Any]) -> str:
+    contents = entry.get("contents") or ""
+    if not isinstance(contents, str):
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "contents is an image in base64.")
+    return contents
 
 
 @api_view(["POST"], TRAINING, finds="project")
@@ -187,7 +198,7 @@ def images_files(request: HttpRequest, resource: Resource, project: Project) -> 
         name = str(entry.get("name") or "image")
         tags = _tags(batch.tag_ids, entry)
         try:
-            data = base64.b64decode(entry.get("contents") or "", validate=True)
+            data = base64.b64decode(_contents(entry), validate=True)
         except (binascii.Error, ValueError):
             entries.append((ImageUpload(name=name, source_error="contents is not base64."), tags))
             continue
@@ -268,6 +279,12 @@ def images_metadata(request: HttpRequest, resource: Resource, project: Project) 
     }
 
 
+def _pair(entry: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    if not isinstance(entry, dict):
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "tags is a list of {imageId, tagId}.")
+    return uuid_of(entry.get("imageId"), "imageId"), uuid_of(entry.get("tagId"), "tagId")
+
+
 @api_view(["POST", "DELETE"], TRAINING, finds="project")
 def image_tags(request: HttpRequest, resource: Resource, project: Project) -> Any:
     """CreateImageTags (the body's imageId-tagId pairs) and DeleteImageTags."""
@@ -278,10 +295,7 @@ def image_tags(request: HttpRequest, resource: Resource, project: Project) -> An
             image_ids=query_ids(request, "imageIds"),
         )
         return None
-    pairs = [
-        (uuid_of(e.get("imageId"), "imageId"), uuid_of(e.get("tagId"), "tagId"))
-        for e in json_body(request).get("tags") or []
-    ]
+    pairs = [_pair(e) for e in body_list(json_body(request), "tags")]
     result = services.image_tags_create(project=project, pairs=pairs)
     return {
         "created": [{"imageId": str(i), "tagId": str(t)} for i, t in result.created],

@@ -12,12 +12,14 @@ from api.auth import TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
 from api.parsing import (
+    body_text,
     json_body,
     query_ids,
     take_skip,
     training_base,
 )
 from api.shapes import image_performance_json, iteration_json, performance_json
+from core.codes import AzureCode
 from projects.models import Project, Resource
 from training import selectors as training_selectors
 from training import services as training_services
@@ -33,7 +35,7 @@ def train(request: HttpRequest, resource: Resource, project: Project) -> Any:
         # saying so beats training from ImageNet and letting the caller think otherwise.
         raise ApiError(
             400,
-            "BadRequestNotSupported",
+            AzureCode.BAD_REQUEST_NOT_SUPPORTED,
             "customBaseModelInfo is not supported here: each iteration trains from the "
             "domain's pretrained backbone. Train without it.",
         )
@@ -41,11 +43,13 @@ def train(request: HttpRequest, resource: Resource, project: Project) -> Any:
     if selected is not None and not (
         isinstance(selected, list) and all(isinstance(t, str) for t in selected)
     ):
-        raise ApiError(400, "BadRequestInvalid", "selectedTags is a list of tag ids.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "selectedTags is a list of tag ids.")
     try:
         budget = float(q.get("reservedBudgetInHours") or 0)
     except ValueError:
-        raise ApiError(400, "BadRequestInvalid", "reservedBudgetInHours is a number.") from None
+        raise ApiError(
+            400, AzureCode.BAD_REQUEST_INVALID, "reservedBudgetInHours is a number."
+        ) from None
     training_type = (q.get("trainingType") or "Regular").capitalize()
     iteration = training_services.iteration_train_start(
         project=project,
@@ -67,7 +71,7 @@ def iteration(request: HttpRequest, resource: Resource, found: Iteration) -> Any
     if request.method == "DELETE":
         training_services.iteration_delete(iteration=found)
         return None
-    name = json_body(request).get("name") if request.method == "PATCH" else None
+    name = body_text(json_body(request), "name") if request.method == "PATCH" else None
     if name:  # UpdateIteration without a name changes nothing
         found = training_services.iteration_rename(iteration=found, name=name)
     return iteration_json(found)
@@ -78,12 +82,12 @@ def performance(request: HttpRequest, resource: Resource, found: Iteration) -> A
     try:
         threshold = float(request.GET.get("threshold") or 0.5)
     except ValueError:
-        raise ApiError(400, "BadRequestInvalid", "threshold is a number.") from None
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "threshold is a number.") from None
     if not 0.0 <= threshold <= 1.0:  # NaN fails this too
-        raise ApiError(400, "BadRequestInvalid", "threshold is between 0 and 1.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "threshold is between 0 and 1.")
     if not found.is_completed:
         raise ValidationError(
-            "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
+            "The iteration is not trained.", code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED
         )
     return performance_json(training_selectors.iteration_performance(found, threshold))
 

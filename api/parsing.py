@@ -8,7 +8,7 @@ import json
 import math
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from api import multipart
 from api.errors import ApiError
+from core.codes import AzureCode
 from projects import selectors
 from projects.models import Project, Resource
 from training import selectors as training_selectors
@@ -33,7 +34,9 @@ def uuid_of(value: Any, name: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ApiError(400, "BadRequestInvalidIds", f"{name} is not a valid id.") from None
+        raise ApiError(
+            400, AzureCode.BAD_REQUEST_INVALID_IDS, f"{name} is not a valid id."
+        ) from None
 
 
 def number_of(value: Any, name: str, default: float) -> float:
@@ -42,9 +45,9 @@ def number_of(value: Any, name: str, default: float) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ApiError(400, "BadRequestInvalid", f"{name} is a number.") from None
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{name} is a number.") from None
     if not math.isfinite(number):
-        raise ApiError(400, "BadRequestInvalid", f"{name} is a finite number.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{name} is a finite number.")
     return number
 
 
@@ -55,8 +58,13 @@ def time_of(value: Any, name: str) -> datetime | None:
         parsed = parse_datetime(str(value))
     except ValueError:  # well formed but impossible, e.g. month 13
         parsed = None
+    try:  # a time PostgreSQL can hold, once in UTC
+        if parsed is not None and parsed.tzinfo is not None:
+            parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = None
     if parsed is None:
-        raise ApiError(400, "BadRequestInvalid", f"{name} is not an ISO-8601 time.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{name} is not an ISO-8601 time.")
     return parsed
 
 
@@ -84,11 +92,11 @@ def take_skip(request: HttpRequest) -> slice:
         take = int(request.GET.get("take", 50))
         skip = int(request.GET.get("skip", 0))
     except ValueError:
-        raise ApiError(400, "BadRequestInvalid", "take and skip are numbers.") from None
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "take and skip are numbers.") from None
     if not 0 <= take <= MAX_TAKE or not 0 <= skip <= MAX_SKIP:
         raise ApiError(
             400,
-            "BadRequestInvalid",
+            AzureCode.BAD_REQUEST_INVALID,
             f"take is between 0 and {MAX_TAKE}, skip between 0 and {MAX_SKIP}.",
         )
     return slice(skip, skip + take)
@@ -118,7 +126,7 @@ def json_body(request: HttpRequest, *, keys_as_sent: bool = False) -> dict[str, 
     except RequestDataTooBig:
         raise ApiError(
             413,
-            "BadRequestImageBatch",
+            AzureCode.BAD_REQUEST_IMAGE_BATCH,
             "The request body is too large; send fewer or smaller images.",
         ) from None
     try:
@@ -126,11 +134,33 @@ def json_body(request: HttpRequest, *, keys_as_sent: bool = False) -> dict[str, 
         body = body if keys_as_sent else _camel_keys(body)
     except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         raise ApiError(
-            400, "BadRequestInvalidJson", "The request body is not valid JSON."
+            400, AzureCode.BAD_REQUEST_INVALID_JSON, "The request body is not valid JSON."
         ) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "BadRequestInvalidJson", "The request body must be a JSON object.")
+        raise ApiError(
+            400, AzureCode.BAD_REQUEST_INVALID_JSON, "The request body must be a JSON object."
+        )
     return body
+
+
+def body_list(body: dict[str, Any], key: str) -> list[Any]:
+    """A list in a JSON body (absent, null or empty: [])."""
+    value = body.get(key)
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{key} is a list.")
+    return value
+
+
+def body_text(body: dict[str, Any], key: str, default: str = "") -> str:
+    """A string in a JSON body: `default` when absent, "" when null or empty."""
+    value = body.get(key, default)
+    if not value:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{key} is a string.")
+    return value
 
 
 def _camel_keys(value: Any) -> Any:
@@ -150,7 +180,9 @@ def image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     try:
         body = request.body
     except RequestDataTooBig:
-        raise ApiError(413, "BadRequestImageBatch", "The request is too large.") from None
+        raise ApiError(
+            413, AzureCode.BAD_REQUEST_IMAGE_BATCH, "The request is too large."
+        ) from None
     content_type = request.headers.get("Content-Type", "")
     # Microsoft's REST quickstart sends the raw image with "Content-Type: multipart/form-data"
     # and no boundary: without a boundary there are no parts, so the body is the image.
@@ -161,14 +193,14 @@ def image_parts(request: HttpRequest) -> list[tuple[str, bytes]]:
     try:
         return multipart.parts(body, boundary)
     except multipart.MultipartError as exc:
-        raise ApiError(400, "BadRequestImageStream", str(exc)) from None
+        raise ApiError(400, AzureCode.BAD_REQUEST_IMAGE_STREAM, str(exc)) from None
 
 
 def image_data(request: HttpRequest) -> bytes:
     """The one image of a classify / quick test request (multipart or the raw body)."""
     parts = image_parts(request)
     if not parts:
-        raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_IMAGE_STREAM, "No image data in the request.")
     return parts[0][1]
 
 
@@ -176,7 +208,7 @@ def image_url(request: HttpRequest) -> str:
     """The {"url": ...} body of a classify / quick test URL request."""
     url = json_body(request).get("url")
     if not isinstance(url, str) or not url.strip():
-        raise ApiError(400, "BadRequestImageUrl", 'The body needs {"url": "..."}.')
+        raise ApiError(400, AzureCode.BAD_REQUEST_IMAGE_URL, 'The body needs {"url": "..."}.')
     return url.strip()
 
 

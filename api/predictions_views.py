@@ -13,6 +13,7 @@ from api.auth import TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
 from api.parsing import (
+    body_list,
     image_data,
     image_url,
     json_body,
@@ -25,6 +26,7 @@ from api.parsing import (
     uuid_of,
 )
 from api.shapes import prediction_json, stored_prediction_json
+from core.codes import AzureCode
 from core.http import serve_stored_file
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
@@ -64,7 +66,7 @@ def predictions_query(request: HttpRequest, resource: Resource, project: Project
             number_of(t.get("minThreshold"), "minThreshold", 0.0),
             number_of(t.get("maxThreshold"), "maxThreshold", 1.0),
         )
-        for t in token.get("tags") or []
+        for t in body_list(token, "tags")
         if isinstance(t, dict)
     ]
     iteration_id = token.get("iterationId")
@@ -82,7 +84,9 @@ def predictions_query(request: HttpRequest, resource: Resource, project: Project
     continuation = token.get("continuation")
     after = cursor_parse(str(continuation)) if continuation else None
     if continuation and after is None:
-        raise ApiError(400, "BadRequestInvalid", "continuation is not one this server handed out.")
+        raise ApiError(
+            400, AzureCode.BAD_REQUEST_INVALID, "continuation is not one this server handed out."
+        )
     page = prediction_selectors.prediction_page(
         found,
         ranges,

@@ -15,8 +15,9 @@ from api.artifacts import artifact_parse, stored_file_name
 from api.auth import TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
-from api.parsing import json_body, uuid_of
+from api.parsing import body_text, json_body, uuid_of
 from api.shapes import domain_json, project_json
+from core.codes import AzureCode
 from core.http import serve_stored_file
 from projects import selectors, services
 from projects.domains import DOMAINS, DOMAINS_BY_ID, GENERAL
@@ -31,7 +32,7 @@ def _classification(value: str | None, default: str) -> str:
     for choice in Project.ClassificationType.values:
         if choice.lower() == value.lower():
             return choice
-    raise ApiError(400, "BadRequestInvalid", f"Unknown classificationType {value!r}.")
+    raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"Unknown classificationType {value!r}.")
 
 
 def _domain(value: str | None) -> uuid.UUID:
@@ -39,7 +40,7 @@ def _domain(value: str | None) -> uuid.UUID:
         return GENERAL.id
     domain_id = uuid_of(value, "domainId")
     if domain_id not in DOMAINS_BY_ID:
-        raise ApiError(400, "BadRequestDomainInvalid", f"Unknown domain {domain_id}.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_DOMAIN_INVALID, f"Unknown domain {domain_id}.")
     return domain_id
 
 
@@ -54,7 +55,7 @@ def _unsupported_azure_storage(options: dict[str, Any]) -> None:
         if options.get(name):
             raise ApiError(
                 400,
-                "BadRequestNotSupported",
+                AzureCode.BAD_REQUEST_NOT_SUPPORTED,
                 f"{name} needs Azure Storage, which this server does not write to. Leave it "
                 "out: exports download from GET .../export and training status is polled.",
             )
@@ -78,7 +79,7 @@ def projects(request: HttpRequest, resource: Resource) -> Any:
         return [project_json(p) for p in selectors.project_list(user=resource.owner)]
     q = request.GET
     if not q.get("name"):
-        raise ApiError(400, "BadRequestProjectName", "A project needs a name.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_PROJECT_NAME, "A project needs a name.")
     _unsupported_azure_storage(json_body(request))
     project = services.project_create(
         owner=resource.owner,
@@ -103,17 +104,17 @@ def project(request: HttpRequest, resource: Resource, item: Project) -> Any:
         body = json_body(request)
         settings = body.get("settings") or {}
         if not isinstance(settings, dict):
-            raise ApiError(400, "BadRequestInvalid", "settings is an object.")
+            raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "settings is an object.")
         _unsupported_azure_storage(settings)
         platforms = settings.get("targetExportPlatforms")
         if platforms is not None and not isinstance(platforms, list):
-            raise ApiError(400, "BadRequestInvalid", "targetExportPlatforms is a list.")
+            raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "targetExportPlatforms is a list.")
         item = services.project_update(
             project=item,
-            name=body.get("name") or item.name,
-            description=body.get("description", item.description) or "",
+            name=body_text(body, "name") or item.name,
+            description=body_text(body, "description", item.description),
             classification_type=_classification(
-                settings.get("classificationType"), item.classification_type
+                body_text(settings, "classificationType"), item.classification_type
             ),
             domain_id=_domain(settings.get("domainId"))
             if settings.get("domainId")

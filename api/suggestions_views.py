@@ -10,6 +10,7 @@ from api.auth import TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
 from api.parsing import (
+    body_list,
     json_body,
     number_of,
     query_ids,
@@ -18,6 +19,7 @@ from api.parsing import (
     uuid_of,
 )
 from api.shapes import suggestion_json
+from core.codes import AzureCode
 from prediction import selectors as prediction_selectors
 from prediction import services as prediction_services
 from projects.models import Project, Resource
@@ -37,11 +39,13 @@ def suggest_tags(request: HttpRequest, resource: Resource, project: Project) -> 
     iteration = _iteration(request, project)
     ids = query_ids(request, "imageIds")
     if len(ids) > 64:
-        raise ApiError(400, "BadRequestInvalidIds", "At most 64 image ids.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID_IDS, "At most 64 image ids.")
     found = {i.id: i for i in active_images(project).filter(id__in=ids)}
     missing = [str(i) for i in ids if i not in found]
     if missing:
-        raise ApiError(404, "NotFound", f"Images not in the project: {', '.join(missing)}.")
+        raise ApiError(
+            404, AzureCode.NOT_FOUND, f"Images not in the project: {', '.join(missing)}."
+        )
     suggestions = prediction_services.suggestions_for(
         iteration=iteration, images=[found[i] for i in ids]
     )
@@ -51,7 +55,7 @@ def suggest_tags(request: HttpRequest, resource: Resource, project: Project) -> 
 
 def _suggestion_filter(request: HttpRequest) -> tuple[list[str], float, dict[str, Any]]:
     body = json_body(request)
-    tag_ids = [str(uuid_of(t, "tagIds")) for t in body.get("tagIds") or []]
+    tag_ids = [str(uuid_of(t, "tagIds")) for t in body_list(body, "tagIds")]
     return tag_ids, number_of(body.get("threshold"), "threshold", 0.0), body
 
 

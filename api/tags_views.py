@@ -10,8 +10,9 @@ from django.http import Http404, HttpRequest
 from api.auth import TRAINING
 from api.endpoint import api_view
 from api.errors import ApiError
-from api.parsing import iteration_asked, json_body
+from api.parsing import body_text, iteration_asked, json_body
 from api.shapes import tag_json
+from core.codes import AzureCode
 from projects import selectors, services
 from projects.models import Project, Resource
 from training import selectors as training_selectors
@@ -27,7 +28,7 @@ def tags(request: HttpRequest, resource: Resource, project: Project) -> Any:
     q = request.GET
     tag_type = q.get("type") or "Regular"
     if tag_type not in ("Regular", "Negative"):
-        raise ApiError(400, "BadRequestInvalid", "Tag type is Regular or Negative.")
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "Tag type is Regular or Negative.")
     tag = services.tag_create(
         project=project, name=q.get("name", ""), description=q.get("description", ""), type=tag_type
     )
@@ -50,8 +51,8 @@ def tag(request: HttpRequest, resource: Resource, project: Project, tag_id: uuid
         body = json_body(request)
         found = services.tag_update(
             tag=found,
-            name=body.get("name") or found.name,
-            description=body.get("description", found.description) or "",
-            type=body.get("type") or found.type,
+            name=body_text(body, "name") or found.name,
+            description=body_text(body, "description", found.description),
+            type=body_text(body, "type") or found.type,
         )
     return tag_json(found)

@@ -25,6 +25,7 @@ from api import predictions_views as predictions
 from api import projects_views as projects
 from api import suggestions_views as suggestions
 from api import tags_views as tags
+from core.codes import AzureCode
 
 
 class _Segment:
@@ -229,7 +230,7 @@ def not_served(request: HttpRequest) -> JsonResponse:
     message instead of choking on an HTML page."""
     return JsonResponse(
         {
-            "code": "NotFound",
+            "code": AzureCode.NOT_FOUND,
             "message": f"{request.method} {request.path} is not served here "
             "(see /customvision/openapi.json for what is).",
         },

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core.codes import AzureCode
 from prediction.models import StoredPrediction
 from projects.models import Project
 from projects.selectors import Key, KeysetPage, keyset_page
@@ -34,14 +35,14 @@ def quick_test_iteration(project: Project, iteration_id: uuid.UUID | str | None)
         found = iteration_get_for_project(project, iteration_id)
         if not found.is_completed:
             raise ValidationError(
-                "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
+                "The iteration is not trained.", code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED
             )
         return found
     latest = completed.order_by("-trained_at").first()
     if latest is None:
         raise ValidationError(
             "The project has no trained iteration yet; train one first.",
-            code="BadRequestNoValidIteration",
+            code=AzureCode.BAD_REQUEST_NO_VALID_ITERATION,
         )
     return latest
 

@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import storage
+from core.codes import AzureCode
 from projects import selectors
 from projects.archive import Outline
 from projects.models import ArchiveImport, Project, Resource
@@ -102,7 +103,7 @@ def _already_running() -> ValidationError:
     return ValidationError(
         "You are already importing an archive: wait until it has finished (Projects → Import "
         "project shows it) before starting another.",
-        code="ImportAlreadyRunning",
+        code=AzureCode.IMPORT_ALREADY_RUNNING,
     )
 
 

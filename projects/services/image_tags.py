@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
+from core.codes import AzureCode
 from projects.models import ImageTag, Project, Tag
 from projects.services.images import images_tags_add, images_tags_remove
 
@@ -39,7 +40,7 @@ def image_tags_create(*, project: Project, pairs: Sequence[Pair]) -> ImageTagsRe
     for image_id, tag_id in pairs:
         if tag_id not in tags:
             raise ValidationError(
-                f"Tag {tag_id} is not in the project.", code="BadRequestInvalidIds"
+                f"Tag {tag_id} is not in the project.", code=AzureCode.BAD_REQUEST_INVALID_IDS
             )
         if (image_id, tag_id) in existing:
             result.duplicated.append((image_id, tag_id))
