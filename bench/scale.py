@@ -2,7 +2,7 @@
 
 Builds projects of 1k and 20k images (100k with --big) straight into the database (rows only:
 listings and counts never read the files), 8 tags, 90 % of images tagged, then times through
-Django's full request stack, median of 5:
+Django's full request stack, the median of 5 or more (0.2 s of requests):
 
   * API GetTaggedImages (take=256) on the first page and deep in the list (a full page near
     its end, so both sizes answer the same number of images);
@@ -121,8 +121,10 @@ def main() -> None:
         timings = {}
         for name, (client, url) in checks.items():
             assert client.get(url, **headers).status_code == 200, name
-            times = []
-            for _ in range(5):
+            times: list[float] = []
+            # Five at least, and 0.2 s of them: a 3 ms count gets ~60 samples, so the median
+            # holds on a machine that other work shares.
+            while len(times) < 5 or sum(times) < 200:
                 t0 = time.perf_counter()
                 response = client.get(url, **headers)
                 times.append((time.perf_counter() - t0) * 1000)

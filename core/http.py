@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import mimetypes
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from core import storage
 
@@ -25,3 +27,9 @@ def serve_stored_file(name: str | None) -> FileResponse:
     # Private data: browsers may cache it, shared caches may not.
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def render_form(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    """A page around `context["form"]`: 400 while the form shows errors, so a script (or a
+    test) that posts it sees the refusal without reading the page."""
+    return render(request, template, context, status=400 if context["form"].errors else 200)

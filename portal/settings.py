@@ -15,8 +15,7 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_choice, env_int, env_list, env_str
-from core.urlfetch import parse_networks
+from core.env import env_bool, env_choice, env_int, env_list, env_networks, env_str
 
 # Lets admin.ModelAdmin[Model] and friends be written with their type parameters.
 django_stubs_ext.monkeypatch()
@@ -290,26 +289,26 @@ CV_MAX_PREDICTION_IMAGE_BYTES = env_int(
 # --- Fetching user-given URLs (images from URLs, classify URL, quick test URL) --------------
 # Networks exempt from the public-address rule (e.g. "127.0.0.1/32" for a local test server).
 # Empty by default: a URL can never reach this machine or its private network.
-CV_URL_FETCH_ALLOW = env_list("CV_URL_FETCH_ALLOW", [])
-try:
-    parse_networks(CV_URL_FETCH_ALLOW)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"CV_URL_FETCH_ALLOW: {exc}") from None
+CV_URL_FETCH_ALLOW = env_networks("CV_URL_FETCH_ALLOW")
 CV_URL_FETCH_TIMEOUT_SECONDS = env_int("CV_URL_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Import from Azure (the portal's; the operator's `importazure` may name a private host) --
 # Networks the portal's imports may reach besides public addresses (CV_URL_FETCH_ALLOW does
 # not apply), e.g. "10.0.0.0/8" for a second instance on your network. Empty: public only.
-CV_AZURE_IMPORT_ALLOW = env_list("CV_AZURE_IMPORT_ALLOW", [])
-try:
-    parse_networks(CV_AZURE_IMPORT_ALLOW)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"CV_AZURE_IMPORT_ALLOW: {exc}") from None
+CV_AZURE_IMPORT_ALLOW = env_networks("CV_AZURE_IMPORT_ALLOW")
 # The whole listing of an account's projects (a worker's), every request and retry included.
 CV_AZURE_LISTING_TIMEOUT_SECONDS = env_int("CV_AZURE_LISTING_TIMEOUT_SECONDS", 120, minimum=5)
 # One import job's time on a worker; past it the job is Failed and can be started again (it
 # resumes), so one account can't hold an import worker for ever.
 CV_IMPORT_TIME_LIMIT_SECONDS = env_int("CV_IMPORT_TIME_LIMIT_SECONDS", 6 * 3600, minimum=60)
+# An import job reports at least every chunk of images: a Running one silent this long lost
+# its worker and is Failed by the sweep. One silent CV_IMPORT_RECLAIM_SECONDS is taken over
+# when its message comes back (an Azure import resumes); a listing is Failed this long after
+# its own time limit.
+CV_IMPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int(
+    "CV_IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 600, minimum=60
+)
+CV_IMPORT_RECLAIM_SECONDS = env_int("CV_IMPORT_RECLAIM_SECONDS", 120, minimum=10)
 
 # --- Local admin login created by `make run` (python manage.py ensureadmin) -----------------
 CV_ADMIN_USERNAME = env_str("CV_ADMIN_USERNAME", "admin")

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.http import AuthedRequest, serve_stored_file
+from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
@@ -54,7 +54,7 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, exc)
         else:
             preview = "data:image/jpeg;base64," + base64.b64encode(result.thumbnail).decode()
-    return render(
+    return render_form(
         request,
         "prediction/quick_test.html",
         {
@@ -65,7 +65,6 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "has_iterations": form.fields["iteration"].queryset.exists(),  # type: ignore[attr-defined]
             "tab": "quicktest",
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -99,7 +98,7 @@ def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     query = request.GET.copy()
     for position in ("after", "before"):
         query.pop(position, None)
-    return render(
+    return render_form(
         request,
         "prediction/predictions.html",
         {
@@ -110,7 +109,6 @@ def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "filter_query": query.urlencode(),
             "tab": "predictions",
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -141,7 +139,7 @@ def prediction_detail(
             messages.success(request, "The image was moved into the training images.")
             return redirect(back)
         form.add_error(None, result.message)
-    return render(
+    return render_form(
         request,
         "prediction/prediction_detail.html",
         {
@@ -151,7 +149,6 @@ def prediction_detail(
             "back": back,
             "tab": "predictions",
         },
-        status=400 if form.errors else 200,
     )
 
 

@@ -481,6 +481,16 @@ def _text(what: str, key: str, value: Any, longest: int, *, required: bool = Fal
     return value
 
 
+def _key_text(what: str, raw: Any, key: str, longest: int) -> str:
+    """The field that names an entry (a tag's id, an image's file): `raw` must be an object
+    that has it."""
+    if not isinstance(raw, dict):
+        raise ArchiveError(f"{what} is not an object.")
+    if raw.get(key) is None:
+        raise ArchiveError(f"{what} has no {key}.")
+    return _text(what, key, raw[key], longest, required=True)
+
+
 def _header(header: dict[str, Any]) -> Outline:
     if header.get("format") != FORMAT:
         raise ArchiveError(f"This is not a project export: {MANIFEST} names another format.")
@@ -535,11 +545,7 @@ def _platforms(value: Any, domain_id: uuid.UUID) -> list[str]:
 
 def _tag_entry(index: int, raw: Any, earlier: list[TagEntry]) -> TagEntry:
     what = f"tag {index}"
-    if not isinstance(raw, dict):
-        raise ArchiveError(f"{what} is not an object.")
-    if raw.get("id") is None:
-        raise ArchiveError(f"{what} has no id.")
-    tag_id = _text(what, "id", raw.get("id"), MAX_ID, required=True)
+    tag_id = _key_text(what, raw, "id", MAX_ID)
     # The name as tag_create will keep it: runs of white space are one space.
     name = " ".join(_text(what, "name", raw.get("name"), MAX_TAG_NAME).split())
     if not name:
@@ -562,11 +568,7 @@ def _tag_entry(index: int, raw: Any, earlier: list[TagEntry]) -> TagEntry:
 
 def _image_entry(zf: zipfile.ZipFile, index: int, raw: Any, limits: Limits) -> ImageEntry:
     what = f"image {index}"
-    if not isinstance(raw, dict):
-        raise ArchiveError(f"{what} is not an object.")
-    if raw.get("file") is None:
-        raise ArchiveError(f"{what} has no file.")
-    file = _text(what, "file", raw.get("file"), MAX_FILE_NAME, required=True)
+    file = _key_text(what, raw, "file", MAX_FILE_NAME)
     try:
         size = zf.getinfo(file).file_size
     except KeyError:

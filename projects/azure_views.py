@@ -9,11 +9,12 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.http import AuthedRequest
+from projects import selectors
 from projects.forms import AzureProjectsForm, AzureSourceForm
 from projects.models import AzureImport, AzureListing
 from projects.services import azure_listing
@@ -116,9 +117,8 @@ def _page(
 @require_GET
 def azure_listing_state(request: AuthedRequest, listing_id: uuid.UUID) -> JsonResponse:
     """What the Import page polls while a worker lists the projects."""
-    listing = AzureListing.objects.filter(pk=listing_id, owner=request.user).first()
-    if listing is None:
-        raise Http404("No such listing.")
+    listings = AzureListing.objects.filter(owner_id=request.user.pk)
+    listing = selectors.one_or_404(listings, listing_id, "No such listing.")
     return JsonResponse({"status": listing.status, "active": listing.active})
 
 
@@ -127,10 +127,8 @@ def _messages(exc: Exception) -> list[str]:
 
 
 def _job(request: AuthedRequest, job_id: uuid.UUID) -> AzureImport:
-    job = AzureImport.objects.filter(pk=job_id, owner=request.user).first()
-    if job is None:
-        raise Http404("No such import.")
-    return job
+    jobs = AzureImport.objects.filter(owner_id=request.user.pk)
+    return selectors.one_or_404(jobs, job_id, "No such import.")
 
 
 @login_required

@@ -11,8 +11,18 @@ from core.text import DESCRIPTION_MAX
 from projects.azure.client import SourceError, endpoint_base
 from projects.domains import DOMAINS
 from projects.models import Project, Resource, Tag
-from projects.selectors import ImageFilter, resource_list
+from projects.selectors import ImageFilter, UserLike, resource_list
 from projects.services.resources import default_resource_name
+
+
+def resources_offered(form: forms.Form, name: str, *, user: UserLike, kind: str) -> bool:
+    """Offers the user's resources of `kind` in the form's choice field `name`, the first one
+    chosen unless the user picks another; whether there is any."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)
+    field.queryset = resource_list(user=user, kind=kind)
+    field.initial = field.queryset.first()
+    return field.initial is not None
 
 
 class ProjectForm(forms.Form):
@@ -45,12 +55,8 @@ class ProjectForm(forms.Form):
 
     def __init__(self, *args: Any, user: User | AnonymousUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["resource"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = resource_list(user=user, kind=Resource.Kind.TRAINING)
-        if field.queryset.exists():
-            field.initial = field.queryset.first()
-        elif "new_resource_name" in self.fields and isinstance(user, User):
+        offered = resources_offered(self, "resource", user=user, kind=Resource.Kind.TRAINING)
+        if not offered and "new_resource_name" in self.fields and isinstance(user, User):
             # A first project needs no invented name: one is suggested, and can be changed.
             self.fields["new_resource_name"].initial = default_resource_name(user)
 

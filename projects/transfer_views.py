@@ -10,13 +10,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.http import AuthedRequest
+from core.http import AuthedRequest, render_form
 from projects import selectors
+from projects.forms import resources_offered
 from projects.models import ArchiveImport, Resource
 from projects.services import archive_import, transfer
 
@@ -30,9 +31,7 @@ class ImportForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["resource"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Resource.objects.filter(owner=user, kind=Resource.Kind.TRAINING)
+        resources_offered(self, "resource", user=user, kind=Resource.Kind.TRAINING)
 
 
 @login_required
@@ -64,12 +63,8 @@ def project_import(request: AuthedRequest) -> HttpResponse:
                 return redirect("projects:archive_import_job", started.id)
             _report(request, started)
             return redirect("projects:images", started.project.id)
-    return render(
-        request,
-        "projects/import.html",
-        {"form": form, "running": selectors.archive_import_active(request.user)},
-        status=400 if form.errors else 200,
-    )
+    running = selectors.archive_import_active(request.user)
+    return render_form(request, "projects/import.html", {"form": form, "running": running})
 
 
 def _report(request: AuthedRequest, report: transfer.ImportReport) -> None:
@@ -84,9 +79,8 @@ def _report(request: AuthedRequest, report: transfer.ImportReport) -> None:
 @login_required
 @require_GET
 def archive_import_job(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
-    job = ArchiveImport.objects.filter(pk=job_id, owner=request.user).first()
-    if job is None:
-        raise Http404("No such import.")
+    jobs = ArchiveImport.objects.filter(owner_id=request.user.pk)
+    job = selectors.one_or_404(jobs, job_id, "No such import.")
     if request.headers.get("Accept") == "application/json":
         return JsonResponse(job.progress())
     return render(request, "projects/archive_import_job.html", {"job": job, **job.progress()})

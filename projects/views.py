@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -11,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
+from django.forms.models import model_to_dict
 from django.http import (
     FileResponse,
     HttpResponse,
@@ -23,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.http import AuthedRequest, serve_stored_file
+from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
 from projects import new_keys, selectors, services
 from projects.domains import DOMAINS_BY_ID
@@ -92,7 +95,7 @@ def project_create(request: AuthedRequest) -> HttpResponse:
         else:
             new_keys.remember(request, created)
             return redirect(_images_url(project))
-    return render(request, "projects/new.html", {"form": form}, status=400 if form.errors else 200)
+    return render_form(request, "projects/new.html", {"form": form})
 
 
 @login_required
@@ -114,23 +117,10 @@ def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespo
         "domain_id": str(project.domain_id),
     }
     form = ProjectSettingsForm(request.POST or None, user=request.user, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.project_update(
-                project=project,
-                name=data["name"],
-                description=data["description"],
-                classification_type=data["classification_type"],
-                domain_id=data["domain_id"],
-                resource=data["resource"],
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, "Project settings saved.")
-            return redirect("projects:settings", project.id)
-    return render(
+    if _saved(request, form, lambda data: services.project_update(project=project, **data)):
+        messages.success(request, "Project settings saved.")
+        return redirect("projects:settings", project.id)
+    return render_form(
         request,
         "projects/settings.html",
         {
@@ -144,7 +134,6 @@ def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespo
                 user=request.user, kind=Resource.Kind.PREDICTION
             ),
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -366,7 +355,7 @@ def image_detail(
             if request.POST.get("then") == "next" and following is not None:
                 return redirect(_image_url(project, following, back))
             return redirect(back)
-    return render(
+    return render_form(
         request,
         "projects/image_detail.html",
         {
@@ -378,7 +367,6 @@ def image_detail(
             "next_url": following and _image_url(project, following, back),
             "tab": "images",
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -422,15 +410,10 @@ def image_thumbnail(
 def tags(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
     form = TagForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            tag = services.tag_create(project=project, **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, f"Tag {tag.name!r} created.")
-            return redirect("projects:tags", project.id)
-    return render(
+    if tag := _saved(request, form, lambda data: services.tag_create(project=project, **data)):
+        messages.success(request, f"Tag {tag.name!r} created.")
+        return redirect("projects:tags", project.id)
+    return render_form(
         request,
         "projects/tags.html",
         {
@@ -439,7 +422,6 @@ def tags(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "form": form,
             "tab": "images",
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -449,22 +431,12 @@ def tag_edit(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID) -
     project = selectors.project_get_for_user(request.user, project_id)
     tag = selectors.tag_get_for_project(project, tag_id)
     form = TagForm(
-        request.POST or None,
-        initial={
-            "name": tag.name,
-            "description": tag.description,
-            "type": tag.type,
-        },
+        request.POST or None, initial=model_to_dict(tag, fields=list(TagForm.base_fields))
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.tag_update(tag=tag, **form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, "Tag saved.")
-            return redirect("projects:tags", project.id)
-    return render(
+    if _saved(request, form, lambda data: services.tag_update(tag=tag, **data)):
+        messages.success(request, "Tag saved.")
+        return redirect("projects:tags", project.id)
+    return render_form(
         request,
         "projects/tag_edit.html",
         {
@@ -473,7 +445,6 @@ def tag_edit(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID) -
             "form": form,
             "tab": "images",
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -533,6 +504,23 @@ def resource_regenerate(request: AuthedRequest, resource_id: uuid.UUID, which: i
     key = services.resource_regenerate_key(resource=resource, which=1 if which == 1 else 2)
     shown = new_keys.shown_once([(resource, {f"key{which}": key})])
     return _resources_page(request, _resource_form(request), shown)
+
+
+Saved = TypeVar("Saved", bound=Model)
+
+
+def _saved(
+    request: AuthedRequest, form: ProjectForm | TagForm, save: Callable[[dict[str, Any]], Saved]
+) -> Saved | None:
+    """The row a posted form's service call saved, or None: not posted, not valid, or refused
+    by the service, whose reasons then go on the form for the page to show."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return save(form.cleaned_data)
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return None
 
 
 def _add_errors(form: ProjectForm | TagForm | ResourceForm, exc: ValidationError) -> None:

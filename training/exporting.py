@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -21,10 +20,11 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from core import storage
+from core import jobs, storage
 from core.codes import AzureCode
 from engine import bundle as bundle_format
 from engine import export as engine
+from training.jobs import EXPORT
 from training.models import Export, Iteration
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ def export_start(*, iteration: Iteration, platform: str, flavor: str = "") -> Ex
             iteration=iteration, platform=platform, flavor=flavor
         )
         if not created:
-            if export.status == Export.Status.EXPORTING and not _stale(export):
+            overdue = Export.objects.filter(jobs.overdue(EXPORT), pk=export.pk).exists()
+            if export.status == Export.Status.EXPORTING and not overdue:
                 raise ValidationError(
                     f"An export to {platform} is already in progress.",
                     code=AzureCode.BAD_REQUEST_EXPORT_ALREADY_IN_PROGRESS,
@@ -79,23 +80,14 @@ def _canonical(platform: str, flavor: str) -> tuple[str, str]:
 def _enqueue(export: Export) -> None:
     from training.tasks import export_iteration
 
-    try:
-        export_iteration.delay(str(export.id))
-    except Exception as exc:  # the broker is down: say so on the export, don't leave it hanging
-        logger.exception("Could not queue export %s", export.id)
-        Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED,
-            error=f"The export queue can't be reached ({exc}); export again in a minute.",
-            finished_at=timezone.now(),
-        )
+    jobs.enqueue(EXPORT, export.id, export_iteration)
 
 
 def export_run(*, export_id: uuid.UUID | str) -> None:
     """Build the export's file (in a worker). Whatever goes wrong leaves it Failed, with why."""
-    export = Export.objects.select_related("iteration").filter(pk=export_id).first()
-    if export is None or export.status != Export.Status.EXPORTING:
-        return  # deleted, or a duplicate delivery of a finished job
-    Export.objects.filter(pk=export.pk).update(started_at=timezone.now())
+    if not jobs.claim(EXPORT, export_id):
+        return  # deleted, finished, or a duplicate delivery of a job a worker has
+    export = Export.objects.select_related("iteration").get(pk=export_id)
     old_file = export.file.name if export.file else ""
     try:
         model = bundle_format.ModelBundle.from_bytes(
@@ -110,17 +102,16 @@ def export_run(*, export_id: uuid.UUID | str) -> None:
         )
     except Exception as exc:
         logger.exception("Export %s failed", export.id)
-        Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        jobs.finish(EXPORT, export.pk, Export.Status.FAILED, error=str(exc)[:2000])
         return
     with transaction.atomic():
-        updated = Export.objects.filter(pk=export.pk, status=Export.Status.EXPORTING).update(
-            status=Export.Status.DONE,
+        updated = jobs.finish(
+            EXPORT,
+            export.pk,
+            Export.Status.DONE,
             file=name,
             size=len(data),
             format_version=bundle_format.VERSION,
-            finished_at=timezone.now(),
         )
         if old_file and old_file != name:
             storage.delete_on_commit([old_file])
@@ -128,19 +119,9 @@ def export_run(*, export_id: uuid.UUID | str) -> None:
         storage.delete([name])
 
 
-def _stale(export: Export) -> bool:
-    limit = timedelta(seconds=settings.CV_EXPORT_TIMEOUT_SECONDS)
-    return export.created_at < timezone.now() - limit
-
-
 def exports_fail_stale() -> int:
     """Exports no worker finished in CV_EXPORT_TIMEOUT_SECONDS: a worker died, or none runs."""
-    limit = timezone.now() - timedelta(seconds=settings.CV_EXPORT_TIMEOUT_SECONDS)
-    return Export.objects.filter(status=Export.Status.EXPORTING, created_at__lt=limit).update(
-        status=Export.Status.FAILED,
-        error="No worker finished the export in time: it crashed or none is running. Export again.",
-        finished_at=timezone.now(),
-    )
+    return jobs.sweep(EXPORT)
 
 
 def export_list(*, iteration: Iteration) -> QuerySet[Export]:

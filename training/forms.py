@@ -5,8 +5,8 @@ from typing import Any
 
 from django import forms
 
+from projects.forms import resources_offered
 from projects.models import Project, Resource, Tag
-from projects.selectors import resource_list
 from training.models import Iteration
 
 
@@ -90,11 +90,7 @@ class PublishForm(forms.Form):
 
     def __init__(self, *args: Any, owner: Any, suggested_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["prediction_resource"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = resource_list(user=owner, kind=Resource.Kind.PREDICTION)
-        if field.queryset.exists():
-            field.initial = field.queryset.first()
+        resources_offered(self, "prediction_resource", user=owner, kind=Resource.Kind.PREDICTION)
         self.fields["new_resource_name"].initial = suggested_name
 
     def clean(self) -> dict[str, Any]:

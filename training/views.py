@@ -57,7 +57,7 @@ def train(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, str(exc))
             unavailable = True
         else:
-            return redirect("training:performance", iteration.project_id, iteration.id)
+            return _back_to(iteration)
     return render(
         request,
         "training/train.html",
@@ -116,7 +116,7 @@ def performance(
 @login_required
 @require_GET
 def status(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> JsonResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     return JsonResponse(
         {
             "status": iteration.status,
@@ -130,35 +130,34 @@ def status(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
 @login_required
 @require_POST
 def cancel(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     services.iteration_cancel(iteration=iteration)
     messages.info(request, f"{iteration.name}: training cancelled.")
-    return redirect("training:performance", iteration.project_id, iteration.id)
+    return _back_to(iteration)
 
 
 @login_required
 @require_POST
 def rename(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     form = RenameForm(request.POST)
     try:
         if not form.is_valid():
             raise ValidationError("Give the iteration a name.")
         services.iteration_rename(iteration=iteration, name=form.cleaned_data["name"])
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("training:performance", iteration.project_id, iteration.id)
+        return _refused(request, iteration, exc)
+    return _back_to(iteration)
 
 
 @login_required
 @require_POST
 def delete(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     try:
         purged = services.iteration_delete(iteration=iteration)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("training:performance", iteration.project_id, iteration.id)
+        return _refused(request, iteration, exc)
     extra = f" and {purged} image(s) only it still kept" if purged else ""
     messages.success(request, f"Deleted {iteration.name}{extra}.")
     return redirect("training:performance_latest", iteration.project_id)
@@ -167,7 +166,7 @@ def delete(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
 @login_required
 @require_POST
 def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     form = PublishForm(request.POST, owner=request.user)
     created = []
     try:
@@ -190,11 +189,10 @@ def publish(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UU
                 prediction_resource=target,
             )
     except ValidationError as exc:
-        messages.error(request, "Not published: " + " ".join(exc.messages))
-    else:
-        new_keys.remember(request, created)
-        messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
-    return redirect("training:performance", iteration.project_id, iteration.id)
+        return _refused(request, iteration, exc, "Not published: ")
+    new_keys.remember(request, created)
+    messages.success(request, f"Published {iteration.name} as {iteration.publish_name!r}.")
+    return _back_to(iteration)
 
 
 # What the Export dialog offers: (platform, flavor, label, help), Azure's names.
@@ -221,17 +219,16 @@ def _exports_shown(iteration: Iteration) -> list[dict[str, Any]]:
 @login_required
 @require_POST
 def export(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     platform, _, flavor = request.POST.get("target", "").partition("|")
     try:
         exporting.export_start(iteration=iteration, platform=platform, flavor=flavor)
     except ValidationError as exc:
-        messages.error(request, "Not exported: " + " ".join(exc.messages))
-    else:
-        label = _EXPORT_LABELS.get((platform, flavor), platform)
-        messages.success(
-            request, f"Exporting {iteration.name} to {label}: its download appears under Exports."
-        )
+        return _refused(request, iteration, exc, "Not exported: ")
+    label = _EXPORT_LABELS.get((platform, flavor), platform)
+    messages.success(
+        request, f"Exporting {iteration.name} to {label}: its download appears under Exports."
+    )
     return redirect(
         reverse("training:performance", args=[iteration.project_id, iteration.id]) + "#exports"
     )
@@ -259,13 +256,13 @@ def export_download(request: HttpRequest, token: str, name: str) -> HttpResponse
 def unpublish(
     request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
 ) -> HttpResponse:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     if iteration.is_published:
         services.iteration_unpublish(iteration=iteration)
         messages.success(request, f"Unpublished {iteration.name}: its prediction URL is gone.")
     else:
         messages.info(request, f"{iteration.name} is not published.")
-    return redirect("training:performance", iteration.project_id, iteration.id)
+    return _back_to(iteration)
 
 
 @login_required
@@ -318,10 +315,27 @@ def tag_errors(
     return _images_page(request, iteration, outcomes, title=ERROR_KINDS[kind].format(tag["name"]))
 
 
+def _iteration(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> Iteration:
+    """The iteration of one of the user's projects; 404 for anyone else's."""
+    return selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+
+
+def _back_to(iteration: Iteration) -> HttpResponse:
+    return redirect("training:performance", iteration.project_id, iteration.id)
+
+
+def _refused(
+    request: AuthedRequest, iteration: Iteration, exc: ValidationError, prefix: str = ""
+) -> HttpResponse:
+    """Back to the iteration's Performance page, saying why the action was not done."""
+    messages.error(request, prefix + " ".join(exc.messages))
+    return _back_to(iteration)
+
+
 def _completed_iteration(
     request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID
 ) -> Iteration:
-    iteration = selectors.iteration_get_for_user(request.user, project_id, iteration_id)
+    iteration = _iteration(request, project_id, iteration_id)
     if not iteration.is_completed:
         raise Http404("The iteration has not finished training.")
     return iteration

@@ -21,22 +21,20 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from core import storage
+from core import jobs, storage
 from core.codes import AzureCode
 from projects import selectors
 from projects.archive import Outline
 from projects.models import ArchiveImport, Project, Resource
-from projects.services import jobs, transfer
+from projects.services import transfer
+from projects.services.jobs import ARCHIVE_IMPORT
 from projects.services.projects import project_delete
 from projects.services.transfer import ImportReport
 
@@ -45,7 +43,6 @@ logger = logging.getLogger(__name__)
 Status = ArchiveImport.Status
 WAITING = "Waiting for a worker"
 INLINE_MAX_BYTES = 64 * 1024 * 1024
-STALE_AFTER = timedelta(minutes=10)  # a heartbeat comes at least every batch of images
 COPY_CHUNK = 1024 * 1024
 BEAT_EVERY_BYTES = 64 * 1024 * 1024  # while the archive is copied out of storage
 
@@ -110,9 +107,8 @@ def _already_running() -> ValidationError:
 def _enqueue(job: ArchiveImport) -> None:
     from projects.tasks import import_archive
 
-    if not jobs.job_enqueue(job, import_archive.delay):
+    if not jobs.enqueue(ARCHIVE_IMPORT, job.pk, import_archive):
         storage.delete([job.archive])
-        ArchiveImport.objects.filter(pk=job.pk).update(archive="")
 
 
 # --- Running (the worker) -------------------------------------------------------------------
@@ -120,7 +116,7 @@ def _enqueue(job: ArchiveImport) -> None:
 
 def archive_import_run(*, job_id: uuid.UUID | str) -> ArchiveImport | None:
     """Run a queued job to its end: Completed, or Failed with nothing of it kept."""
-    if not jobs.job_claim(ArchiveImport, job_id):
+    if not jobs.claim(ARCHIVE_IMPORT, job_id):
         # Finished, another worker has it, or gone with its user: nothing to do.
         return ArchiveImport.objects.filter(pk=job_id).first()
     job = ArchiveImport.objects.select_related("owner", "resource").get(pk=job_id)
@@ -129,7 +125,7 @@ def archive_import_run(*, job_id: uuid.UUID | str) -> ArchiveImport | None:
         if job.resource is None:
             raise ValidationError("The training resource chosen for the import was deleted.")
         with _local_copy(job) as file:
-            jobs.job_beat(ArchiveImport, job.pk, phase="Checking the archive")
+            jobs.beat(ARCHIVE_IMPORT, job.pk, phase="Checking the archive")
             report = transfer.project_import(
                 owner=job.owner,
                 resource=job.resource,
@@ -169,14 +165,14 @@ def _local_copy(job: ArchiveImport) -> Iterator[IO[bytes]]:
             local.write(chunk)
             copied += len(chunk)
             if copied % BEAT_EVERY_BYTES < len(chunk):
-                jobs.job_beat(ArchiveImport, job.pk, phase="Reading the archive")
+                jobs.beat(ARCHIVE_IMPORT, job.pk, phase="Reading the archive")
         local.seek(0)
         yield local
 
 
 def _progress(job: ArchiveImport, report: ImportReport) -> None:
-    jobs.job_beat(
-        ArchiveImport,
+    jobs.beat(
+        ARCHIVE_IMPORT,
         job.pk,
         phase=f"Importing images: {report.images_done:,} of {report.images_total:,}",
         images_done=report.images_done,
@@ -191,7 +187,7 @@ def _end(
     fields: dict[str, Any] = {"archive": ""}
     if report is not None:
         fields |= {"summary": _summary(report), "images_done": report.images_done}
-    jobs.job_finish(ArchiveImport, job.pk, status, error=error, **fields)
+    jobs.finish(ARCHIVE_IMPORT, job.pk, status, error=error, **fields)
     storage.delete([job.archive])
 
 
@@ -212,33 +208,12 @@ def archive_imports_fail_stale() -> int:
     """Fail the jobs whose worker died (and delete what they had begun), and the jobs that no
     worker took in CV_QUEUED_TIMEOUT_SECONDS (their message was lost): either way the user
     can import again. How many were failed."""
-    failed = 0
-    for job in ArchiveImport.objects.filter(jobs.stale(STALE_AFTER)):
-        failed += _fail(
-            job,
-            jobs.stale(STALE_AFTER),
-            "The worker importing the archive stopped, and what it had imported was removed. "
-            "Import the archive again.",
-        )
-    waited = timezone.now() - timedelta(seconds=settings.CV_QUEUED_TIMEOUT_SECONDS)
-    lost = Q(status=Status.QUEUED, created_at__lt=waited)
-    for job in ArchiveImport.objects.filter(lost):
-        failed += _fail(
-            job,
-            lost,
-            "No worker took the import. Is the imports worker running? Import the archive "
-            "again once it is.",
-        )
-    return failed
+    return jobs.sweep(ARCHIVE_IMPORT, cleanup=_remove_begun)
 
 
-def _fail(job: ArchiveImport, still: Q, error: str) -> int:
-    if not jobs.job_finish(ArchiveImport, job.pk, Status.FAILED, error=error, only_if=still):
-        return 0  # it moved on since it was read
+def _remove_begun(job: ArchiveImport) -> None:
     with transaction.atomic():
         begun = Project.objects.filter(pk=job.project_id).first() if job.project_id else None
         if begun is not None:
             project_delete(project=begun)
-        ArchiveImport.objects.filter(pk=job.pk).update(archive="")
     storage.delete([job.archive])
-    return 1

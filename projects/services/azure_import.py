@@ -28,17 +28,16 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import Q
 
+from core import jobs
 from core.urlfetch import Network, parse_networks, refusal_without_lookup
 from projects.azure import secrets
 from projects.azure.client import (
@@ -61,8 +60,8 @@ from projects.models import (
     Resource,
     Tag,
 )
-from projects.services import jobs
 from projects.services.images import ImageUpload, images_create_each
+from projects.services.jobs import AZURE_IMPORT
 from projects.services.projects import project_create
 from projects.services.resources import default_resource_name, resources_create_both
 from projects.services.tags import tag_create
@@ -72,8 +71,6 @@ logger = logging.getLogger(__name__)
 CHUNK = 32  # images downloaded and ingested together: bounds memory to 32 originals
 PARALLEL_DOWNLOADS = 8
 FAILURES_KEPT = 500  # listed in the summary; the count covers them all
-STALE_AFTER = timedelta(minutes=10)  # a Running job with no heartbeat for this long died
-RECLAIM_AFTER = timedelta(minutes=2)  # a redelivered job this quiet is taken over
 MAX_TOTAL = 2**31 - 1  # images_total is an integer column
 ACTIVE = (AzureImport.Status.QUEUED, AzureImport.Status.RUNNING)
 ALREADY_RUNNING = (
@@ -173,22 +170,19 @@ def source_project_kind(project: dict[str, Any]) -> tuple[str, Domain]:
 # --- Starting -------------------------------------------------------------------------------
 
 
-def azure_import_start(
-    *,
-    owner: User,
-    endpoint: str,
-    key: str,
-    project_ids: Sequence[str] = (),
-    trust_endpoint_host: bool = False,
-) -> AzureImport:
+class ImportArguments(TypedDict):
+    """What `azure_import_create` is given, which `azure_import_start` passes on."""
+
+    owner: User
+    endpoint: str
+    key: str
+    project_ids: NotRequired[Sequence[str]]
+    trust_endpoint_host: NotRequired[bool]
+
+
+def azure_import_start(**arguments: Unpack[ImportArguments]) -> AzureImport:
     """Queue an import of the account's projects (all of them when `project_ids` is empty)."""
-    job = azure_import_create(
-        owner=owner,
-        endpoint=endpoint,
-        key=key,
-        project_ids=project_ids,
-        trust_endpoint_host=trust_endpoint_host,
-    )
+    job = azure_import_create(**arguments)
     transaction.on_commit(lambda: _enqueue(job))
     return job
 
@@ -208,7 +202,7 @@ def azure_import_create(
     `trust_endpoint_host` is the operator's command's (see `source_for`)."""
     base = endpoint_check(endpoint, trust_endpoint_host=trust_endpoint_host)
     source_for(base, key)  # the key's shape
-    _fail_stale(AzureImport.objects.filter(owner=owner))
+    jobs.sweep(AZURE_IMPORT, among=AzureImport.objects.filter(owner=owner))
     if AzureImport.objects.filter(owner=owner, status__in=ACTIVE).exists():
         raise ValidationError(ALREADY_RUNNING, code="import_running")
     try:
@@ -228,7 +222,7 @@ def azure_import_create(
 def _enqueue(job: AzureImport) -> None:
     from projects.tasks import import_azure
 
-    jobs.job_enqueue(job, import_azure.delay)
+    jobs.enqueue(AZURE_IMPORT, job.pk, import_azure)
 
 
 # --- Running -------------------------------------------------------------------------------
@@ -247,7 +241,7 @@ class _Run:
         self.notes: list[str] = []
 
     def progress(self, phase: str) -> None:
-        jobs.job_beat(AzureImport, self.job.pk, phase=phase[:300], images_done=self.done)
+        jobs.beat(AZURE_IMPORT, self.job.pk, phase=phase[:300], images_done=self.done)
 
     def fail_image(self, project: str, image_id: str, reason: str) -> None:
         self.failure_count += 1
@@ -270,14 +264,9 @@ def azure_import_run(
 
     Within CV_IMPORT_TIME_LIMIT_SECONDS: past it the job is Failed, saying it can be resumed,
     and the worker is free for someone else's import."""
-    quiet = timezone.now() - RECLAIM_AFTER
-    # Queued, or Running with a worker that stopped reporting: a worker killed mid-import, whose
-    # message came back when a worker started again. Continuing is safe: nothing is copied twice.
-    ready = (
-        Q(status=AzureImport.Status.QUEUED)
-        | Q(status=AzureImport.Status.RUNNING, heartbeat_at__lt=quiet)
-    ) & ~Q(key_encrypted="")
-    claimed = jobs.job_claim(AzureImport, job_id, ready)
+    # Queued, or Running with a worker that stopped reporting (AZURE_IMPORT.reclaim_after),
+    # and with its key: a job that ended has forgotten it.
+    claimed = jobs.claim(AZURE_IMPORT, job_id, only_if=~Q(key_encrypted=""))
     job = AzureImport.objects.get(pk=job_id)
     if not claimed:
         return job  # finished, or another worker has it
@@ -329,7 +318,7 @@ def _finish(job_id: uuid.UUID, status: str, *, error: str = "", run: _Run | None
     fields: dict[str, Any] = {"key_encrypted": ""}
     if run is not None:
         fields |= {"summary": run.summary(), "images_done": run.done}
-    jobs.job_finish(AzureImport, job_id, status, error=error, **fields)
+    jobs.finish(AZURE_IMPORT, job_id, status, error=error, **fields)
 
 
 def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
@@ -512,15 +501,4 @@ def _import_chunk(
 
 def azure_imports_fail_stale() -> int:
     """Running jobs whose worker stopped reporting: Failed, with the way to go on."""
-    return _fail_stale(AzureImport.objects.all())
-
-
-def _fail_stale(found: QuerySet[AzureImport]) -> int:
-    return found.filter(jobs.stale(STALE_AFTER)).update(
-        status=AzureImport.Status.FAILED,
-        key_encrypted="",
-        finished_at=timezone.now(),
-        phase="Failed",
-        error="The worker running the import stopped. Start it again: it continues where it "
-        "stopped.",
-    )
+    return jobs.sweep(AZURE_IMPORT)

@@ -20,25 +20,24 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from core import jobs
 from projects.azure import secrets
 from projects.azure.client import AzureTrainingSource, SourceError, TimeLimitReached
 from projects.models import AzureImport, AzureListing
 from projects.services.azure_import import (
-    RECLAIM_AFTER,
     azure_import_start,
     endpoint_check,
     source_for,
     source_project_kind,
 )
+from projects.services.jobs import AZURE_LISTING
 
 logger = logging.getLogger(__name__)
 
 RETRIES = 2  # a listing has seconds, not hours: fewer, shorter waits
 KEPT = timedelta(hours=2)  # a listing nobody imported from is forgotten (key and all)
-UNCLAIMED = timedelta(hours=1)  # a listing no worker took in this long is Failed
 MAX_PROJECTS = 1000  # Azure allows 100 per resource (S0)
 
 
@@ -63,19 +62,13 @@ def azure_listing_start(*, owner: User, endpoint: str, key: str) -> AzureListing
 def _enqueue_listing(listing: AzureListing) -> None:
     from projects.tasks import list_azure
 
-    try:
-        list_azure.delay(str(listing.id))
-    except Exception:  # the broker is down: say so on the listing
-        logger.exception("Could not queue Azure listing %s", listing.id)
-        _listing_finish(listing.id, error="The job queue can't be reached: try again later.")
+    jobs.enqueue(AZURE_LISTING, listing.id, list_azure)
 
 
 def azure_listing_run(*, listing_id: uuid.UUID | str) -> AzureListing | None:
     """List a queued listing's projects (what the imports worker does). None when the user
     has forgotten it meanwhile."""
-    claimed = AzureListing.objects.filter(pk=listing_id, status=AzureListing.Status.QUEUED).update(
-        status=AzureListing.Status.RUNNING, started_at=timezone.now()
-    )
+    claimed = jobs.claim(AZURE_LISTING, listing_id)
     listing = AzureListing.objects.filter(pk=listing_id).first()
     if not claimed or listing is None:
         return listing
@@ -103,9 +96,7 @@ def azure_listing_run(*, listing_id: uuid.UUID | str) -> AzureListing | None:
         _listing_finish(listing.id, error="An unexpected error stopped the listing.")
     else:
         if found is not None:
-            AzureListing.objects.filter(pk=listing.id, status=AzureListing.Status.RUNNING).update(
-                status=AzureListing.Status.COMPLETED, projects=found, finished_at=timezone.now()
-            )
+            jobs.finish(AZURE_LISTING, listing.id, AzureListing.Status.COMPLETED, projects=found)
     return AzureListing.objects.filter(pk=listing_id).first()
 
 
@@ -118,9 +109,7 @@ def _projects_with_counts(
     found = []
     for project in projects:
         # Forgotten (a newer listing, or the sweep)? Stop asking the remote.
-        if not AzureListing.objects.filter(
-            pk=listing.pk, status=AzureListing.Status.RUNNING
-        ).exists():
+        if not jobs.beat(AZURE_LISTING, listing.pk):
             return None
         tagged, untagged = source.image_counts(str(project["id"]))
         found.append(_preview(project, tagged, untagged))
@@ -129,12 +118,7 @@ def _projects_with_counts(
 
 def _listing_finish(listing_id: uuid.UUID, *, error: str) -> None:
     """A failed listing: its error, and the key forgotten."""
-    AzureListing.objects.filter(pk=listing_id).exclude(status=AzureListing.Status.COMPLETED).update(
-        status=AzureListing.Status.FAILED,
-        error=error,
-        key_encrypted="",
-        finished_at=timezone.now(),
-    )
+    jobs.finish(AZURE_LISTING, listing_id, AzureListing.Status.FAILED, error=error)
 
 
 def _preview(project: dict[str, Any], tagged: int, untagged: int) -> dict[str, Any]:
@@ -180,17 +164,6 @@ def azure_import_start_from_listing(
 def azure_listings_sweep() -> int:
     """Listings a worker never finished are Failed (their key forgotten); listings nobody
     imported from are deleted after KEPT. Returns how many changed."""
-    now = timezone.now()
-    running_for = timedelta(seconds=settings.CV_AZURE_LISTING_TIMEOUT_SECONDS) + RECLAIM_AFTER
-    stuck = AzureListing.objects.filter(
-        Q(status=AzureListing.Status.QUEUED, created_at__lt=now - UNCLAIMED)
-        | Q(status=AzureListing.Status.RUNNING, started_at__lt=now - running_for)
-    ).update(
-        status=AzureListing.Status.FAILED,
-        key_encrypted="",
-        finished_at=now,
-        error="The listing did not finish (no worker took it, or its worker stopped). "
-        "List the projects again.",
-    )
-    deleted, _ = AzureListing.objects.filter(created_at__lt=now - KEPT).delete()
+    stuck = jobs.sweep(AZURE_LISTING)
+    deleted, _ = AzureListing.objects.filter(created_at__lt=timezone.now() - KEPT).delete()
     return stuck + deleted

@@ -1,81 +1,65 @@
-"""The life cycle every import job shares (an Azure account's, a project archive's): queued
-on commit, claimed with an atomic UPDATE so a redelivered message never runs it twice, a
-heartbeat while it runs, finished once, and failed by a sweep when its worker died. Each kind
-says only what differs (what makes it claimable, what to forget when it ends)."""
+"""The import jobs (an Azure account's, a project archive's) and the Azure listing, as the one
+job life cycle (`core.jobs`) sees them: each says only what differs. Their statuses are the
+life cycle's own (Queued, Running, Completed, Failed)."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from core.jobs import JobKind, after, limit
+from projects.models import ArchiveImport, AzureImport, AzureListing
 
-from django.db.models import Q
-from django.utils import timezone
+# A heartbeat comes at least every chunk of images.
+_IMPORT_STOPPED = "CV_IMPORT_HEARTBEAT_TIMEOUT_SECONDS"
 
-from projects.models import ImportJob
+AZURE_IMPORT = JobKind(
+    model=AzureImport,
+    stale=limit(
+        "The worker running the import stopped. Start it again: it continues where it stopped.",
+        _IMPORT_STOPPED,
+    ),
+    # Resumable: a worker killed mid-import has its message back when a worker starts again,
+    # and continuing is safe (nothing is copied twice).
+    reclaim_after=after("CV_IMPORT_RECLAIM_SECONDS"),
+    # A lost message would otherwise hold the user's one import slot for ever; a long queue on
+    # a busy imports worker is not a lost message, hence only when no import shows life.
+    lost=limit(
+        "No worker took the import. Is the imports worker running? Start the import again "
+        "once it is.",
+        "CV_QUEUED_TIMEOUT_SECONDS",
+    ),
+    lost_only_when_idle=True,
+    # The key is needed no longer (a resumed run is a new job); a completed job forgets it too.
+    failed_forgets={"key_encrypted": ""},
+)
 
-logger = logging.getLogger(__name__)
+ARCHIVE_IMPORT = JobKind(
+    model=ArchiveImport,
+    stale=limit(
+        "The worker importing the archive stopped, and what it had imported was removed. "
+        "Import the archive again.",
+        _IMPORT_STOPPED,
+    ),
+    lost=limit(
+        "No worker took the import. Is the imports worker running? Import the archive again "
+        "once it is.",
+        "CV_QUEUED_TIMEOUT_SECONDS",
+    ),
+    failed_forgets={"archive": ""},  # then the stored file is deleted
+)
 
-Status = ImportJob.Status
-JobId = uuid.UUID | str
+_LISTING_UNFINISHED = (
+    "The listing did not finish (no worker took it, or its worker stopped). "
+    "List the projects again."
+)
 
-
-def job_enqueue(job: ImportJob, send: Callable[[str], object]) -> bool:
-    """Hand the job to the broker (call it on commit). A broker that can't be reached fails
-    the job with a message the job page shows, instead of leaving it Queued forever."""
-    try:
-        send(str(job.pk))
-    except Exception:  # the broker's words stay in the log
-        logger.exception("Could not queue %s %s", type(job).__name__, job.pk)
-        job_finish(type(job), job.pk, Status.FAILED, error="The job queue can't be reached.")
-        return False
-    return True
-
-
-def job_claim(model: type[ImportJob], job_id: JobId, ready: Q | None = None) -> bool:
-    """Queued (or whatever else `ready` allows) → Running, for one worker only."""
-    now = timezone.now()
-    claimable = Q(status=Status.QUEUED) if ready is None else ready
-    claimed = (
-        model._default_manager.filter(pk=job_id)
-        .filter(claimable)
-        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now)
-    )
-    return claimed == 1
-
-
-def job_beat(model: type[ImportJob], job_id: JobId, **fields: Any) -> None:
-    """Progress, and the sign of life the stale sweep looks for."""
-    model._default_manager.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
-
-
-def job_finish(
-    model: type[ImportJob],
-    job_id: JobId,
-    status: str,
-    *,
-    error: str = "",
-    only_if: Q | None = None,
-    **fields: Any,
-) -> bool:
-    """Completed or Failed, once: a job already finished (by the sweep, say) stays as it is,
-    and so does one that no longer matches `only_if`. Whether this call finished it."""
-    return bool(
-        model._default_manager.filter(pk=job_id, status__in=ImportJob.ACTIVE)
-        .filter(only_if or Q())
-        .update(
-            status=status,
-            error=error,
-            finished_at=timezone.now(),
-            phase="Completed" if status == Status.COMPLETED else "Failed",
-            **fields,
-        )
-    )
-
-
-def stale(after: timedelta) -> Q:
-    """Running, and the worker has not reported for `after`: it died (a heartbeat comes at
-    least every batch of images)."""
-    return Q(status=Status.RUNNING, heartbeat_at__lt=timezone.now() - after)
+AZURE_LISTING = JobKind(
+    model=AzureListing,
+    # No heartbeat: the listing's whole run is bounded by its own time limit.
+    stale=limit(
+        _LISTING_UNFINISHED, "CV_AZURE_LISTING_TIMEOUT_SECONDS", "CV_IMPORT_RECLAIM_SECONDS"
+    ),
+    lost=limit(_LISTING_UNFINISHED, "CV_QUEUED_TIMEOUT_SECONDS"),
+    beat_field=None,
+    phase_field=None,
+    # A completed listing keeps its key until an import starts from it.
+    failed_forgets={"key_encrypted": ""},
+)

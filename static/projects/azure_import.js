@@ -4,20 +4,6 @@
   "use strict";
   var box = document.getElementById("listing-progress");
   if (!box) return;
-  function poll() {
-    fetch(box.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) {
-        if (r.status === 404) return {active: false};  // forgotten: the page says what is left
-        return r.json();
-      })
-      .then(function (data) {
-        if (data.active) {
-          window.setTimeout(poll, 1000);
-        } else {
-          window.location.reload();
-        }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
-  }
-  window.setTimeout(poll, 500);
+  // A listing forgotten meanwhile (404) has ended too: the page says what is left.
+  window.cvFollowJob(box.dataset.statusUrl, function () {}, {active: false});
 })();

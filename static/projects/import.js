@@ -8,22 +8,11 @@
   var count = document.getElementById("import-count");
   var phase = document.getElementById("import-phase");
   var status = document.getElementById("import-status");
-  function poll() {
-    fetch(box.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { return r.json(); })
-      .then(function (data) {
-        bar.value = data.percent;
-        count.textContent = data.done + " of " + data.total;
-        phase.textContent = data.phase || "Waiting for a worker";
-        status.textContent = data.status;
-        status.className = "status status-" + data.status.toLowerCase();
-        if (data.active) {
-          window.setTimeout(poll, 1000);
-        } else {
-          window.location.reload();
-        }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
-  }
-  window.setTimeout(poll, 500);
+  window.cvFollowJob(box.dataset.statusUrl, function (data) {
+    bar.value = data.percent;
+    count.textContent = data.done + " of " + data.total;
+    phase.textContent = data.phase || "Waiting for a worker";
+    status.textContent = data.status;
+    status.className = "status status-" + data.status.toLowerCase();
+  });
 })();

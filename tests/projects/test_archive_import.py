@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import jobs
 from projects import services
 from projects.models import ArchiveImport, Image, Project
-from projects.services import archive_import, jobs, transfer
+from projects.services import archive_import, transfer
+from projects.services.jobs import ARCHIVE_IMPORT
 from projects.services.transfer import ImportReport
 from projects.tasks import import_archive
 from tests import archives
@@ -30,9 +32,9 @@ def small_batches(settings):
 
 @pytest.fixture
 def queued(monkeypatch):
-    """What import_archive.delay was given (no broker in these tests)."""
+    """What import_archive was sent (no broker in these tests)."""
     sent: list[str] = []
-    monkeypatch.setattr(import_archive, "delay", sent.append)
+    monkeypatch.setattr(import_archive, "apply_async", lambda args, **_: sent.append(*args))
     return sent
 
 
@@ -81,14 +83,14 @@ def test_a_job_is_queued_on_commit_and_runs_to_the_end(
 
 def test_progress_is_reported_batch_by_batch(alice, resource, small_batches, queued, monkeypatch):
     beats: list[tuple[int, int]] = []
-    real = jobs.job_beat
+    real = jobs.beat
 
-    def recording(model, job_id, **fields):
+    def recording(kind, job_id, **fields):
         if "images_done" in fields:
             beats.append((fields["images_done"], fields["images_total"]))
-        real(model, job_id, **fields)
+        return real(kind, job_id, **fields)
 
-    monkeypatch.setattr(jobs, "job_beat", recording)
+    monkeypatch.setattr(jobs, "beat", recording)
     job = start(alice, resource, archives.with_images(5))
     archive_import.archive_import_run(job_id=job.id)
     assert beats == [(0, 5), (2, 5), (4, 5), (5, 5)]
@@ -119,17 +121,17 @@ def test_one_archive_import_per_user_at_a_time(alice, bob, resource, small_batch
 def test_a_broker_that_is_down_fails_the_job_with_a_message(
     alice, resource, small_batches, monkeypatch, media_storage, django_capture_on_commit_callbacks
 ):
-    def down(job_id):
+    def down(*args, **options):
         raise ConnectionRefusedError("Connection refused")
 
-    monkeypatch.setattr(import_archive, "delay", down)
+    monkeypatch.setattr(import_archive, "apply_async", down)
     with django_capture_on_commit_callbacks(execute=True):
         job = start(alice, resource, archives.with_images(5))
     job.refresh_from_db()
     assert job.status == "Failed" and job.phase == "Failed"
     assert job.error.startswith("The job queue can't be reached")
     assert job.archive == "" and archives_in(media_storage) == []
-    monkeypatch.setattr(import_archive, "delay", lambda job_id: None)
+    monkeypatch.setattr(import_archive, "apply_async", lambda *args, **options: None)
     assert isinstance(start(alice, resource, archives.with_images(5)), ArchiveImport)
 
 
@@ -168,7 +170,7 @@ def test_the_sweep_fails_a_dead_workers_job_and_removes_its_half_project(
     alice, resource, small_batches, queued, settings, media_storage
 ):
     dead = start(alice, resource, archives.with_images(5), name="Dead")
-    assert jobs.job_claim(ArchiveImport, dead.id)  # a worker took it, began, then died
+    assert jobs.claim(ARCHIVE_IMPORT, dead.id)  # a worker took it, began, then died
     begun = services.project_create(owner=alice, resource=resource, name="Dead")
     long_ago = timezone.now() - timedelta(minutes=11)
     ArchiveImport.objects.filter(pk=dead.pk).update(project=begun, heartbeat_at=long_ago)
@@ -184,7 +186,7 @@ def test_the_sweep_leaves_a_live_job_and_fails_one_no_worker_took(
     alice, bob, resource, small_batches, queued, settings
 ):
     live = start(alice, resource, archives.with_images(5))
-    assert jobs.job_claim(ArchiveImport, live.id)
+    assert jobs.claim(ARCHIVE_IMPORT, live.id)
     bob_resource = services.resources_create_both(owner=bob, name="bobs")[0][0]
     lost = start(bob, bob_resource, archives.with_images(5))
     assert archive_import.archive_imports_fail_stale() == 0
@@ -201,7 +203,7 @@ def test_the_beat_sweep_covers_both_kinds_of_import(alice, resource, small_batch
     from projects.tasks import sweep_stale_imports
 
     job = start(alice, resource, archives.with_images(5))
-    jobs.job_claim(ArchiveImport, job.id)
+    jobs.claim(ARCHIVE_IMPORT, job.id)
     ArchiveImport.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert sweep_stale_imports() == 1
 

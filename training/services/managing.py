@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from core import storage
+from core import jobs, storage
 from core.codes import AzureCode
 from core.text import text_checked
 from projects.models import Image, Project
 from projects.services import images_delete, images_purge_removed
+from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
 from training.signals import iteration_deleted
 
@@ -81,9 +79,7 @@ def iteration_delete(*, iteration: Iteration) -> int:
     return images_purge_removed(project=project)
 
 
-def iterations_fail_stale(
-    *, older_than: timedelta | None = None, queued_longer_than: timedelta | None = None
-) -> int:
+def iterations_fail_stale() -> int:
     """End iterations no worker will finish, with a reason; returns how many.
 
     Training whose worker stopped heart-beating: the worker crashed or was killed. Queued for
@@ -91,33 +87,7 @@ def iterations_fail_stale(
     heartbeat timeout: the message was lost (a broker restarted without its data) or no
     worker runs, and a Queued iteration would block every later Train of its project.
     """
-    limit = older_than or timedelta(seconds=settings.CV_HEARTBEAT_TIMEOUT_SECONDS)
-    now = timezone.now()
-    failed = Iteration.objects.filter(
-        status=Iteration.Status.TRAINING, heartbeat_at__lt=now - limit
-    ).update(
-        status=Iteration.Status.FAILED,
-        phase="Failed",
-        error=(
-            f"The worker training this iteration stopped responding (no heartbeat for "
-            f"{int(limit.total_seconds())} s): it crashed or was killed. Train again."
-        ),
-    )
-    waited = queued_longer_than or timedelta(seconds=settings.CV_QUEUED_TIMEOUT_SECONDS)
-    workers_busy = Iteration.objects.filter(heartbeat_at__gte=now - limit).exists()
-    if not workers_busy:
-        failed += Iteration.objects.filter(
-            status=Iteration.Status.QUEUED, created_at__lt=now - waited
-        ).update(
-            status=Iteration.Status.FAILED,
-            phase="Failed",
-            heartbeat_at=now,
-            error=(
-                f"No worker took this training in {int(waited.total_seconds() // 60)} minutes: "
-                "its job was lost or no training worker is running. Train again."
-            ),
-        )
-    return failed
+    return jobs.sweep(TRAINING)
 
 
 def removed_images_kept(iteration: Iteration) -> int:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
+import time
 import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from core import storage, threads
+from core import jobs, storage, threads
 from engine.recipes import recipe_for
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Project
+from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
 from training.services.features import feature_cache
 
@@ -38,17 +39,7 @@ def iteration_claim(*, iteration_id: uuid.UUID | str, worker: str) -> bool:
     A redelivered task (the broker gave it out again after a worker died) finds the row no
     longer Queued and does nothing, so an iteration never trains twice.
     """
-    now = timezone.now()
-    return bool(
-        Iteration.objects.filter(pk=iteration_id, status=Iteration.Status.QUEUED).update(
-            status=Iteration.Status.TRAINING,
-            started_at=now,
-            heartbeat_at=now,
-            worker=worker,
-            progress=1,
-            phase="Starting",
-        )
-    )
+    return jobs.claim(TRAINING, iteration_id, worker=worker, progress=1, phase="Starting")
 
 
 class _Reporter:
@@ -59,39 +50,17 @@ class _Reporter:
         self.last = 0.0
 
     def __call__(self, percent: float, phase: str) -> None:
-        now = timezone.now()
-        if percent < 100 and (now.timestamp() - self.last) < 0.5:
+        now = time.time()
+        if percent < 100 and (now - self.last) < 0.5:
             return
-        self.last = now.timestamp()
-        updated = Iteration.objects.filter(
-            pk=self.iteration_id, status=Iteration.Status.TRAINING
-        ).update(progress=min(99, int(percent)), phase=phase[:200], heartbeat_at=now)
-        if not updated:  # cancelled (or failed by the sweep) meanwhile
+        self.last = now
+        going_on = jobs.beat(
+            TRAINING, self.iteration_id, progress=min(99, int(percent)), phase=phase[:200]
+        )
+        if not going_on:  # cancelled (or failed by the sweep) meanwhile
             from engine.train import Cancelled
 
             raise Cancelled
-
-
-class _Heartbeat(threading.Thread):
-    """Keeps heartbeat_at fresh while a long step runs without reporting progress."""
-
-    def __init__(self, iteration_id: uuid.UUID, every: float) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{iteration_id}")
-        self.iteration_id, self.every = iteration_id, every
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.every):
-                try:
-                    Iteration.objects.filter(
-                        pk=self.iteration_id, status=Iteration.Status.TRAINING
-                    ).update(heartbeat_at=timezone.now())
-                except DatabaseError:
-                    # A busy database (SQLite's writer lock) costs one beat, not all of them.
-                    logger.warning("Heartbeat of %s skipped", self.iteration_id, exc_info=True)
-        finally:
-            close_old_connections()
 
 
 def _samples(iteration: Iteration) -> tuple[list[Sample], torch.Tensor, list[IterationImage]]:
@@ -123,30 +92,29 @@ def iteration_run(*, iteration_id: uuid.UUID | str, worker: str = "") -> None:
     from engine.train import Cancelled
 
     iteration = Iteration.objects.select_related("project").get(pk=iteration_id)
-    heartbeat = _Heartbeat(iteration.id, settings.CV_HEARTBEAT_SECONDS)
-    heartbeat.start()
-    try:
-        _train(iteration)
-    except Cancelled:
-        Iteration.objects.filter(
-            pk=iteration.id, status__in=[Iteration.Status.TRAINING, Iteration.Status.CANCELLED]
-        ).update(status=Iteration.Status.CANCELLED, phase="Cancelled", heartbeat_at=timezone.now())
-    except WeightsUnavailable as exc:
-        _fail(iteration, str(exc), "")
-    except Exception as exc:
-        logger.exception("Training %s failed", iteration.id)
-        _fail(iteration, f"Training failed: {exc}", traceback.format_exc())
-    finally:
-        heartbeat.stopped.set()
-        heartbeat.join(timeout=5)
+    with jobs.heartbeat(TRAINING, iteration.id, every=settings.CV_HEARTBEAT_SECONDS):
+        try:
+            _train(iteration)
+        except Cancelled:
+            Iteration.objects.filter(
+                pk=iteration.id, status__in=[Iteration.Status.TRAINING, Iteration.Status.CANCELLED]
+            ).update(
+                status=Iteration.Status.CANCELLED, phase="Cancelled", heartbeat_at=timezone.now()
+            )
+        except WeightsUnavailable as exc:
+            _fail(iteration, str(exc), "")
+        except Exception as exc:
+            logger.exception("Training %s failed", iteration.id)
+            _fail(iteration, f"Training failed: {exc}", traceback.format_exc())
 
 
 def _fail(iteration: Iteration, message: str, trace: str) -> None:
-    Iteration.objects.filter(pk=iteration.id, status=Iteration.Status.TRAINING).update(
-        status=Iteration.Status.FAILED,
+    jobs.finish(
+        TRAINING,
+        iteration.id,
+        Iteration.Status.FAILED,
         error=message[:5000],
         traceback=trace,
-        phase="Failed",
         heartbeat_at=timezone.now(),
     )
 
@@ -206,11 +174,12 @@ def _train(iteration: Iteration) -> None:
         )
     with transaction.atomic():
         IterationImage.objects.bulk_update(rows, ["fold", "probabilities"], batch_size=500)
-        done = Iteration.objects.filter(pk=iteration.id, status=Iteration.Status.TRAINING).update(
-            status=Iteration.Status.COMPLETED,
+        done = jobs.finish(
+            TRAINING,
+            iteration.id,
+            Iteration.Status.COMPLETED,
             trained_at=timezone.now(),
             progress=100,
-            phase="Completed",
             training_seconds=round(result.seconds, 2),
             metrics=result.metrics,
             model_file=name,

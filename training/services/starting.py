@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import uuid
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from core import jobs
 from core.codes import AzureCode
 from projects.models import Project, Tag
 from projects.rules import (
@@ -24,9 +24,8 @@ from projects.rules import (
     MIN_TAGS,
 )
 from projects.selectors import active_images
+from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
-
-logger = logging.getLogger(__name__)
 
 
 def _training_set(
@@ -191,29 +190,13 @@ def iteration_train_start(
     return iteration
 
 
-class TrainingUnavailable(Exception):
-    """The job broker could not take the training: nothing was queued."""
-
-
-# A few quick tries, then a clear answer: the request must not hang while the broker is down.
-_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+# What the portal's Train and the API's TrainProject answer (503) when the broker is down.
+TrainingUnavailable = jobs.QueueUnreachable
 
 
 def _enqueue(iteration: Iteration) -> None:
     from training.tasks import train_iteration
 
-    try:
-        train_iteration.apply_async(
-            args=(str(iteration.id),),
-            task_id=iteration.task_id,
-            retry=True,
-            retry_policy=_PUBLISH_RETRY,
-        )
-    except Exception as exc:  # kombu's OperationalError, a refused socket, a DNS failure…
-        logger.exception("Could not queue the training of %s", iteration.id)
-        # No Queued iteration that no worker will ever see: it would block every later Train.
-        Iteration.objects.filter(pk=iteration.pk, status=Iteration.Status.QUEUED).delete()
-        raise TrainingUnavailable(
-            "The training queue can't be reached right now, so nothing was queued. "
-            "Try again in a minute; if it persists, check that the broker (Redis) is running."
-        ) from exc
+    # The caller answers on the spot: no Queued iteration that no worker will ever see (it
+    # would block every later Train), a clear 503 instead.
+    jobs.enqueue(TRAINING, iteration.id, train_iteration, task_id=iteration.task_id, withdraw=True)
