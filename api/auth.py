@@ -7,9 +7,12 @@ from django.http import HttpRequest
 from projects.models import Resource
 from projects.services.resources import key_hash, key_matches
 
+TRAINING = Resource.Kind.TRAINING
+PREDICTION = Resource.Kind.PREDICTION
+
 HEADERS: dict[str, tuple[str, ...]] = {
-    Resource.Kind.TRAINING: ("Training-Key", "Ocp-Apim-Subscription-Key"),
-    Resource.Kind.PREDICTION: ("Prediction-Key", "Ocp-Apim-Subscription-Key"),
+    TRAINING: ("Training-Key", "Ocp-Apim-Subscription-Key"),
+    PREDICTION: ("Prediction-Key", "Ocp-Apim-Subscription-Key"),
 }
 
 

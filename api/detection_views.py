@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
-from django.views.decorators.http import require_http_methods
 
-from api.errors import ApiError, api_view
-from api.prediction_views import PREDICTION
-from api.training_views import TRAINING, _project
+from api.auth import PREDICTION, TRAINING
+from api.endpoint import api_view
+from api.errors import ApiError
+from core.codes import AzureCode
 from prediction import services as prediction_services
 from projects import selectors
 from projects.models import Project, Resource
@@ -22,33 +22,29 @@ from projects.models import Project, Resource
 def _not_detection(project: Project) -> ApiError:
     return ApiError(
         400,
-        "BadRequestOperationNotSupported",
+        AzureCode.BAD_REQUEST_OPERATION_NOT_SUPPORTED,
         f"Invalid project type for operation: {project.name!r} is a classification project "
         f"({project.classification_type}). Regions, region proposals and detect belong to "
         "object-detection projects, which this server does not train.",
     )
 
 
-@require_http_methods(["POST", "DELETE"])
-@api_view(TRAINING)
-def image_regions(request: HttpRequest, resource: Resource, project_id: uuid.UUID) -> Any:
+@api_view(["POST", "DELETE"], TRAINING, finds="project")
+def image_regions(request: HttpRequest, resource: Resource, project: Project) -> Any:
     """CreateImageRegions and DeleteImageRegions."""
-    raise _not_detection(_project(resource, project_id))
+    raise _not_detection(project)
 
 
-@require_http_methods(["POST"])
-@api_view(TRAINING)
+@api_view(["POST"], TRAINING, finds="project")
 def region_proposals(
-    request: HttpRequest, resource: Resource, project_id: uuid.UUID, image_id: uuid.UUID
+    request: HttpRequest, resource: Resource, project: Project, image_id: uuid.UUID
 ) -> Any:
     """GetImageRegionProposals."""
-    project = _project(resource, project_id)
     selectors.image_get_for_project(project, image_id)
     raise _not_detection(project)
 
 
-@require_http_methods(["POST"])
-@api_view(PREDICTION)
+@api_view(["POST"], PREDICTION)
 def detect(
     request: HttpRequest, resource: Resource, project_id: uuid.UUID, publish_name: str
 ) -> Any:

@@ -12,17 +12,23 @@ from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from core.codes import AzureCode
+
 PREFIX = "/customvision/"
 CODES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    413: "RequestEntityTooLarge",
-    415: "UnsupportedMediaType",
-    429: "TooManyRequests",
+    400: AzureCode.BAD_REQUEST,
+    401: AzureCode.UNAUTHORIZED,
+    403: AzureCode.FORBIDDEN,
+    404: AzureCode.NOT_FOUND,
+    405: AzureCode.METHOD_NOT_ALLOWED,
+    413: AzureCode.REQUEST_ENTITY_TOO_LARGE,
+    415: AzureCode.UNSUPPORTED_MEDIA_TYPE,
+    429: AzureCode.TOO_MANY_REQUESTS,
 }
+
+
+def _fallback(status: int) -> AzureCode:
+    return AzureCode.INTERNAL_SERVER_ERROR if status >= 500 else AzureCode.BAD_REQUEST
 
 
 class AzureShapedErrors:
@@ -47,7 +53,7 @@ class AzureShapedErrors:
             message = f"{request.method} is not allowed here; use {response.get('Allow', '')}."
         shaped = JsonResponse(
             {
-                "code": CODES.get(status, "InternalServerError" if status >= 500 else "BadRequest"),
+                "code": CODES.get(status, _fallback(status)),
                 "message": message,
             },
             status=status,

@@ -159,16 +159,42 @@ def prediction_json(result: Any) -> dict[str, Any]:
         "iteration": str(result.iteration_id) if result.iteration_id else None,
         "created": iso(getattr(result, "created", None) or result.created_at),
         "predictions": [
-            {
-                "probability": p["probability"],
-                "tagId": p["tagId"],
-                "tagName": p["tagName"],
-                "tagType": p["tagType"],
-                "boundingBox": None,
-            }
+            _prediction(p["probability"], p["tagId"], p["tagName"], p["tagType"])
             for p in predictions
         ],
     }
+
+
+def _prediction(probability: float, tag_id: str, tag_name: str, tag_type: str) -> dict[str, Any]:
+    return {
+        "probability": probability,
+        "tagId": tag_id,
+        "tagName": tag_name,
+        "tagType": tag_type,
+        "boundingBox": None,
+    }
+
+
+def image_performance_json(outcome: Any, base: str) -> dict[str, Any]:
+    """An ImagePerformance: a training image, its tags and what the iteration predicted."""
+    image, root = outcome.image, _image_root(base, outcome.image)
+    return {
+        "id": str(image.id),
+        "created": iso(image.created_at),
+        "width": image.width,
+        "height": image.height,
+        "imageUri": f"{root}/original",
+        "thumbnailUri": f"{root}/thumbnail",
+        "tags": [
+            {"tagId": t["id"], "tagName": t["name"], "created": None} for t in outcome.true_tags
+        ],
+        "regions": [],
+        "predictions": [_prediction(p, t["id"], t["name"], t["type"]) for t, p in outcome.scored],
+    }
+
+
+def _image_root(base: str, image: Any) -> str:
+    return f"{base}/projects/{image.project_id}/images/{image.id}"
 
 
 def _uris(root: str) -> dict[str, str]:
@@ -186,7 +212,7 @@ def stored_prediction_json(prediction: Any, base: str) -> dict[str, Any]:
 
 def suggestion_json(suggestion: Any, base: str) -> dict[str, Any]:
     image = suggestion.image
-    root = f"{base}/projects/{image.project_id}/images/{image.id}"
+    root = _image_root(base, image)
     return {
         "id": str(image.id),
         "project": str(image.project_id),

@@ -6,6 +6,7 @@ reader can match each route to the method their code calls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,12 +15,17 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 
-from api import detection_views as d
-from api import images_views as i
+from api import classify_views as classify
+from api import detection_views as detection
+from api import exports_views as exports
+from api import images_views as images
+from api import iterations_views as iterations
 from api import openapi
-from api import prediction_views as p
-from api import tools_views as x
-from api import training_views as t
+from api import predictions_views as predictions
+from api import projects_views as projects
+from api import suggestions_views as suggestions
+from api import tags_views as tags
+from core.codes import AzureCode
 
 
 class _Segment:
@@ -78,172 +84,133 @@ IT = f"{P}/iterations/<uuid:iteration_id>"
 CLASSIFY = "<uuid:project_id>/classify/iterations/<str:publish_name>"
 DETECT = "<uuid:project_id>/detect/iterations/<str:publish_name>"
 
+Train = functools.partial(Route, "training")
+Predict = functools.partial(Route, "prediction")
+
+# A published iteration's four ways in, and the end of their SDK operation ids.
+_PREDICT = (
+    ("image", ""),
+    ("image/nostore", "WithNoStore"),
+    ("url", "Url"),
+    ("url/nostore", "UrlWithNoStore"),
+)
+
 ROUTES = [
-    Route("training", "domains", t.domains, {"GET": "GetDomains"}),
-    Route("training", "domains/<uuid:domain_id>", t.domain, {"GET": "GetDomain"}),
-    Route("training", "projects", t.projects, {"GET": "GetProjects", "POST": "CreateProject"}),
-    Route("training", "projects/import", x.import_project, {"POST": "ImportProject"}),
-    Route(
-        "training",
+    Train("domains", projects.domains, {"GET": "GetDomains"}),
+    Train("domains/<uuid:domain_id>", projects.domain, {"GET": "GetDomain"}),
+    Train("projects", projects.projects, {"GET": "GetProjects", "POST": "CreateProject"}),
+    Train("projects/import", projects.import_project, {"POST": "ImportProject"}),
+    Train(
         P,
-        t.project,
+        projects.project,
         {"GET": "GetProject", "PATCH": "UpdateProject", "DELETE": "DeleteProject"},
     ),
-    Route("training", f"{P}/export", x.export_project, {"GET": "ExportProject"}),
-    Route("training", f"{P}/tags", t.tags, {"GET": "GetTags", "POST": "CreateTag"}),
-    Route(
-        "training",
+    Train(f"{P}/export", projects.export_project, {"GET": "ExportProject"}),
+    Train(f"{P}/tags", tags.tags, {"GET": "GetTags", "POST": "CreateTag"}),
+    Train(
         f"{P}/tags/<uuid:tag_id>",
-        t.tag,
+        tags.tag,
         {"GET": "GetTag", "PATCH": "UpdateTag", "DELETE": "DeleteTag"},
     ),
-    Route(
-        "training",
+    Train(
         f"{P}/images",
-        i.images,
+        images.images,
         {"GET": "GetImages", "POST": "CreateImagesFromData", "DELETE": "DeleteImages"},
     ),
-    Route("training", f"{P}/images/files", i.images_files, {"POST": "CreateImagesFromFiles"}),
-    Route("training", f"{P}/images/urls", i.images_urls, {"POST": "CreateImagesFromUrls"}),
-    Route(
-        "training",
+    Train(f"{P}/images/files", images.images_files, {"POST": "CreateImagesFromFiles"}),
+    Train(f"{P}/images/urls", images.images_urls, {"POST": "CreateImagesFromUrls"}),
+    Train(
         f"{P}/images/predictions",
-        i.images_predictions,
+        images.images_predictions,
         {"POST": "CreateImagesFromPredictions"},
     ),
-    Route("training", f"{P}/images/tagged", i.images_tagged, {"GET": "GetTaggedImages"}),
-    Route("training", f"{P}/images/untagged", i.images_untagged, {"GET": "GetUntaggedImages"}),
-    Route("training", f"{P}/images/id", i.images_by_ids, {"GET": "GetImagesByIds"}),
-    Route("training", f"{P}/images/count", i.images_count, {"GET": "GetImageCount"}),
-    Route("training", f"{P}/images/metadata", i.images_metadata, {"POST": "UpdateImageMetadata"}),
-    Route(
-        "training",
+    Train(f"{P}/images/tagged", images.images_tagged, {"GET": "GetTaggedImages"}),
+    Train(f"{P}/images/untagged", images.images_untagged, {"GET": "GetUntaggedImages"}),
+    Train(f"{P}/images/id", images.images_by_ids, {"GET": "GetImagesByIds"}),
+    Train(f"{P}/images/count", images.images_count, {"GET": "GetImageCount"}),
+    Train(f"{P}/images/metadata", images.images_metadata, {"POST": "UpdateImageMetadata"}),
+    Train(
         f"{P}/images/regions",
-        d.image_regions,
+        detection.image_regions,
         {"POST": "CreateImageRegions", "DELETE": "DeleteImageRegions"},
     ),
-    Route(
-        "training",
+    Train(
         f"{P}/images/<uuid:image_id>/regionproposals",
-        d.region_proposals,
+        detection.region_proposals,
         {"POST": "GetImageRegionProposals"},
     ),
-    Route("training", f"{P}/artifacts", x.artifact, {"GET": "GetArtifact"}),
-    Route(
-        "training",
-        f"{P}/images/tagged/count",
-        i.images_count,
-        {"GET": "GetTaggedImageCount"},
-        {"state": "tagged"},
+    Train(f"{P}/artifacts", projects.artifact, {"GET": "GetArtifact"}),
+    *(
+        Train(
+            f"{P}/images/{state}/count",
+            images.images_count,
+            {"GET": f"Get{state.title()}ImageCount"},
+            {"state": state},
+        )
+        for state in ("tagged", "untagged")
     ),
-    Route(
-        "training",
-        f"{P}/images/untagged/count",
-        i.images_count,
-        {"GET": "GetUntaggedImageCount"},
-        {"state": "untagged"},
-    ),
-    Route(
-        "training",
+    Train(
         f"{P}/images/tags",
-        i.image_tags,
+        images.image_tags,
         {"POST": "CreateImageTags", "DELETE": "DeleteImageTags"},
     ),
-    Route(
-        "training", f"{P}/images/suggested", x.suggested_images, {"POST": "QuerySuggestedImages"}
-    ),
-    Route(
-        "training",
+    Train(f"{P}/images/suggested", suggestions.suggested_images, {"POST": "QuerySuggestedImages"}),
+    Train(
         f"{P}/images/suggested/count",
-        x.suggested_count,
+        suggestions.suggested_count,
         {"POST": "QuerySuggestedImageCount"},
     ),
-    Route(
-        "training",
-        f"{P}/images/<uuid:image_id>/<imagesize:size>",
-        i.image_file,
-        {"GET": "GetImageFile"},
+    Train(
+        f"{P}/images/<uuid:image_id>/<imagesize:size>", images.image_file, {"GET": "GetImageFile"}
     ),
-    Route(
-        "training",
+    Train(
         f"{P}/tagsandregions/suggestions",
-        x.suggest_tags,
+        suggestions.suggest_tags,
         {"POST": "SuggestTagsAndRegions"},
     ),
-    Route("training", f"{P}/train", i.train, {"POST": "TrainProject"}),
-    Route("training", f"{P}/iterations", i.iterations, {"GET": "GetIterations"}),
-    Route(
-        "training",
+    Train(f"{P}/train", iterations.train, {"POST": "TrainProject"}),
+    Train(f"{P}/iterations", iterations.iterations, {"GET": "GetIterations"}),
+    Train(
         IT,
-        i.iteration,
+        iterations.iteration,
         {"GET": "GetIteration", "PATCH": "UpdateIteration", "DELETE": "DeleteIteration"},
     ),
-    Route("training", f"{IT}/performance", i.performance, {"GET": "GetIterationPerformance"}),
-    Route("training", f"{IT}/export", i.exports, {"GET": "GetExports", "POST": "ExportIteration"}),
-    Route(
-        "training",
-        f"{IT}/performance/images",
-        x.image_performances,
-        {"GET": "GetImagePerformances"},
+    Train(f"{IT}/performance", iterations.performance, {"GET": "GetIterationPerformance"}),
+    Train(f"{IT}/export", exports.exports, {"GET": "GetExports", "POST": "ExportIteration"}),
+    Train(
+        f"{IT}/performance/images", iterations.image_performances, {"GET": "GetImagePerformances"}
     ),
-    Route(
-        "training",
+    Train(
         f"{IT}/performance/images/count",
-        x.image_performance_count,
+        iterations.image_performance_count,
         {"GET": "GetImagePerformanceCount"},
     ),
-    Route(
-        "training",
+    Train(
         f"{IT}/publish",
-        i.publish,
+        iterations.publish,
         {"POST": "PublishIteration", "DELETE": "UnpublishIteration"},
     ),
-    Route("training", f"{P}/quicktest/image", x.quick_test_image, {"POST": "QuickTestImage"}),
-    Route("training", f"{P}/quicktest/url", x.quick_test_url, {"POST": "QuickTestImageUrl"}),
-    Route("training", f"{P}/predictions", x.predictions, {"DELETE": "DeletePrediction"}),
-    Route("training", f"{P}/predictions/query", x.predictions_query, {"POST": "QueryPredictions"}),
-    Route(
-        "training",
+    Train(f"{P}/quicktest/image", predictions.quick_test_image, {"POST": "QuickTestImage"}),
+    Train(f"{P}/quicktest/url", predictions.quick_test_url, {"POST": "QuickTestImageUrl"}),
+    Train(f"{P}/predictions", predictions.predictions, {"DELETE": "DeletePrediction"}),
+    Train(f"{P}/predictions/query", predictions.predictions_query, {"POST": "QueryPredictions"}),
+    Train(
         f"{P}/predictions/<uuid:prediction_id>/<imagesize:size>",
-        x.prediction_file,
+        predictions.prediction_file,
         {"GET": "GetPredictionImageFile"},
     ),
-    Route(
-        "prediction",
-        f"{CLASSIFY}/image",
-        p.classify,
-        {"POST": "ClassifyImage"},
-        {"store": True, "source": "image"},
-    ),
-    Route(
-        "prediction",
-        f"{CLASSIFY}/image/nostore",
-        p.classify,
-        {"POST": "ClassifyImageWithNoStore"},
-        {"store": False, "source": "image"},
-    ),
-    Route(
-        "prediction",
-        f"{CLASSIFY}/url",
-        p.classify,
-        {"POST": "ClassifyImageUrl"},
-        {"store": True, "source": "url"},
-    ),
-    Route(
-        "prediction",
-        f"{CLASSIFY}/url/nostore",
-        p.classify,
-        {"POST": "ClassifyImageUrlWithNoStore"},
-        {"store": False, "source": "url"},
+    *(
+        Predict(
+            f"{CLASSIFY}/{tail}",
+            classify.classify,
+            {"POST": f"ClassifyImage{suffix}"},
+            {"store": not tail.endswith("nostore"), "source": tail.split("/")[0]},
+        )
+        for tail, suffix in _PREDICT
     ),
     *(
-        Route("prediction", f"{DETECT}/{tail}", d.detect, {"POST": f"DetectImage{suffix}"})
-        for tail, suffix in (
-            ("image", ""),
-            ("image/nostore", "WithNoStore"),
-            ("url", "Url"),
-            ("url/nostore", "UrlWithNoStore"),
-        )
+        Predict(f"{DETECT}/{tail}", detection.detect, {"POST": f"DetectImage{suffix}"})
+        for tail, suffix in _PREDICT
     ),
 ]
 
@@ -263,7 +230,7 @@ def not_served(request: HttpRequest) -> JsonResponse:
     message instead of choking on an HTML page."""
     return JsonResponse(
         {
-            "code": "NotFound",
+            "code": AzureCode.NOT_FOUND,
             "message": f"{request.method} {request.path} is not served here "
             "(see /customvision/openapi.json for what is).",
         },

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from api.middleware import PREFIX as API_PREFIX
+from core.codes import AzureCode
 
 # A multipart envelope around one image: boundaries and part headers, with room to spare.
 ENVELOPE = 64 * 1024
@@ -45,10 +46,12 @@ class Rule:
     pattern: re.Pattern[str]
     limit: Callable[[], int]  # read when asked: tests and operators change settings
     in_memory: bool  # the body is read into memory (not spooled to disk as uploads are)
-    code: str  # Azure's code when an API route refuses it
+    code: AzureCode | None  # Azure's code when an API route refuses it
 
 
-def _rule(pattern: str, limit: Callable[[], int], *, in_memory: bool, code: str = "") -> Rule:
+def _rule(
+    pattern: str, limit: Callable[[], int], *, in_memory: bool, code: AzureCode | None = None
+) -> Rule:
     return Rule(re.compile(pattern, re.IGNORECASE), limit, in_memory, code)
 
 
@@ -65,19 +68,19 @@ RULES = (
         _API + r"prediction/[^/]+/(?:classify|detect)/iterations/[^/]+/image(?:/nostore)?/?$",
         lambda: int(settings.CV_MAX_PREDICTION_IMAGE_BYTES) + ENVELOPE,
         in_memory=True,
-        code="BadRequestImageSizeBytes",
+        code=AzureCode.BAD_REQUEST_IMAGE_SIZE_BYTES,
     ),
     _rule(
         _API + r"training/projects/[^/]+/quicktest/image/?$",
         _one_image,
         in_memory=True,
-        code="BadRequestImageSizeBytes",
+        code=AzureCode.BAD_REQUEST_IMAGE_SIZE_BYTES,
     ),
     _rule(
         _API + r"training/projects/[^/]+/images(?:/files)?/?$",
         lambda: int(settings.CV_MAX_REQUEST_BODY_BYTES),
         in_memory=True,
-        code="BadRequestImageBatch",
+        code=AzureCode.BAD_REQUEST_IMAGE_BATCH,
     ),
     # The portal's forms: Django spools uploaded files to disk as it parses them.
     _rule(r"^/projects/[^/]+/images/upload/?$", _portal_batch, in_memory=False),
@@ -165,10 +168,10 @@ def _too_large(request: HttpRequest, rule: Rule | None, limit: int) -> HttpRespo
     size = f"{limit / 1048576:.1f} MB" if limit >= 1048576 else f"{limit // 1024} KB"
     message = f"The request body is larger than this route takes ({size})."
     if request.path_info.startswith(API_PREFIX):
-        code = rule.code if rule and rule.code else "RequestEntityTooLarge"
+        code = rule.code if rule and rule.code else AzureCode.REQUEST_ENTITY_TOO_LARGE
         # Azure answers an image over its size limit with 400 and this code; anything else
         # too large is a 413.
-        status = 400 if code == "BadRequestImageSizeBytes" else 413
+        status = 400 if code == AzureCode.BAD_REQUEST_IMAGE_SIZE_BYTES else 413
         return JsonResponse({"code": code, "message": message}, status=status)
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
@@ -177,7 +180,7 @@ def _busy(request: HttpRequest) -> HttpResponse:
     message = "The server is receiving many large requests; try again in a few seconds."
     if request.path_info.startswith(API_PREFIX):
         response: HttpResponse = JsonResponse(
-            {"code": "ServiceUnavailable", "message": message}, status=503
+            {"code": AzureCode.SERVICE_UNAVAILABLE, "message": message}, status=503
         )
     else:
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")

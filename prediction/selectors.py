@@ -11,10 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core.codes import AzureCode
 from prediction.models import StoredPrediction
 from projects.models import Project
 from projects.selectors import Key, KeysetPage, keyset_page
 from training.models import Iteration
+from training.selectors import iteration_get_for_project
 
 
 @dataclass(frozen=True)
@@ -30,19 +32,17 @@ def quick_test_iteration(project: Project, iteration_id: uuid.UUID | str | None)
     """The iteration asked for, or the project's most recently trained one."""
     completed = Iteration.objects.filter(project=project, status=Iteration.Status.COMPLETED)
     if iteration_id:
-        found = Iteration.objects.filter(project=project, pk=iteration_id).first()
-        if found is None:
-            raise Http404("No such iteration.")
+        found = iteration_get_for_project(project, iteration_id)
         if not found.is_completed:
             raise ValidationError(
-                "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
+                "The iteration is not trained.", code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED
             )
         return found
     latest = completed.order_by("-trained_at").first()
     if latest is None:
         raise ValidationError(
             "The project has no trained iteration yet; train one first.",
-            code="BadRequestNoValidIteration",
+            code=AzureCode.BAD_REQUEST_NO_VALID_ITERATION,
         )
     return latest
 

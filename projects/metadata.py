@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact, IsNull
 
+from core.codes import AzureCode
+
 MAX_PAIRS = 10  # per image: the SDK's ImageFileCreateBatch.metadata documents these three
 MAX_KEY = 128
 MAX_VALUE = 256
@@ -23,21 +25,25 @@ def metadata_clean(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValidationError("metadata is an object of strings.", code="BadRequestInvalid")
+        raise ValidationError(
+            "metadata is an object of strings.", code=AzureCode.BAD_REQUEST_INVALID
+        )
     if len(value) > MAX_PAIRS:
         raise ValidationError(
-            f"At most {MAX_PAIRS} metadata pairs per image.", code="BadRequestImageMetadataKey"
+            f"At most {MAX_PAIRS} metadata pairs per image.",
+            code=AzureCode.BAD_REQUEST_IMAGE_METADATA_KEY,
         )
     clean = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY or "\x00" in key:
             raise ValidationError(
-                f"A metadata key is 1 to {MAX_KEY} characters.", code="BadRequestImageMetadataKey"
+                f"A metadata key is 1 to {MAX_KEY} characters.",
+                code=AzureCode.BAD_REQUEST_IMAGE_METADATA_KEY,
             )
         if not isinstance(item, str) or len(item) > MAX_VALUE or "\x00" in item:
             raise ValidationError(
                 f"The value of {key!r} is a string of at most {MAX_VALUE} characters.",
-                code="BadRequestImageMetadataValue",
+                code=AzureCode.BAD_REQUEST_IMAGE_METADATA_VALUE,
             )
         clean[key] = item
     return clean
@@ -72,7 +78,7 @@ class _Parser:
     def _error(why: str) -> ValidationError:
         return ValidationError(
             f"$filter: {why}. Write e.g. key1 eq 'value1' and key2 ne 'value2'.",
-            code="BadRequestInvalid",
+            code=AzureCode.BAD_REQUEST_INVALID,
         )
 
     def _peek(self) -> tuple[str, str] | None:

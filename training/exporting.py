@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import jobs, storage
+from core.codes import AzureCode
 from engine import bundle as bundle_format
 from engine import export as engine
 from training.jobs import EXPORT
@@ -37,12 +38,14 @@ def export_start(*, iteration: Iteration, platform: str, flavor: str = "") -> Ex
     if not iteration.is_completed or not iteration.model_file:
         raise ValidationError(
             "Only a trained iteration can be exported: wait for its training to complete.",
-            code="BadRequestExportWhileTraining",
+            code=AzureCode.BAD_REQUEST_EXPORT_WHILE_TRAINING,
         )
     try:
         engine.check(platform, flavor)
     except engine.UnsupportedExport as exc:
-        raise ValidationError(str(exc), code="BadRequestProjectUnsupportedExportPlatform") from None
+        raise ValidationError(
+            str(exc), code=AzureCode.BAD_REQUEST_PROJECT_UNSUPPORTED_EXPORT_PLATFORM
+        ) from None
     with transaction.atomic():
         export, created = Export.objects.select_for_update().get_or_create(
             iteration=iteration, platform=platform, flavor=flavor
@@ -52,7 +55,7 @@ def export_start(*, iteration: Iteration, platform: str, flavor: str = "") -> Ex
             if export.status == Export.Status.EXPORTING and not overdue:
                 raise ValidationError(
                     f"An export to {platform} is already in progress.",
-                    code="BadRequestExportAlreadyInProgress",
+                    code=AzureCode.BAD_REQUEST_EXPORT_ALREADY_IN_PROGRESS,
                 )
             export.status, export.error = Export.Status.EXPORTING, ""
             export.created_at, export.started_at, export.finished_at = timezone.now(), None, None
@@ -66,7 +69,9 @@ def _canonical(platform: str, flavor: str) -> tuple[str, str]:
     platforms = {p.lower(): p for p in (*engine.AZURE_PLATFORMS, *engine.FLAVORS)}
     platform = platforms.get((platform or "").strip().lower(), (platform or "").strip())
     if not platform:
-        raise ValidationError("Say which platform to export to.", code="BadRequestInvalid")
+        raise ValidationError(
+            "Say which platform to export to.", code=AzureCode.BAD_REQUEST_INVALID
+        )
     flavors = {f.lower(): f for f in engine.FLAVORS.get(platform, {})}
     flavor = (flavor or "").strip()
     return platform, flavors.get(flavor.lower(), flavor)

@@ -16,7 +16,7 @@ from engine.thresholds import (
     threshold_index,
 )
 from projects.models import Image, Project, Tag
-from projects.selectors import ImageFilter
+from projects.selectors import ImageFilter, UserLike, project_get_for_user
 from training.models import Iteration, IterationImage
 
 
@@ -24,6 +24,17 @@ def iteration_get_for_project(project: Project, iteration_id: uuid.UUID | str) -
     iteration = Iteration.objects.filter(pk=iteration_id, project=project).first()
     if iteration is None:
         raise Http404("No such iteration.")
+    return iteration
+
+
+def iteration_get_for_user(
+    user: UserLike, project_id: uuid.UUID | str, iteration_id: uuid.UUID | str
+) -> Iteration:
+    """The iteration of one of the user's projects (404 for anyone else's), its `project`
+    the one `project_get_for_user` found: every page and API call about an iteration starts here."""
+    project = project_get_for_user(user, project_id)
+    iteration = iteration_get_for_project(project, iteration_id)
+    iteration.project = project
     return iteration
 
 

@@ -317,8 +317,7 @@ def tag_errors(
 
 def _iteration(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUID) -> Iteration:
     """The iteration of one of the user's projects; 404 for anyone else's."""
-    project = project_get_for_user(request.user, project_id)
-    return selectors.iteration_get_for_project(project, iteration_id)
+    return selectors.iteration_get_for_user(request.user, project_id, iteration_id)
 
 
 def _back_to(iteration: Iteration) -> HttpResponse:

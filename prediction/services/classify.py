@@ -17,6 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from core.codes import AzureCode
 from engine.imaging import (
     ImageRejected,
     PreparedImage,
@@ -55,9 +56,9 @@ class PredictionResult:
 
 def _rejected(exc: ImageRejected) -> ValidationError:
     code = {
-        "ErrorImageSize": "BadRequestImageSizeBytes",
-        "ErrorImageDimensions": "BadRequestImageDimensions",
-    }.get(exc.status.value, "BadRequestImageFormat")
+        AzureCode.ERROR_IMAGE_SIZE: AzureCode.BAD_REQUEST_IMAGE_SIZE_BYTES,
+        AzureCode.ERROR_IMAGE_DIMENSIONS: AzureCode.BAD_REQUEST_IMAGE_DIMENSIONS,
+    }.get(AzureCode(exc.status), AzureCode.BAD_REQUEST_IMAGE_FORMAT)
     return ValidationError(exc.message, code=code)
 
 

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from django.core.exceptions import ValidationError
 
 from core import storage, threads
+from core.codes import AzureCode
 from engine.predict import Predictor
 from training.models import Iteration
 
@@ -23,7 +24,7 @@ def predictor_for(iteration: Iteration) -> Predictor:
     deleted iteration is never served from a stale copy)."""
     if not iteration.is_completed or not iteration.model_file:
         raise ValidationError(
-            "The iteration is not trained.", code="BadRequestIterationIsNotTrained"
+            "The iteration is not trained.", code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED
         )
     key = (iteration.id, str(iteration.model_file.name))
     with _lock:

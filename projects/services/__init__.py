@@ -4,6 +4,7 @@ The portal, the admin, management commands and (later) the Custom Vision API cal
 services, so each rule exists once.
 """
 
+from projects.services.image_tags import ImageTagsResult, image_tags_create, image_tags_delete
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
@@ -33,12 +34,15 @@ from projects.services.tags import tag_create, tag_delete, tag_update, tags_get_
 
 __all__ = [
     "ImageCreateResult",
+    "ImageTagsResult",
     "ImageUpload",
     "MetadataResult",
     "ResourceKeys",
     "batch_size_check",
     "default_resource_name",
     "free_resource_name",
+    "image_tags_create",
+    "image_tags_delete",
     "image_tags_set",
     "images_create",
     "images_create_each",

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from core import jobs, storage
+from core.codes import AzureCode
 from projects import selectors
 from projects.archive import Outline
 from projects.models import ArchiveImport, Project, Resource
@@ -99,7 +100,7 @@ def _already_running() -> ValidationError:
     return ValidationError(
         "You are already importing an archive: wait until it has finished (Projects → Import "
         "project shows it) before starting another.",
-        code="ImportAlreadyRunning",
+        code=AzureCode.IMPORT_ALREADY_RUNNING,
     )
 
 

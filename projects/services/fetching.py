@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from core.codes import AzureCode
 from core.urlfetch import FetchError, fetch, parse_networks
 from projects.services.images import ImageUpload
 
@@ -44,4 +45,4 @@ def url_image(url: str, *, max_bytes: int | None = None) -> bytes:
     try:
         return url_fetch(url, max_bytes=max_bytes)
     except FetchError as exc:
-        raise ValidationError(exc.message, code="BadRequestImageUrl") from None
+        raise ValidationError(exc.message, code=AzureCode.BAD_REQUEST_IMAGE_URL) from None

@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from core import storage
+from core.codes import AzureCode
 from engine.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.metadata import MAX_PAIRS, metadata_clean
 from projects.models import Image, ImageTag, Project, Tag
@@ -113,7 +114,7 @@ def batch_size_check(count: int) -> None:
         raise ValidationError(
             f"A batch holds at most {settings.CV_MAX_IMAGES_PER_BATCH} images; "
             f"this one has {count}.",
-            code="BadRequestImageBatch",
+            code=AzureCode.BAD_REQUEST_IMAGE_BATCH,
         )
 
 
@@ -309,7 +310,7 @@ def image_tags_set(*, image: Image, tags: Sequence[Tag]) -> None:
     """Make `tags` exactly the image's tags."""
     problem = tag_set_problem(image.project, tags)
     if problem:
-        raise ValidationError(problem[1], code=problem[0].value)
+        raise ValidationError(problem[1], code=AzureCode(problem[0]))
     with transaction.atomic():
         ImageTag.objects.filter(image=image).exclude(tag__in=tags).delete()
         ImageTag.objects.bulk_create(
@@ -354,7 +355,7 @@ def images_tags_add(
     """
     problem = tag_set_problem(project, tags)
     if problem:
-        raise ValidationError(problem[1], code=problem[0].value)
+        raise ValidationError(problem[1], code=AzureCode(problem[0]))
     images = list(active_images(project).filter(id__in=list(image_ids)).prefetch_related("tags"))
     changed = 0
     for image in images:
@@ -365,7 +366,7 @@ def images_tags_add(
             target = current + [t for t in tags if t not in current]
             problem = tag_set_problem(project, target)
             if problem:
-                raise ValidationError(f"{image}: {problem[1]}", code=problem[0].value)
+                raise ValidationError(f"{image}: {problem[1]}", code=AzureCode(problem[0]))
         if set(target) != set(current):
             image_tags_set(image=image, tags=target)
             changed += 1
@@ -420,7 +421,8 @@ def images_metadata_update(
     that would pass MAX_PAIRS keeps what it had and says ErrorLimitExceed."""
     if len(image_ids) > MAX_METADATA_IMAGES:
         raise ValidationError(
-            f"At most {MAX_METADATA_IMAGES} images per call.", code="BadRequestExceededBatchSize"
+            f"At most {MAX_METADATA_IMAGES} images per call.",
+            code=AzureCode.BAD_REQUEST_EXCEEDED_BATCH_SIZE,
         )
     added = metadata_clean(metadata)
     found = {i.id: i for i in active_images(project).filter(id__in=image_ids).select_for_update()}
@@ -428,11 +430,13 @@ def images_metadata_update(
     for image_id in image_ids:
         image = found.get(image_id)
         if image is None:
-            results.append(MetadataResult(str(image_id), "ErrorImageNotFound", None))
+            results.append(MetadataResult(str(image_id), AzureCode.ERROR_IMAGE_NOT_FOUND, None))
             continue
         merged = {**image.metadata, **added}
         if len(merged) > MAX_PAIRS:
-            results.append(MetadataResult(str(image_id), "ErrorLimitExceed", image.metadata))
+            results.append(
+                MetadataResult(str(image_id), AzureCode.ERROR_LIMIT_EXCEED, image.metadata)
+            )
             continue
         if merged != image.metadata:
             image.metadata = merged

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from core import storage
+from core.codes import AzureCode
 from core.text import description_checked
 from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
 from projects.models import Image, Project, Resource, Tag
@@ -51,7 +52,7 @@ def _export_platforms(platforms: Sequence[str], domain_id: uuid.UUID) -> list[st
         if known is None:
             raise ValidationError(
                 f"Unknown export platform {platform!r}; choose from {', '.join(EXPORT_PLATFORMS)}.",
-                code="BadRequestProjectUnsupportedExportPlatform",
+                code=AzureCode.BAD_REQUEST_PROJECT_UNSUPPORTED_EXPORT_PLATFORM,
             )
         if known not in chosen:
             chosen.append(known)
@@ -59,7 +60,7 @@ def _export_platforms(platforms: Sequence[str], domain_id: uuid.UUID) -> list[st
         raise ValidationError(
             f"The {DOMAINS_BY_ID[domain_id].name} domain can't export; target export platforms "
             "need a compact domain.",
-            code="BadRequestProjectUnsupportedExportPlatform",
+            code=AzureCode.BAD_REQUEST_PROJECT_UNSUPPORTED_EXPORT_PLATFORM,
         )
     return chosen
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from core.codes import AzureCode
 from core.text import description_checked
 from projects.models import Project, Tag
 
@@ -33,7 +34,9 @@ def _check_unique(project: Project, name: str, *, exclude: Tag | None = None) ->
         # Name the tag that is there ("Hemlock"), not what was typed ("HEMLOCK"): the clash is
         # case-insensitive, so the two can differ.
         message = f"The project already has a tag named {existing.name!r}."
-        raise ValidationError({"name": ValidationError(message, code="BadRequestTagNameNotUnique")})
+        raise ValidationError(
+            {"name": ValidationError(message, code=AzureCode.BAD_REQUEST_TAG_NAME_NOT_UNIQUE)}
+        )
 
 
 def _check_negative(project: Project, type_: str, *, exclude: Tag | None = None) -> None:

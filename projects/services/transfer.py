@@ -31,6 +31,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 
 from core import storage
+from core.codes import AzureCode
 from engine.imaging import ImageStatus
 from projects import archive as archive_reader
 from projects.archive import FORMAT, MANIFEST, VERSION, ArchiveError, MemberError, Outline
@@ -47,7 +48,7 @@ BATCH_BYTES = 48 * 1024 * 1024
 FAILURES_KEPT = 500  # listed in a report; its failure_count covers them all
 TOKEN_SALT = "projects.export"  # noqa: S105 (a signing namespace, not a secret)
 TOKEN_MAX_AGE = 7 * 24 * 3600  # seconds an API export token stays valid
-INVALID = "BadRequestInvalidImport"
+INVALID = AzureCode.BAD_REQUEST_INVALID_IMPORT
 
 
 @dataclass
@@ -126,7 +127,8 @@ def project_for_token(token: str) -> Project:
         project = None
     if project is None:
         raise ValidationError(
-            "The export token is invalid or has expired.", code="BadRequestInvalidImportToken"
+            "The export token is invalid or has expired.",
+            code=AzureCode.BAD_REQUEST_INVALID_IMPORT_TOKEN,
         )
     return project
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core import jobs, storage
+from core.codes import AzureCode
 from core.text import text_checked
 from projects.models import Image, Project
 from projects.services import images_delete, images_purge_removed
@@ -41,7 +42,7 @@ def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
         name,
         what="An iteration name",
         max_length=Iteration._meta.get_field("name").max_length or 200,
-        code="BadRequestIterationName",
+        code=AzureCode.BAD_REQUEST_ITERATION_NAME,
         required=True,
         one_line=True,
     )
@@ -58,12 +59,13 @@ def iteration_delete(*, iteration: Iteration) -> int:
     iteration.refresh_from_db()  # status and model file as they are now, not as loaded
     if iteration.is_published:
         raise ValidationError(
-            "Unpublish the iteration before deleting it.", code="BadRequestIterationIsPublished"
+            "Unpublish the iteration before deleting it.",
+            code=AzureCode.BAD_REQUEST_ITERATION_IS_PUBLISHED,
         )
     if iteration.status == Iteration.Status.TRAINING:
         raise ValidationError(
             "Cancel the training before deleting the iteration.",
-            code="BadRequestIterationIsNotTrained",
+            code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED,
         )
     project = iteration.project
     if iteration.model_file:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.codes import AzureCode
 from projects.models import Resource
 from training.models import Iteration
 
@@ -26,7 +27,7 @@ def prediction_resource_for(*, owner: Any, prediction_id: str) -> Resource:
         raise ValidationError(
             "predictionId must be one of your prediction resources: its id, or an Azure "
             "resource path ending in its name.",
-            code="BadRequestInvalidPublishTarget",
+            code=AzureCode.BAD_REQUEST_INVALID_PUBLISH_TARGET,
         )
     return found
 
@@ -42,12 +43,13 @@ def iteration_publish(
     iteration.refresh_from_db()
     if not iteration.is_completed:
         raise ValidationError(
-            "Only a completed iteration can be published.", code="BadRequestIterationIsNotTrained"
+            "Only a completed iteration can be published.",
+            code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED,
         )
     name = " ".join((publish_name or "").split())
     if not name:
         raise ValidationError(
-            "Give the published iteration a name.", code="BadRequestInvalidPublishName"
+            "Give the published iteration a name.", code=AzureCode.BAD_REQUEST_INVALID_PUBLISH_NAME
         )
     # The name is a path segment of the prediction URL, and Django decodes %2F before routing:
     # a name with a slash could be published but never called.
@@ -55,14 +57,15 @@ def iteration_publish(
         raise ValidationError(
             "A published name can't contain / (it is part of the prediction URL) or a NUL "
             "character, and is at most 200 characters.",
-            code="BadRequestInvalidPublishName",
+            code=AzureCode.BAD_REQUEST_INVALID_PUBLISH_NAME,
         )
     if (
         prediction_resource.kind != Resource.Kind.PREDICTION
         or prediction_resource.owner_id != iteration.project.owner_id
     ):
         raise ValidationError(
-            "Choose one of your prediction resources.", code="BadRequestInvalidPublishTarget"
+            "Choose one of your prediction resources.",
+            code=AzureCode.BAD_REQUEST_INVALID_PUBLISH_TARGET,
         )
     clash = (
         Iteration.objects.filter(project=iteration.project_id, publish_name=name)
@@ -73,7 +76,7 @@ def iteration_publish(
         if not overwrite:
             raise ValidationError(
                 f"{clash.name} is already published as {name!r}.",
-                code="BadRequestPublishNameNotUnique",
+                code=AzureCode.BAD_REQUEST_PUBLISH_NAME_NOT_UNIQUE,
             )
         iteration_unpublish(iteration=clash)
     iteration.publish_name = name

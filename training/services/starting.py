@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from core import jobs
+from core.codes import AzureCode
 from projects.models import Project, Tag
 from projects.rules import (
     MAX_BUDGET_HOURS,
@@ -41,7 +42,7 @@ def _training_set(
         if unknown:
             raise ValidationError(
                 "A selected tag does not belong to this project.",
-                code="BadRequestTrainingValidationFailed",
+                code=AzureCode.BAD_REQUEST_TRAINING_VALIDATION_FAILED,
             )
         tags = [t for t in tags if t.id in wanted]
     tag_ids = {t.id for t in tags}
@@ -61,12 +62,13 @@ def _check_trainable(
     project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
 ) -> None:
     regular = [t for t in tags if not t.is_negative]
-    kind = "MultiClass" if project.is_multiclass else "MultiLabel"
     if len(regular) < MIN_TAGS:
         raise ValidationError(
             f"Training needs at least {MIN_TAGS} tags with images; this project has "
             f"{len(regular)}.",
-            code=f"BadRequest{kind}ClassificationTrainingValidationFailed",
+            code=AzureCode.BAD_REQUEST_MULTICLASS_TRAINING_VALIDATION_FAILED
+            if project.is_multiclass
+            else AzureCode.BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED,
         )
     counts = {t.id: 0 for t in tags}
     for ids in labels.values():
@@ -77,7 +79,7 @@ def _check_trainable(
     if short:
         raise ValidationError(
             f"Each tag needs at least {minimum} images; add more to: {', '.join(short)}.",
-            code="BadRequestNotEnoughImagesPerTag",
+            code=AzureCode.BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG,
         )
 
 
@@ -108,7 +110,7 @@ def _check_owners_share(project: Project, budget_hours: float) -> None:
         raise ValidationError(
             f"You already have {limit} trainings queued or running, the most one user may; "
             "train this project when one of them ends.",
-            code="BadRequestExceededQuota",
+            code=AzureCode.BAD_REQUEST_EXCEEDED_QUOTA,
         )
     hours_limit = settings.CV_MAX_TRAINING_HOURS_PER_USER
     booked = sum(active.values_list("reserved_budget_hours", flat=True))
@@ -117,7 +119,7 @@ def _check_owners_share(project: Project, budget_hours: float) -> None:
             f"Your trainings may reserve {hours_limit:g} hours at once; {booked:g} are reserved "
             f"by trainings queued or running, so this one may ask at most "
             f"{max(hours_limit - booked, 0):g}.",
-            code="BadRequestExceededQuota",
+            code=AzureCode.BAD_REQUEST_EXCEEDED_QUOTA,
         )
 
 
@@ -136,21 +138,22 @@ def iteration_train_start(
     if project.iterations.filter(status__in=Iteration.ACTIVE).exists():
         raise ValidationError(
             "A training is already in progress for this project.",
-            code="BadRequestTrainingAlreadyInProgress",
+            code=AzureCode.BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS,
         )
     if training_type not in Iteration.TrainingType.values:
         raise ValidationError(
-            "Training type is Regular or Advanced.", code="BadRequestTrainingValidationFailed"
+            "Training type is Regular or Advanced.",
+            code=AzureCode.BAD_REQUEST_TRAINING_VALIDATION_FAILED,
         )
     if training_type == Iteration.TrainingType.ADVANCED and not reserved_budget_hours > 0:
         raise ValidationError(
             "Advanced training needs a budget in hours.",
-            code="BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
+            code=AzureCode.BAD_REQUEST_RESERVED_BUDGET_NOT_ENOUGH,
         )
     if not math.isfinite(reserved_budget_hours) or reserved_budget_hours > MAX_BUDGET_HOURS:
         raise ValidationError(
             f"reservedBudgetInHours is at most {MAX_BUDGET_HOURS}.",
-            code="BadRequestTrainingValidationFailed",
+            code=AzureCode.BAD_REQUEST_TRAINING_VALIDATION_FAILED,
         )
     _check_owners_share(project, reserved_budget_hours if training_type == "Advanced" else 0)
     tags, labels = _training_set(project, selected_tag_ids)
@@ -160,7 +163,7 @@ def iteration_train_start(
     if last is not None and last.fingerprint == fingerprint and not force:
         raise ValidationError(
             f"Nothing changed since {last.name}: add or re-tag images, or force training.",
-            code="BadRequestTrainingNotNeeded",
+            code=AzureCode.BAD_REQUEST_TRAINING_NOT_NEEDED,
         )
     number = (project.iterations.aggregate(n=Max("number"))["n"] or 0) + 1
     iteration = Iteration.objects.create(

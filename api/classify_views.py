@@ -1,4 +1,4 @@
-"""Custom Vision Prediction API (v3.0, v3.1): classify an image with a published iteration."""
+"""Custom Vision Prediction API: classify an image with a published iteration."""
 
 from __future__ import annotations
 
@@ -6,20 +6,16 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
-from django.views.decorators.http import require_http_methods
 
-from api.auth import resource_for_digest
-from api.errors import ApiError, api_view, json_body, unauthorized
-from api.images_views import _image_parts
+from api.auth import PREDICTION, resource_for_digest
+from api.endpoint import api_view
+from api.errors import unauthorized
+from api.parsing import image_data, image_url
 from api.shapes import prediction_json
 from prediction import services
-from projects.models import Resource
-
-PREDICTION = Resource.Kind.PREDICTION
 
 
-@require_http_methods(["POST"])
-@api_view(PREDICTION, key_only=True)
+@api_view(["POST"], PREDICTION, key_only=True)
 def classify(
     request: HttpRequest,
     key_digest: str,
@@ -47,20 +43,3 @@ def classify(
         **image,
     )
     return prediction_json(result)
-
-
-def image_data(request: HttpRequest) -> bytes:
-    """The one image of a classify / quick test request (multipart or the raw body)."""
-    parts = _image_parts(request)
-    if not parts:
-        raise ApiError(400, "BadRequestImageStream", "No image data in the request.")
-    return parts[0][1]
-
-
-def image_url(request: HttpRequest) -> str:
-    """The {"url": ...} body of a classify / quick test URL request."""
-    body = json_body(request)
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise ApiError(400, "BadRequestImageUrl", 'The body needs {"url": "..."}.')
-    return url.strip()
