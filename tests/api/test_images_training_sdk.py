@@ -61,6 +61,20 @@ def test_quickstart_flow_through_the_sdk(
     start_worker("sdk-trainer")
     project = trainer.create_project("Trees")
     hemlock, cherry = upload_samples(trainer, project, sample_dir)
+    _check_the_uploads(trainer, project, hemlock, cherry, key)
+    iteration = _train_and_evaluate(trainer, project, hemlock)
+    predictor = _publish(trainer, project, iteration, alice, live_server)
+    test_photo = (sample_dir / "Test" / "test_image.jpg").read_bytes()
+    url = image_server.serve("/test_image.jpg", test_photo)
+    by_bytes, by_url = _predict_by_bytes_and_url(predictor, project, test_photo, url)
+    quick = _quick_test(trainer, project, iteration, test_photo, url)
+    _read_and_promote_stored_predictions(trainer, project, hemlock, by_bytes, by_url, quick)
+    _suggest_tags_for_an_untagged_image(trainer, project, iteration, cherry, sample_dir)
+    _export_and_import(trainer, project)
+    _unpublish_rename_delete(trainer, project, iteration)
+
+
+def _check_the_uploads(trainer, project, hemlock, cherry, key):
     assert trainer.get_tagged_image_count(project.id) == 20
     assert trainer.get_tagged_image_count(project.id, tag_ids=[hemlock.id]) == 10
     assert trainer.get_untagged_image_count(project.id) == 0
@@ -69,6 +83,8 @@ def test_quickstart_flow_through_the_sdk(
     original = requests.get(tagged[0].original_image_uri, headers={"Training-Key": key}, timeout=10)
     assert original.status_code == 200 and original.content[:2] == b"\xff\xd8"
 
+
+def _train_and_evaluate(trainer, project, hemlock):
     iteration = trainer.train_project(project.id)
     assert iteration.status in ("Queued", "Training")
     deadline = time.monotonic() + 180
@@ -87,30 +103,40 @@ def test_quickstart_flow_through_the_sdk(
     with pytest.raises(CustomVisionErrorException) as info:
         trainer.train_project(project.id)
     assert info.value.inner_exception.code == "BadRequestTrainingNotNeeded"
+    return iteration
 
-    # Publish and predict with the prediction client, by bytes and by URL.
+
+def _publish(trainer, project, iteration, alice, live_server):
+    """Publishes the iteration; returns a prediction client for it."""
     _resource, prediction_keys = services.resource_create(
         owner=alice, name="trees-prediction", kind="prediction"
     )
     trainer.publish_iteration(project.id, iteration.id, "treeClassModel", str(_resource.id))
-    predictor = CustomVisionPredictionClient(
+    return CustomVisionPredictionClient(
         live_server.url, ApiKeyCredentials(in_headers={"Prediction-key": prediction_keys.key1})
     )
-    test_photo = (sample_dir / "Test" / "test_image.jpg").read_bytes()
+
+
+def _predict_by_bytes_and_url(predictor, project, test_photo, url):
     by_bytes = predictor.classify_image(project.id, "treeClassModel", test_photo)
     assert by_bytes.predictions[0].tag_name == "Hemlock"  # the sample "test" photo is a hemlock
-    url = image_server.serve("/test_image.jpg", test_photo)
     by_url = predictor.classify_image_url(project.id, "treeClassModel", url=url)
     assert by_url.predictions[0].tag_name == "Hemlock"
     assert by_url.predictions[0].probability == pytest.approx(by_bytes.predictions[0].probability)
     predictor.classify_image_url_with_no_store(project.id, "treeClassModel", url=url)
+    return by_bytes, by_url
 
-    # Quick test: stored unless told not to.
+
+def _quick_test(trainer, project, iteration, test_photo, url):
+    """Quick test: stored unless told not to."""
     quick = trainer.quick_test_image_url(project.id, url=url, iteration_id=iteration.id)
     assert quick.predictions[0].tag_name == "Hemlock"
     trainer.quick_test_image(project.id, test_photo, store=False)
+    return quick
 
-    # Stored predictions: three kept (bytes, URL, quick test); promote one into training.
+
+def _read_and_promote_stored_predictions(trainer, project, hemlock, by_bytes, by_url, quick):
+    """Three kept (bytes, URL, quick test); promote one into training."""
     stored = trainer.query_predictions(
         project.id, PredictionQueryToken(order_by="Newest", max_count=10)
     ).results
@@ -130,7 +156,8 @@ def test_quickstart_flow_through_the_sdk(
     left = trainer.query_predictions(project.id, PredictionQueryToken()).results
     assert [p.id for p in left] == [quick.id]
 
-    # Suggested tags for an untagged image.
+
+def _suggest_tags_for_an_untagged_image(trainer, project, iteration, cherry, sample_dir):
     cherry_photo = sorted((sample_dir / "Japanese_Cherry").glob("*.jpg"))[0].read_bytes()
     new = trainer.create_images_from_data(project.id, _rotated(cherry_photo)).images[0].image
     [suggestion] = trainer.suggest_tags_and_regions(project.id, iteration.id, [new.id])
@@ -142,14 +169,16 @@ def test_quickstart_flow_through_the_sdk(
     )
     assert [r.id for r in query.results] == [new.id]
 
-    # Export and import into a new project.
+
+def _export_and_import(trainer, project):
     exported = trainer.export_project(project.id)
     assert exported.image_count == 22 and exported.tag_count == 2
     copy = trainer.import_project(exported.token, name="Trees copy")
     assert copy.name == "Trees copy" and trainer.get_image_count(copy.id) == 22
     assert {t.name for t in trainer.get_tags(copy.id)} == {"Hemlock", "Japanese Cherry"}
 
-    # Unpublish, rename, delete.
+
+def _unpublish_rename_delete(trainer, project, iteration):
     with pytest.raises(CustomVisionErrorException) as info:
         trainer.delete_iteration(project.id, iteration.id)
     assert info.value.inner_exception.code == "BadRequestIterationIsPublished"
