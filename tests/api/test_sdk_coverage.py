@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -102,7 +103,41 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     trainer, predictor, prediction_resource, passed = sweep
     p, it = str(project.id), str(trained.id)
 
-    # Domains and projects, with the settings Azure keeps.
+    other = _domains_and_projects(trainer, p, project)
+    red, blue, green = _tags(trainer, p, it)
+    added = _images_in(trainer, p, green, image_server)
+    _quick_test_and_stored_predictions(trainer, p, it, red, added.url)
+    _read_images_back(trainer, p, it, red, blue, green, added)
+    _update_metadata(trainer, p, added.by_file)
+    _image_tags(trainer, p, blue, added.untagged)
+    _object_detection_refused(trainer, p, green, added.by_file)
+    _suggested_tags(trainer, p, it, red, blue, added.untagged)
+    _iterations(trainer, p, it)
+    _publish_classify_detect(trainer, predictor, p, it, prediction_resource, added.url)
+    _export_iteration(trainer, p, it)
+    _train_again_and_take_it_back(trainer, p, red, blue)
+    _export_import_and_deletes(trainer, p, it, added.by_data, green, other)
+
+    everything = operations(CustomVisionTrainingClientOperationsMixin) | operations(
+        CustomVisionPredictionClientOperationsMixin
+    )
+    assert set(PENDING) <= everything, "the SDK renamed an operation this file excuses"
+    missing = sorted(everything - passed - set(PENDING))
+    assert not missing, f"SDK operations without a passing call: {missing}"
+
+
+@dataclass
+class Added:
+    """The images the sweep adds, by how they came in."""
+
+    by_data: str
+    by_file: str
+    url: str
+    untagged: str
+
+
+def _domains_and_projects(trainer, p, project):
+    """Domains and projects, with the settings Azure keeps; returns a second project."""
     domains = trainer.get_domains()
     assert trainer.get_domain(domains[0].id).name == domains[0].name
     assert p in {x.id for x in trainer.get_projects()}
@@ -115,8 +150,11 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
         "CoreML",
     ]
     assert trainer.get_project(other.id).settings.target_export_platforms == ["ONNX", "CoreML"]
+    return other
 
-    # Tags, now and as the iteration saw them.
+
+def _tags(trainer, p, it):
+    """Tags, now and as the iteration saw them; returns Red, Blue and a new Green."""
     tags = {t.name: t for t in trainer.get_tags(p)}
     red, blue = tags["Red"], tags["Blue"]
     green = trainer.create_tag(p, "Green", description="new since the iteration")
@@ -126,8 +164,11 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     green.description = "grass"
     assert trainer.update_tag(p, green.id, green).description == "grass"
     assert trainer.get_tag(p, green.id).description == "grass"
+    return red, blue, green
 
-    # Images in, with batch metadata.
+
+def _images_in(trainer, p, green, image_server) -> Added:
+    """Images in, with batch metadata."""
     by_data = trainer.create_images_from_data(p, photo("green", seed=1), tag_ids=[green.id])
     assert by_data.is_batch_successful
     files = trainer.create_images_from_files(
@@ -146,9 +187,11 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
         ImageUrlCreateBatch(images=[ImageUrlCreateEntry(url=url)], metadata={"site": "B"}),
     )
     assert urls.is_batch_successful and urls.images[0].image.metadata == {"site": "B"}
-    untagged_id = urls.images[0].image.id
+    return Added(by_data.images[0].image.id, by_file.id, url, urls.images[0].image.id)
 
-    # Quick test keeps the image (Azure's default), which then becomes a training image.
+
+def _quick_test_and_stored_predictions(trainer, p, it, red, url):
+    """Quick test keeps the image (Azure's default), which then becomes a training image."""
     quick = trainer.quick_test_image(p, photo("red", seed=4), iteration_id=it)
     assert quick.predictions[0].tag_name == "Red"
     by_url = trainer.quick_test_image_url(p, url, iteration_id=it)
@@ -162,7 +205,9 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     trainer.delete_prediction(p, [by_url.id])
     assert trainer.query_predictions(p, PredictionQueryToken()).results == []
 
-    # Reading images back: filters, metadata $filter, iterationId.
+
+def _read_images_back(trainer, p, it, red, blue, green, added: Added):
+    """Reading images back: filters, metadata $filter, iterationId."""
     assert len(trainer.get_images(p, take=256)) == 14
     assert len(trainer.get_images(p, iteration_id=it)) == 10
     assert trainer.get_image_count(p, iteration_id=it, tag_ids=[red.id]) == 5
@@ -171,52 +216,62 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     assert trainer.get_image_count(p, filter="site eq 'A' or site eq 'B'") == 2
     assert trainer.get_image_count(p, filter="site ne 'A'") == 13
     found = trainer.get_images(p, filter="Camera eq 'north' and site eq 'A'")
-    assert [i.id for i in found] == [by_file.id]
+    assert [i.id for i in found] == [added.by_file]
     assert len(trainer.get_tagged_images(p, tag_ids=[red.id], take=50)) == 6
     assert len(trainer.get_tagged_images(p, iteration_id=it, tag_ids=[red.id])) == 5
-    assert [i.id for i in trainer.get_untagged_images(p)] == [untagged_id]
+    assert [i.id for i in trainer.get_untagged_images(p)] == [added.untagged]
     assert trainer.get_untagged_images(p, iteration_id=it) == []
     assert trainer.get_tagged_image_count(p) == 13
     assert trainer.get_tagged_image_count(p, iteration_id=it, tag_ids=[blue.id]) == 5
     assert trainer.get_untagged_image_count(p) == 1
     assert trainer.get_untagged_image_count(p, iteration_id=it) == 0
-    assert [i.id for i in trainer.get_images_by_ids(p, image_ids=[by_file.id])] == [by_file.id]
+    by_ids = trainer.get_images_by_ids(p, image_ids=[added.by_file])
+    assert [i.id for i in by_ids] == [added.by_file]
 
-    # Metadata updates merge, and say which images they could not touch.
-    summary = trainer.update_image_metadata(p, [by_file.id, str(uuid.uuid4())], {"site": "C"})
+
+def _update_metadata(trainer, p, by_file):
+    """Metadata updates merge, and say which images they could not touch."""
+    summary = trainer.update_image_metadata(p, [by_file, str(uuid.uuid4())], {"site": "C"})
     assert not summary.is_batch_successful
     assert [(e.status, e.metadata) for e in summary.images] == [
         ("OK", {"Camera": "north", "site": "C"}),
         ("ErrorImageNotFound", None),
     ]
-    artifact = b"".join(trainer.get_artifact(p, f"images/{by_file.id}/thumbnail"))
+    artifact = b"".join(trainer.get_artifact(p, f"images/{by_file}/thumbnail"))
     assert artifact[:2] == b"\xff\xd8"  # a JPEG thumbnail
 
-    # Image tags.
-    made = trainer.create_image_tags(p, [ImageTagCreateEntry(image_id=untagged_id, tag_id=blue.id)])
+
+def _image_tags(trainer, p, blue, untagged):
+    made = trainer.create_image_tags(p, [ImageTagCreateEntry(image_id=untagged, tag_id=blue.id)])
     assert len(made.created) == 1
-    trainer.delete_image_tags(p, [untagged_id], [blue.id])
+    trainer.delete_image_tags(p, [untagged], [blue.id])
     assert trainer.get_untagged_image_count(p) == 1
 
-    # Object detection's operations: Azure's error for a classification project.
+
+def _object_detection_refused(trainer, p, green, by_file):
+    """Object detection's operations: Azure's error for a classification project."""
     region = ImageRegionCreateEntry(
-        image_id=by_file.id, tag_id=green.id, left=0.1, top=0.1, width=0.5, height=0.5
+        image_id=by_file, tag_id=green.id, left=0.1, top=0.1, width=0.5, height=0.5
     )
     trainer.refused("create_image_regions", NOT_DETECTION, p, [region])
     trainer.refused("delete_image_regions", NOT_DETECTION, p, [str(uuid.uuid4())])
-    trainer.refused("get_image_region_proposals", NOT_DETECTION, p, by_file.id)
+    trainer.refused("get_image_region_proposals", NOT_DETECTION, p, by_file)
 
-    # Suggested tags from the iteration.
-    suggested = trainer.suggest_tags_and_regions(p, it, [untagged_id])
-    assert suggested[0].id == untagged_id and suggested[0].predictions
+
+def _suggested_tags(trainer, p, it, red, blue, untagged):
+    """Suggested tags from the iteration."""
+    suggested = trainer.suggest_tags_and_regions(p, it, [untagged])
+    assert suggested[0].id == untagged and suggested[0].predictions
     page = trainer.query_suggested_images(
         p, it, SuggestedTagAndRegionQueryToken(tag_ids=[red.id, blue.id], threshold=0.0)
     )
-    assert [r.id for r in page.results] == [untagged_id]
+    assert [r.id for r in page.results] == [untagged]
     counts = trainer.query_suggested_image_count(p, it, tag_ids=[red.id, blue.id], threshold=0.0)
     assert sum(counts.values()) >= 1
 
-    # Iterations and their figures.
+
+def _iterations(trainer, p, it):
+    """Iterations and their figures."""
     assert it in {i.id for i in trainer.get_iterations(p)}
     assert trainer.update_iteration(p, it, name="Swept").name == "Swept"
     assert trainer.get_iteration(p, it).name == "Swept"
@@ -225,7 +280,8 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     assert len(trainer.get_image_performances(p, it, take=50)) == 10
     assert trainer.get_image_performance_count(p, it) == 10
 
-    # Publish, classify, detect.
+
+def _publish_classify_detect(trainer, predictor, p, it, prediction_resource, url):
     assert trainer.publish_iteration(p, it, "sweep", str(prediction_resource.id))
     assert predictor.classify_image(p, "sweep", photo("blue", seed=5)).predictions
     assert predictor.classify_image_with_no_store(p, "sweep", photo("red", seed=6)).predictions
@@ -237,28 +293,26 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
         predictor.refused(name, NOT_DETECTION, p, "sweep", url)
     trainer.unpublish_iteration(p, it)
 
-    # Export (no worker here: it stays Exporting; tests/api/test_export_sdk.py finishes one).
+
+def _export_iteration(trainer, p, it):
+    """No worker here: it stays Exporting; tests/api/test_export_sdk.py finishes one."""
     export = trainer.export_iteration(p, it, "ONNX", flavor="OnnxFloat16")
     assert (export.platform, export.flavor, export.status) == ("ONNX", "OnnxFloat16", "Exporting")
     assert [(e.platform, e.status) for e in trainer.get_exports(p, it)] == [("ONNX", "Exporting")]
 
-    # Train again (Red has a new image; Green has too few to train), then take it back.
+
+def _train_again_and_take_it_back(trainer, p, red, blue):
+    """Red has a new image; Green has too few to train."""
     queued = trainer.train_project(p, selected_tags=[red.id, blue.id])
     assert queued.status == "Training"  # waiting for a worker reads as Azure's does
     trainer.delete_iteration(p, queued.id)
 
-    # Export / import, deletes.
+
+def _export_import_and_deletes(trainer, p, it, by_data, green, other):
     token = trainer.export_project(p).token
     copy = trainer.import_project(token, name="Sweep copy")
     assert copy.name == "Sweep copy"
-    trainer.delete_images(p, image_ids=[by_data.images[0].image.id], all_iterations=True)
+    trainer.delete_images(p, image_ids=[by_data], all_iterations=True)
     trainer.delete_tag(p, green.id)
     trainer.delete_iteration(p, it)
     trainer.delete_project(other.id)
-
-    everything = operations(CustomVisionTrainingClientOperationsMixin) | operations(
-        CustomVisionPredictionClientOperationsMixin
-    )
-    assert set(PENDING) <= everything, "the SDK renamed an operation this file excuses"
-    missing = sorted(everything - passed - set(PENDING))
-    assert not missing, f"SDK operations without a passing call: {missing}"
