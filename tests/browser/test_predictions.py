@@ -130,7 +130,15 @@ def test_quick_test_a_file_and_a_url_then_keep_it_in_predictions(
 def test_predictions_tab_filter_then_save_and_close_into_training(
     page, shot, tmp_path, alice, project, trained
 ):
-    # Two older predictions from the endpoint, then one kept from Quick Test in the browser.
+    older_red, older_blue = _keep_a_quick_test_after_two_older(page, tmp_path, project, trained)
+    kept, tiles = _list_newest_first(page, shot, older_red, older_blue)
+    _filter_by_probability(page, shot, project, older_red, kept, tiles)
+    _open_then_save_and_close_as_blue(page, shot, kept, tiles)
+    _find_it_in_training_images(page, project)
+
+
+def _keep_a_quick_test_after_two_older(page, tmp_path, project, trained):
+    """Two older predictions from the endpoint, then one kept from Quick Test in the browser."""
     older_red = prediction_classify(iteration=trained, data=photo("red", seed=7101), store=True)
     older_blue = prediction_classify(iteration=trained, data=photo("blue", seed=7102), store=True)
     sign_in(page)
@@ -141,7 +149,10 @@ def test_predictions_tab_filter_then_save_and_close_into_training(
     page.get_by_label("Save the image in Predictions").check()
     page.get_by_role("button", name="Test").click()
     page.get_by_text("Saved in Predictions.").get_by_role("link", name="Predictions").click()
+    return older_red, older_blue
 
+
+def _list_newest_first(page, shot, older_red, older_blue):
     expect(page).to_have_title(re.compile(r"^Predictions · "))
     kept = StoredPrediction.objects.get(application="Quick Test")
     tiles = page.locator("#prediction-grid .thumb")
@@ -155,8 +166,11 @@ def test_predictions_tab_filter_then_save_and_close_into_training(
         [re.compile(r"^Blue \d+\.\d%$"), re.compile(r"^Blue \d+\.\d%$"), re.compile(r"^Red ")]
     )
     at_both_widths(page, shot, "predictions-04-list")
+    return kept, tiles
 
-    # Likely Red (50–100 %): only the red photo, its chip showing Red's probability.
+
+def _filter_by_probability(page, shot, project, older_red, kept, tiles):
+    """Likely Red (50–100 %): only the red photo, its chip showing Red's probability."""
     red = Tag.objects.get(project=project, name="Red")
     page.get_by_label("Tag", exact=True).select_option(label="Red")
     page.get_by_label("Probability from (%)").fill("50")
@@ -184,7 +198,9 @@ def test_predictions_tab_filter_then_save_and_close_into_training(
     expect(page.get_by_role("alert")).to_have_text("The lower probability is above the upper one.")
     page.go_back()
 
-    # Open the kept one: the model's answer, Blue pre-ticked.
+
+def _open_then_save_and_close_as_blue(page, shot, kept, tiles):
+    """Open the kept one: the model's answer, Blue pre-ticked."""
     tiles.first.locator("a").click()
     expect(page).to_have_title(re.compile(r"^Prediction · "))
     expect(page.locator("#prediction-table tbody td:first-child")).to_have_text(["Blue", "Red"])
@@ -210,7 +226,9 @@ def test_predictions_tab_filter_then_save_and_close_into_training(
     expect(tiles).to_have_count(1)
     assert not StoredPrediction.objects.filter(pk=kept.pk).exists()
 
-    # In Training Images, newest first, tagged Blue.
+
+def _find_it_in_training_images(page, project):
+    """In Training Images, newest first, tagged Blue."""
     page.get_by_role("link", name="Training Images").click()
     expect(page.locator('[data-tag-count="Blue"]')).to_have_text("6")
     expect(page.locator('[data-tag-count="Red"]')).to_have_text("5")
