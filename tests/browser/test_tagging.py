@@ -46,6 +46,20 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page, shot, alice, project, tmp_path, monkeypatch
 ):
     sign_in(page)
+    _upload_alder_birch_and_untagged(page, project, tmp_path)
+    health = _numbered_tags_and_health(page, shot)
+    _tag_the_focused_image_by_number(page)
+    _select_with_x_then_tag_and_untag(page, shot)
+    _move_by_whole_rows(page)
+    _typing_in_a_field_is_just_typing(page)
+    _shortcuts_and_a_redrawn_health_panel(page, shot, health)
+    _untag_all_matching_across_pages(page, shot, project, health, monkeypatch)
+    _tag_from_untagged_then_delete_the_rest(page, project, health)
+    _health_and_shortcuts_at_phone_width(page, shot, project)
+
+
+def _upload_alder_birch_and_untagged(page, project, tmp_path):
+    """Three Alder, two Birch and five untagged photos, through the upload dialog."""
     page.goto(f"/projects/{project.id}/images/")
     upload(page, photos(tmp_path, 0, 3), "Alder")
     page.get_by_role("link", name="Done").click()
@@ -55,14 +69,19 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page.get_by_role("link", name="Done").click()
     expect(page).to_have_title(re.compile("Training Images"))
 
-    # The tags are numbered for the keys; the health panel says both are too small to train.
+
+def _numbered_tags_and_health(page, shot):
+    """The tags are numbered for the keys; the health panel says both are too small to train."""
     expect(page.locator("#filters .tag-key")).to_have_text(["1", "2"])
     health = page.locator("#dataset-health")
     expect(health.locator('[data-health="too-few"]')).to_contain_text("Alder (3)")
     expect(health.locator('[data-health="too-few"]')).to_contain_text("Birch (2)")
     shot(page, "tagging-01-laptop")
+    return health
 
-    # Newest first: the five untagged photos lead the grid.
+
+def _tag_the_focused_image_by_number(page):
+    """Newest first: the five untagged photos lead the grid."""
     page.keyboard.press("ArrowRight")  # from nowhere: the first image
     assert focused_tile_index(page) == 0
     page.keyboard.press("1")
@@ -77,7 +96,9 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page.keyboard.press("1")  # Multiclass: the new tag replaces the old
     expect(tile(page, 1).locator(".chip")).to_have_text(["Alder"])
 
-    # x selects; a number then tags the selection, not just the focused image.
+
+def _select_with_x_then_tag_and_untag(page, shot):
+    """x selects; a number then tags the selection, not just the focused image."""
     page.keyboard.press("ArrowRight")
     page.keyboard.press("x")
     page.keyboard.press("ArrowRight")
@@ -97,7 +118,9 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page.keyboard.press("Escape")
     expect(page.locator("#selected-count")).to_have_text("0 selected")
 
-    # Up and down move by whole rows of the grid as laid out.
+
+def _move_by_whole_rows(page):
+    """Up and down move by whole rows of the grid as laid out."""
     columns = page.evaluate(
         "() => { const t = [...document.querySelectorAll('.image-grid .thumb')];"
         " return t.filter(e => e.offsetTop === t[0].offsetTop).length; }"
@@ -109,7 +132,8 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page.keyboard.press("ArrowLeft")
     assert focused_tile_index(page) == 2 + columns
 
-    # Typing in a field is just typing.
+
+def _typing_in_a_field_is_just_typing(page):
     page.locator("#bulk-tag").fill("")
     page.locator("#bulk-tag").press_sequentially("1x2")
     expect(page.locator("#bulk-tag")).to_have_value("1x2")
@@ -117,7 +141,9 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     expect(page.locator("#selected-count")).to_have_text("0 selected")
     page.locator("#bulk-tag").fill("")
 
-    # ? shows the shortcuts.
+
+def _shortcuts_and_a_redrawn_health_panel(page, shot, health):
+    """? shows the shortcuts."""
     page.locator("#bulk-tag").blur()
     page.keyboard.press("?")
     expect(page.locator("#shortcuts")).to_have_attribute("open", "")
@@ -128,7 +154,9 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     page.locator("#dataset-health summary").click()
     shot(page, "tagging-03-help-and-health")
 
-    # Select all matching, across pages, then remove the tag from all of them.
+
+def _untag_all_matching_across_pages(page, shot, project, health, monkeypatch):
+    """Select all matching, across pages, then remove the tag from all of them."""
     monkeypatch.setattr(views, "IMAGES_PER_PAGE", 3)
     page.locator("#filters").get_by_label("Alder").check()  # applies on change
     expect(page.locator(".image-grid .thumb")).to_have_count(3)
@@ -152,8 +180,10 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     expect(health.locator('[data-health="too-few"]')).to_contain_text("Birch (4)")
     shot(page, "tagging-05-after-untag")
 
-    # Tagging from the Untagged filter shrinks it; "Select all N matching" follows, so
-    # deleting the rest removes exactly the images still untagged.
+
+def _tag_from_untagged_then_delete_the_rest(page, project, health):
+    """Tagging from the Untagged filter shrinks it; "Select all N matching" follows, so
+    deleting the rest removes exactly the images still untagged."""
     page.locator("#filters").get_by_label("Alder").uncheck()
     expect(page.locator(".image-grid .thumb")).to_have_count(3)  # all 10, 3 to a page
     page.locator("#filters").get_by_label("Untagged").check()
@@ -171,6 +201,8 @@ def test_tag_with_the_keyboard_then_untag_everything_matching(
     expect(health.locator('[data-health="too-few"]')).to_have_count(0)
     expect(health.locator('[data-health="min-tags"]')).to_be_visible()
 
+
+def _health_and_shortcuts_at_phone_width(page, shot, project):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/projects/{project.id}/images/")
     expect(page.locator("#dataset-health")).to_be_visible()
