@@ -63,8 +63,16 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     expect(page).to_have_title(re.compile(r"^Iteration 1 · Performance · "))
     iteration.refresh_from_db()
     metrics = iteration.metrics
+    _opens_at_50_percent(page, shot, metrics)
+    _move_the_slider_by_keyboard(page, shot, metrics)
+    _open_a_confusion_matrix_cell(page, shot, iteration)
+    _publish_through_the_dialog(page, shot, live_server, sample_project)
+    _quick_test_then_save_into_training(page, shot, sample_dir, sample_project, iteration)
+    _unpublish_then_delete(page, sample_project, iteration)
 
-    # Opens at 50 %, with the stored numbers; AP as stored.
+
+def _opens_at_50_percent(page, shot, metrics):
+    """Opens at 50 %, with the stored numbers; AP as stored."""
     expect(page.locator("#threshold")).to_have_value("50")
     expect_numbers(page, metrics, 0.5)
     expect(page.locator("#overall-ap")).to_have_text(
@@ -76,8 +84,10 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     shot(page, "20-performance")
     at_phone_width(page, shot, "20-performance-phone")
 
-    # The slider, by keyboard: at 0 % every tag is predicted for every image, so precision
-    # halves (two tags) and recall is complete; the numbers change without a request.
+
+def _move_the_slider_by_keyboard(page, shot, metrics):
+    """At 0 % every tag is predicted for every image, so precision halves (two tags) and
+    recall is complete; the numbers change without a request."""
     slider = page.locator("#threshold")
     slider.focus()
     slider.press("Home")
@@ -91,7 +101,9 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     page.reload()
     expect_numbers(page, metrics, 0.5)
 
-    # The confusion matrix, from the out-of-fold probabilities: open Hemlock → Hemlock.
+
+def _open_a_confusion_matrix_cell(page, shot, iteration):
+    """From the out-of-fold probabilities: open Hemlock → Hemlock."""
     matrix = page.locator("#confusion-matrix")
     expect(matrix.locator("tbody th")).to_have_text(["Hemlock", "Japanese Cherry"])
     names = [tag["name"] for tag in iteration.tags]
@@ -117,7 +129,9 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     at_phone_width(page, shot, "23-confusion-cell-phone")
     page.get_by_role("link", name=re.compile("Iteration 1 performance")).click()
 
-    # Publish through the dialog; the Prediction URL panel appears.
+
+def _publish_through_the_dialog(page, shot, live_server, sample_project):
+    """The Prediction URL panel appears."""
     page.get_by_role("button", name="Publish", exact=True).click()
     dialog = page.locator("dialog#publish-dialog")
     expect(dialog).to_be_visible()
@@ -147,8 +161,10 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     shot(page, "25-published")
     at_phone_width(page, shot, "26-published-phone")
 
-    # Quick Test the sample's test photo with this iteration, keeping it; then, in
-    # Predictions, Save and close moves it into the training images as a Hemlock.
+
+def _quick_test_then_save_into_training(page, shot, sample_dir, sample_project, iteration):
+    """Quick Test the sample's test photo with this iteration, keeping it; then, in
+    Predictions, Save and close moves it into the training images as a Hemlock."""
     page.get_by_role("link", name="Quick Test").click()
     page.get_by_label("Image file").set_input_files(str(sample_dir / "Test" / "test_image.jpg"))
     page.get_by_label("Save the image in Predictions").check()
@@ -164,8 +180,10 @@ def test_performance_tab(page, shot, live_server, alice, sample_project, start_w
     assert sample_project.images.filter(source="prediction").count() == 1
     page.goto(f"/projects/{sample_project.id}/performance/{iteration.id}/")
 
-    # Unpublish (confirmed in the portal's own dialog, not the browser's), then delete (the
-    # confirmation counts the images that go too).
+
+def _unpublish_then_delete(page, sample_project, iteration):
+    """Unpublish (confirmed in the portal's own dialog, not the browser's), then delete (the
+    confirmation counts the images that go too)."""
     page.once("dialog", lambda d: pytest.fail(f"a browser dialog opened: {d.message}"))
     page.get_by_role("button", name="Unpublish").click()
     confirm = page.locator("#confirm-dialog")
