@@ -77,7 +77,24 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     UserFactory(username="newcomer")
     watch = Watch(page)
 
-    # 1. Sign in: nothing yet, and the empty Projects page says what to do.
+    _sign_in_to_nothing_yet(page, snap)
+    _create_a_first_project(page, snap)
+    _copy_the_new_keys_once(page, snap)
+    _find_the_keys_in_settings(page, snap, live_server)
+    trees = _load_the_sample_project(page, snap)
+    _browse_the_sample_images(page, snap)
+    iteration = _train_and_read_performance(page, snap, trees)
+    _publish_to_a_new_prediction_resource(page, snap, live_server, trees)
+    _export_for_a_device(page, snap)
+    _quick_test_into_predictions(page, snap, sample_dir, trees)
+    _read_the_api_page(page, snap, live_server)
+    _unpublish_then_delete_the_iteration(page, snap, iteration)
+    _delete_the_first_project(page, snap)
+    watch.check()
+
+
+def _sign_in_to_nothing_yet(page, snap):
+    """Sign in: nothing yet, and the empty Projects page says what to do."""
     page.goto("/")
     page.get_by_label("Username").fill("newcomer")
     page.get_by_label("Password").fill("correct horse battery staple")
@@ -89,7 +106,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("link", name="New Project").first).to_be_visible()
     snap("01-projects-empty")
 
-    # 2. New project: the resource is made with it, under a suggested name.
+
+def _create_a_first_project(page, snap):
+    """New project: the resource is made with it, under a suggested name."""
     page.get_by_role("link", name="New Project").first.click()
     dialog = page.get_by_role("dialog", name="Create new project")
     expect(dialog).to_be_visible()
@@ -103,6 +122,8 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     snap("02-new-project")
     dialog.get_by_role("button", name="Create project").click()
 
+
+def _copy_the_new_keys_once(page, snap):
     expect(page.get_by_role("heading", name="Birds")).to_be_visible()
     keys = page.get_by_role("region", name="Your new keys: copy them now")
     expect(keys).to_be_visible()
@@ -121,6 +142,8 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("heading", name="Birds")).to_be_visible()
     expect(page.get_by_text(re.compile("Your new keys"))).to_have_count(0)
 
+
+def _find_the_keys_in_settings(page, snap, live_server):
     page.get_by_role("link", name="Settings").click()
     general = page.locator("section.card", has=page.get_by_role("heading", name="General"))
     expect(general.get_by_text(live_server.url, exact=True)).to_be_visible()  # the endpoint
@@ -130,7 +153,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(general.get_by_role("link", name="Resources")).to_be_visible()
     snap("04-settings")
 
-    # 3. The sample project, from the Projects page.
+
+def _load_the_sample_project(page, snap):
+    """The sample project, from the Projects page."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
     expect(page.get_by_role("link", name=re.compile("Birds"))).to_be_visible()
     snap("05-projects-one")
@@ -143,7 +168,10 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("list").get_by_role("img")).to_have_count(20)
     snap("06-sample-images")
     trees = Project.objects.get(name="Trees", owner__username="newcomer")
+    return trees
 
+
+def _browse_the_sample_images(page, snap):
     page.get_by_role("list").get_by_role("img").first.click()
     expect(page.get_by_role("link", name="Back to images")).to_be_visible()
     expect(page.get_by_role("link", name="Next →")).to_be_visible()
@@ -161,7 +189,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("radio", checked=True)).to_have_count(1)
     snap("08-image-next")
 
-    # 4. Train (Quick training), read Performance, publish to a new prediction resource.
+
+def _train_and_read_performance(page, snap, trees):
+    """Train (Quick training) and read Performance."""
     page.get_by_role("link", name="Train", exact=True).click()
     expect(page.get_by_role("heading", name="Choose training type")).to_be_visible()
     expect(page.get_by_label("Quick training")).to_be_checked()
@@ -178,7 +208,10 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.locator("#overall-ap")).to_have_text(PERCENT)
     expect(page.get_by_role("table").filter(has_text="Japanese Cherry").first).to_be_visible()
     snap("11-performance")
+    return iteration
 
+
+def _publish_to_a_new_prediction_resource(page, snap, live_server, trees):
     page.get_by_role("button", name="Publish", exact=True).click()
     publish = page.get_by_role("dialog", name="Publish Iteration 1")
     expect(publish).to_be_visible()
@@ -210,7 +243,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
         Resource.objects.get(name="newcomer-vision-Prediction-2").kind == Resource.Kind.PREDICTION
     )
 
-    # Export the model for a device: ONNX, built by the worker, downloadable from the page.
+
+def _export_for_a_device(page, snap):
+    """ONNX, built by the worker, downloadable from the page."""
     page.get_by_role("button", name="Export", exact=True).click()
     export = page.get_by_role("dialog", name="Export Iteration 1")
     expect(export.get_by_role("radio", name=re.compile("^ONNX Windows"))).to_be_checked()
@@ -230,7 +265,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     archive = page.request.get(download.get_attribute("href"))
     assert archive.ok and archive.body()[:2] == b"PK"
 
-    # 5. Quick Test the sample's test photo; it is kept in Predictions by default.
+
+def _quick_test_into_predictions(page, snap, sample_dir, trees):
+    """Quick Test the sample's test photo; it is kept in Predictions by default."""
     page.get_by_role("link", name="Quick Test").click()
     expect(page.get_by_label("Save the image in Predictions")).to_be_checked()
     page.get_by_label("Image file").set_input_files(str(sample_dir / "Test" / "test_image.jpg"))
@@ -249,7 +286,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     snap("15-predictions")
     assert StoredPrediction.objects.filter(project=trees).count() == 1
 
-    # 6. The API page, from the top navigation.
+
+def _read_the_api_page(page, snap, live_server):
+    """The API page, from the top navigation."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="API").click()
     expect(page).to_have_url(f"{live_server.url}/api/")
     expect(page.get_by_role("heading", name="API", exact=True)).to_be_visible()
@@ -271,7 +310,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     response = page.request.get(href)
     assert response.ok and response.json()["openapi"].startswith("3.")
 
-    # 7. Unpublish, Delete and deleting a project ask in the portal's own dialog.
+
+def _unpublish_then_delete_the_iteration(page, snap, iteration):
+    """Unpublish and Delete ask in the portal's own dialog."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
     page.get_by_role("link", name=re.compile("^Trees")).click()
     page.get_by_role("link", name="Performance").click()
@@ -294,6 +335,9 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     assert not Iteration.objects.filter(pk=iteration.pk).exists()
     snap("19-iteration-deleted")
 
+
+def _delete_the_first_project(page, snap):
+    """Deleting a project asks in the portal's own dialog too."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
     page.get_by_role("link", name=re.compile("^Birds")).click()
     page.get_by_role("link", name="Settings").click()
@@ -307,4 +351,3 @@ def test_a_newcomers_first_hour(page, snap, live_server, sample_dir, start_worke
     expect(page.get_by_role("link", name=re.compile("^Trees"))).to_be_visible()
     snap("21-projects-after")
     assert not Project.objects.filter(name="Birds").exists()
-    watch.check()
