@@ -27,19 +27,7 @@ def free_port() -> int:
 
 def test_run_script_serves_the_portal_and_a_worker(tmp_path):
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SECRET_KEY")
-    }
-    env.update(
-        {
-            "CV_DATA_DIR": str(tmp_path),
-            "PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
-            "CV_ADMIN_PASSWORD": "",
-        }
-    )
+    env = _fresh_env(tmp_path, port)
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -52,55 +40,10 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
         )
     try:
         deadline = time.monotonic() + 120
-        # Celery logs "celery@host ready." once the worker consumes.
-        while "ready." not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.5)
-        while time.monotonic() < deadline:
-            try:
-                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
-                break
-            except OSError:
-                time.sleep(0.5)
-        text = page.read().decode()
-        assert "<title>Sign in" in text
-        css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portal/site.css")
-        assert css.status == 200
-        # The address and login are printed last, once the portal answers.
-        while "running at" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        output = log.read_text()
-        password = (tmp_path / "admin-password").read_text().strip()
-        assert f"password {password!r}" in output
-        # No worker start-up banners to scroll the login away (Celery's lists "[queues]").
-        assert "[queues]" not in output
-        assert (tmp_path / "db.sqlite3").exists() and (tmp_path / "secret_key").exists()
-
-        # The worker that the script started answers on the embedded broker.
-        ping = subprocess.run(
-            [
-                str(ROOT / ".venv/bin/python"),
-                "-c",
-                "import django; django.setup(); from portal.tasks import ping; "
-                "print(ping.delay().get(timeout=60))",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-        assert ping.stdout.strip() == "pong", ping.stderr + log.read_text()
-
-        # A worker killed outright is started again; the portal stays up meanwhile.
-        training = _pid(log, "training worker")
-        os.kill(training, signal.SIGKILL)
-        while _pid(log, "training worker") == training and time.monotonic() < deadline + 60:
-            time.sleep(0.3)
-        assert "training worker killed by SIGKILL" in log.read_text()
-        assert _pid(log, "training worker") != training
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
-        assert page.status == 200
+        _wait_for_the_portal_with_static_files(log, process, port, deadline)
+        _read_the_printed_login(log, tmp_path, deadline)
+        _ping_the_worker(env, log)
+        _a_killed_worker_is_started_again(log, port, deadline)
         # A worker that ignores the polite stop (here: stopped outright) is killed.
         os.kill(_pid(log, "light worker"), signal.SIGSTOP)
     finally:
@@ -115,6 +58,83 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
     assert alive == [], log.read_text()[-3000:]
     leftovers = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True)
     assert leftovers.stdout == b"", "gunicorn still running after Ctrl-C"
+
+
+def _fresh_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """This environment without the test run's services: the script picks its own defaults."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SECRET_KEY")
+    }
+    env.update(
+        {
+            "CV_DATA_DIR": str(tmp_path),
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            "CV_ADMIN_PASSWORD": "",
+        }
+    )
+    return env
+
+
+def _wait_for_the_portal_with_static_files(log: Path, process, port: int, deadline: float) -> None:
+    # Celery logs "celery@host ready." once the worker consumes.
+    while "ready." not in log.read_text() and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.5)
+    while time.monotonic() < deadline:
+        try:
+            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
+            break
+        except OSError:
+            time.sleep(0.5)
+    text = page.read().decode()
+    assert "<title>Sign in" in text
+    css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portal/site.css")
+    assert css.status == 200
+
+
+def _read_the_printed_login(log: Path, tmp_path: Path, deadline: float) -> None:
+    """The address and login are printed last, once the portal answers."""
+    while "running at" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    output = log.read_text()
+    password = (tmp_path / "admin-password").read_text().strip()
+    assert f"password {password!r}" in output
+    # No worker start-up banners to scroll the login away (Celery's lists "[queues]").
+    assert "[queues]" not in output
+    assert (tmp_path / "db.sqlite3").exists() and (tmp_path / "secret_key").exists()
+
+
+def _ping_the_worker(env: dict[str, str], log: Path) -> None:
+    """The worker that the script started answers on the embedded broker."""
+    ping = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-c",
+            "import django; django.setup(); from portal.tasks import ping; "
+            "print(ping.delay().get(timeout=60))",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert ping.stdout.strip() == "pong", ping.stderr + log.read_text()
+
+
+def _a_killed_worker_is_started_again(log: Path, port: int, deadline: float) -> None:
+    """A worker killed outright is started again; the portal stays up meanwhile."""
+    training = _pid(log, "training worker")
+    os.kill(training, signal.SIGKILL)
+    while _pid(log, "training worker") == training and time.monotonic() < deadline + 60:
+        time.sleep(0.3)
+    assert "training worker killed by SIGKILL" in log.read_text()
+    assert _pid(log, "training worker") != training
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
+    assert page.status == 200
 
 
 def _pid(log: Path, name: str) -> int:
