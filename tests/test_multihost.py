@@ -161,6 +161,19 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     )
     hosts = {name: tmp_path / f"{name}-host" for name in ("one", "two")}
     workers = {name: start_worker(name, **host_env(data, s3.env)) for name, data in hosts.items()}
+    trees, groceries = _two_projects_uploaded(trainer)
+    first, second, trained_by = _two_trainings_at_once(trainer, trees, groceries, tmp_path)
+    again = _retrain_after_that_worker_goes(
+        trainer, trees, first, trained_by, hosts, workers, tmp_path
+    )
+    tree_answer, carrot = _publish_and_predict(trainer, predictor, trees, groceries, again, second)
+    _thumbnails_from_the_bucket(trainer, trees, tree_answer, training_keys)
+    _export_built_by_the_remaining_worker(trainer, groceries, second)
+    _a_wrong_key_keeps_the_connection_usable(web, groceries, carrot, prediction_keys)
+    _every_file_in_the_bucket_none_on_disk(s3, web, hosts, trees)
+
+
+def _two_projects_uploaded(trainer):
     trees = trainer.create_project("Trees")
     upload(
         trainer,
@@ -169,33 +182,41 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     )
     groceries = trainer.create_project("Groceries")
     upload(trainer, groceries, {"Carrots": GROCERY / "Carrots", "Orange": GROCERY / "Orange"})
-    wait_until_ready("one", "two", logs=tmp_path)
+    return trees, groceries
 
-    # Two trainings at once: the first is taken by one worker (which, acking late with a
-    # prefetch of one, holds no other message), so the second goes to the other.
+
+def _two_trainings_at_once(trainer, trees, groceries, logs):
+    """Two trainings at once: the first is taken by one worker (which, acking late with a
+    prefetch of one, holds no other message), so the second goes to the other."""
+    wait_until_ready("one", "two", logs=logs)
     first = trainer.train_project(trees.id)
-    wait_for(trainer, trees.id, first.id, "Training", tmp_path, seconds=120)
+    wait_for(trainer, trees.id, first.id, "Training", logs, seconds=120)
     second = trainer.train_project(groceries.id)
-    wait_for(trainer, trees.id, first.id, "Completed", tmp_path)
-    wait_for(trainer, groceries.id, second.id, "Completed", tmp_path)
+    wait_for(trainer, trees.id, first.id, "Completed", logs)
+    wait_for(trainer, groceries.id, second.id, "Completed", logs)
     trained_by = {
         str(i.id): i.worker for i in Iteration.objects.filter(pk__in=[first.id, second.id])
     }
     assert len(set(trained_by.values())) == 2, trained_by
+    return first, second, trained_by
 
-    # The worker that trained the trees goes away; a retrain lands on the other host, which
-    # never saw those images, and reuses every feature the first one kept in the bucket.
+
+def _retrain_after_that_worker_goes(trainer, trees, first, trained_by, hosts, workers, logs):
+    """The worker that trained the trees goes away; a retrain lands on the other host, which
+    never saw those images, and reuses every feature the first one kept in the bucket."""
     gone = next(n for n in hosts if trained_by[str(first.id)].startswith(f"{n}-"))
     os.killpg(workers[gone].pid, signal.SIGTERM)
     workers[gone].wait(timeout=60)
     again = trainer.train_project(trees.id, force_train=True)
-    wait_for(trainer, trees.id, again.id, "Completed", tmp_path)
+    wait_for(trainer, trees.id, again.id, "Completed", logs)
     retrained = Iteration.objects.get(pk=again.id)
     assert not retrained.worker.startswith(f"{gone}-")
     assert retrained.details["features_reused"] == 20
+    return again
 
-    # Published and predicted from, through the web process, which loads both models from
-    # the bucket.
+
+def _publish_and_predict(trainer, predictor, trees, groceries, again, second):
+    """Through the web process, which loads both models from the bucket."""
     arm = "/subscriptions/x/resourceGroups/y/providers/Microsoft.CognitiveServices/accounts/edge"
     trainer.publish_iteration(trees.id, again.id, "trees", arm)
     trainer.publish_iteration(groceries.id, second.id, "groceries", arm)
@@ -205,8 +226,11 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     carrot = sorted((GROCERY / "Carrots").iterdir())[-1].read_bytes()  # not trained on
     grocery_answer = predictor.classify_image_with_no_store(groceries.id, "groceries", carrot)
     assert grocery_answer.predictions[0].tag_name == "Carrots"
+    return tree_answer, carrot
 
-    # A kept prediction's thumbnail and a training image's, made and served from the bucket.
+
+def _thumbnails_from_the_bucket(trainer, trees, tree_answer, training_keys):
+    """A kept prediction's thumbnail and a training image's, made and served from the bucket."""
     image = trainer.get_tagged_images(trees.id, take=1)[0]
     thumb = requests.get(
         image.thumbnail_uri, headers={"Training-key": training_keys.key1}, timeout=60
@@ -214,7 +238,9 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
     assert kept_thumbnail(trainer, trees.id, tree_answer.id)[:2] == b"\xff\xd8"
 
-    # An export, built by the worker still running and downloaded from the web process.
+
+def _export_built_by_the_remaining_worker(trainer, groceries, second):
+    """Built by the worker still running and downloaded from the web process."""
     trainer.export_iteration(groceries.id, second.id, "ONNX")
     deadline = time.monotonic() + 180
     while (export := trainer.get_exports(groceries.id, second.id)[0]).status == "Exporting":
@@ -224,7 +250,9 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
     with zipfile.ZipFile(io.BytesIO(requests.get(export.download_uri, timeout=60).content)) as zf:
         assert {"model.onnx", "labels.txt"} <= set(zf.namelist())
 
-    # A wrong key on an upload is answered, and the kept-alive connection stays usable.
+
+def _a_wrong_key_keeps_the_connection_usable(web, groceries, carrot, prediction_keys):
+    """A wrong key on an upload is answered, and the kept-alive connection stays usable."""
     connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
     path = f"/customvision/v3.0/Prediction/{groceries.id}/classify/iterations/groceries/image"
     for key, status in (("wrong", 401), (prediction_keys.key1, 200)):
@@ -233,7 +261,9 @@ def test_a_web_process_and_two_workers_share_nothing_but_services(
         assert response.status == status, response.read()[:300]
         json.loads(response.read())
 
-    # Every file is in the bucket, and none on any host's disk.
+
+def _every_file_in_the_bucket_none_on_disk(s3, web, hosts, trees):
+    """Every file is in the bucket, and none on any host's disk."""
     keys = stored_keys(s3)
     for root in ("images/", "predictions/", "models/", "exports/", "features/"):
         assert any(k.startswith(root) for k in keys), (root, keys[:20])
