@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 from django.utils import timezone
 
-from projects.models import Image, Project
+from projects.models import Image, Project, UUIDModel
 from training.models import Iteration
 
 
-class StoredPrediction(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class StoredPrediction(UUIDModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="predictions")
     iteration = models.ForeignKey(
         Iteration, null=True, on_delete=models.SET_NULL, related_name="predictions"

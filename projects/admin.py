@@ -139,18 +139,13 @@ class ImageTagInline(admin.TabularInline[ImageTag, Image]):
     extra = 0
 
 
+# What ingestion measured of an image's file: listed, and never edited by hand.
+_MEASURED = ["width", "height", "format"]
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin[Image]):
-    list_display = [
-        "preview",
-        "original_name",
-        "project",
-        "width",
-        "height",
-        "format",
-        "source",
-        "created_at",
-    ]
+    list_display = ["preview", "original_name", "project", *_MEASURED, "source", "created_at"]
     list_filter = ["format", "source", "created_at"]
     search_fields = ["original_name", "content_hash", "id", "project__name"]
     list_select_related = ["project"]
@@ -158,9 +153,7 @@ class ImageAdmin(admin.ModelAdmin[Image]):
     readonly_fields = [
         "preview",
         "content_hash",
-        "width",
-        "height",
-        "format",
+        *_MEASURED,
         "byte_size",
         "file",
         "thumbnail",

@@ -15,7 +15,29 @@ from django.db.models.functions import Lower
 from projects.domains import DOMAIN_CHOICES, GENERAL
 
 
-class Resource(models.Model):
+class UUIDModel(models.Model):
+    """A row whose id is a random UUID: Custom Vision's ids are GUIDs, and clients written
+    for it pass them around."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class NamedModel(UUIDModel):
+    """A UUID row people know by its `name`."""
+
+    name: str  # each model declares the field, with its own length
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Resource(UUIDModel):
     """A training or prediction resource, like an Azure Custom Vision resource, with two keys.
 
     Keys are stored only as SHA-256 hashes: they are 128-bit random tokens, so a fast hash is
@@ -26,7 +48,6 @@ class Resource(models.Model):
         TRAINING = "training", "Training"
         PREDICTION = "prediction", "Prediction"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cv_resources"
     )
@@ -46,12 +67,11 @@ class Resource(models.Model):
         return f"{self.name} ({self.get_kind_display()})"
 
 
-class Project(models.Model):
+class Project(NamedModel):
     class ClassificationType(models.TextChoices):
         MULTICLASS = "Multiclass", "Multiclass (single tag per image)"
         MULTILABEL = "Multilabel", "Multilabel (multiple tags per image)"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cv_projects"
     )
@@ -70,20 +90,16 @@ class Project(models.Model):
     class Meta:
         ordering = ["-modified_at"]
 
-    def __str__(self) -> str:
-        return self.name
-
     @property
     def is_multiclass(self) -> bool:
         return self.classification_type == self.ClassificationType.MULTICLASS
 
 
-class Tag(models.Model):
+class Tag(NamedModel):
     class Type(models.TextChoices):
-        REGULAR = "Regular", "Regular"
-        NEGATIVE = "Negative", "Negative"
+        REGULAR = "Regular"
+        NEGATIVE = "Negative"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=256)
     description = models.TextField(blank=True)
@@ -102,22 +118,18 @@ class Tag(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return self.name
-
     @property
     def is_negative(self) -> bool:
         return self.type == self.Type.NEGATIVE
 
 
-class Image(models.Model):
+class Image(UUIDModel):
     class Source(models.TextChoices):
         UPLOAD = "upload", "Upload"
         URL = "url", "URL"
         PREDICTION = "prediction", "Prediction"
         AZURE = "azure", "Imported from Azure"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
     file = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255)
@@ -208,7 +220,7 @@ class ImageTag(models.Model):
         return f"{self.image_id} → {self.tag_id}"
 
 
-class ImportJob(models.Model):
+class ImportJob(UUIDModel):
     """What every import job has: a status a worker moves on, progress the job page polls,
     a summary, and a heartbeat by which a sweep tells a dead worker's job."""
 
@@ -220,7 +232,6 @@ class ImportJob(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=300, blank=True)
     images_total = models.PositiveIntegerField(default=0)
@@ -256,6 +267,13 @@ class ImportJob(models.Model):
         }
 
 
+def one_active_per_owner(name: str) -> models.UniqueConstraint:
+    """One import per user at a time, held by the database against two requests at once."""
+    return models.UniqueConstraint(
+        fields=["owner"], condition=models.Q(status__in=["Queued", "Running"]), name=name
+    )
+
+
 class AzureImport(ImportJob):
     """One run of "move my Azure Custom Vision account here" (importazure / the Import page).
 
@@ -274,14 +292,7 @@ class AzureImport(ImportJob):
     project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
 
     class Meta(ImportJob.Meta):
-        constraints = [
-            # One import per user at a time, held by the database against two requests at once.
-            models.UniqueConstraint(
-                fields=["owner"],
-                condition=models.Q(status__in=["Queued", "Running"]),
-                name="one_active_azure_import_per_owner",
-            )
-        ]
+        constraints = [one_active_per_owner("one_active_azure_import_per_owner")]
 
     def __str__(self) -> str:
         return f"Import from {self.endpoint} ({self.status})"
@@ -305,19 +316,13 @@ class ArchiveImport(ImportJob):
     )
 
     class Meta(ImportJob.Meta):
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner"],
-                condition=models.Q(status__in=["Queued", "Running"]),
-                name="one_active_archive_import_per_owner",
-            )
-        ]
+        constraints = [one_active_per_owner("one_active_archive_import_per_owner")]
 
     def __str__(self) -> str:
         return f"Import of {self.project_name} ({self.status})"
 
 
-class AzureListing(models.Model):
+class AzureListing(UUIDModel):
     """An Azure account's projects with their image counts, listed by a worker for the Import
     page (the remote may be slow: never inside a web request).
 
@@ -331,7 +336,6 @@ class AzureListing(models.Model):
         COMPLETED = "Completed"
         FAILED = "Failed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="azure_listings"
     )

@@ -116,16 +116,15 @@ def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespo
         "classification_type": project.classification_type,
         "domain_id": str(project.domain_id),
     }
-    form = ProjectSettingsForm(request.POST or None, user=request.user, initial=initial)
-    if _saved(request, form, lambda data: services.project_update(project=project, **data)):
-        messages.success(request, "Project settings saved.")
-        return redirect("projects:settings", project.id)
-    return render_form(
+    return _form_page(
         request,
-        "projects/settings.html",
-        {
+        ProjectSettingsForm(request.POST or None, user=request.user, initial=initial),
+        lambda data: services.project_update(project=project, **data),
+        done=lambda _: "Project settings saved.",
+        then=reverse("projects:settings", args=[project.id]),
+        template="projects/settings.html",
+        context={
             "project": project,
-            "form": form,
             "domain": DOMAINS_BY_ID[project.domain_id],
             "tab": "settings",
             # What the SDKs call ENDPOINT, and where this project's keys come from.
@@ -409,19 +408,14 @@ def image_thumbnail(
 @require_http_methods(["GET", "POST"])
 def tags(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
-    form = TagForm(request.POST or None)
-    if tag := _saved(request, form, lambda data: services.tag_create(project=project, **data)):
-        messages.success(request, f"Tag {tag.name!r} created.")
-        return redirect("projects:tags", project.id)
-    return render_form(
+    return _form_page(
         request,
-        "projects/tags.html",
-        {
-            "project": project,
-            "tags": selectors.tag_list(project=project),
-            "form": form,
-            "tab": "images",
-        },
+        TagForm(request.POST or None),
+        lambda data: services.tag_create(project=project, **data),
+        done=lambda tag: f"Tag {tag.name!r} created.",
+        then=reverse("projects:tags", args=[project.id]),
+        template="projects/tags.html",
+        context={"project": project, "tags": selectors.tag_list(project=project), "tab": "images"},
     )
 
 
@@ -430,21 +424,15 @@ def tags(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
 def tag_edit(request: AuthedRequest, project_id: uuid.UUID, tag_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
     tag = selectors.tag_get_for_project(project, tag_id)
-    form = TagForm(
-        request.POST or None, initial=model_to_dict(tag, fields=list(TagForm.base_fields))
-    )
-    if _saved(request, form, lambda data: services.tag_update(tag=tag, **data)):
-        messages.success(request, "Tag saved.")
-        return redirect("projects:tags", project.id)
-    return render_form(
+    initial = model_to_dict(tag, fields=list(TagForm.base_fields))
+    return _form_page(
         request,
-        "projects/tag_edit.html",
-        {
-            "project": project,
-            "tag": tag,
-            "form": form,
-            "tab": "images",
-        },
+        TagForm(request.POST or None, initial=initial),
+        lambda data: services.tag_update(tag=tag, **data),
+        done=lambda _: "Tag saved.",
+        then=reverse("projects:tags", args=[project.id]),
+        template="projects/tag_edit.html",
+        context={"project": project, "tag": tag, "tab": "images"},
     )
 
 
@@ -507,6 +495,24 @@ def resource_regenerate(request: AuthedRequest, resource_id: uuid.UUID, which: i
 
 
 Saved = TypeVar("Saved", bound=Model)
+
+
+def _form_page(
+    request: AuthedRequest,
+    form: ProjectForm | TagForm,
+    save: Callable[[dict[str, Any]], Saved],
+    *,
+    done: Callable[[Saved], str],
+    then: str,
+    template: str,
+    context: dict[str, Any],
+) -> HttpResponse:
+    """A form page's round trip: a post the service saved says `done(row)` and goes on to
+    `then`; anything else shows the page with the form (and its errors, if any)."""
+    if (saved := _saved(request, form, save)) is not None:
+        messages.success(request, done(saved))
+        return redirect(then)
+    return render_form(request, template, {**context, "form": form})
 
 
 def _saved(

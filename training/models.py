@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 
 from projects.domains import DOMAIN_CHOICES
-from projects.models import Image, Project
+from projects.models import Image, NamedModel, Project, UUIDModel
 
 
-class Iteration(models.Model):
+class Iteration(NamedModel):
     class Status(models.TextChoices):
         QUEUED = "Queued"
         TRAINING = "Training"
@@ -24,7 +22,6 @@ class Iteration(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.TRAINING)
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="iterations")
     name = models.CharField(max_length=200)
     number = models.PositiveIntegerField(default=1, help_text="N of the default name")
@@ -80,9 +77,6 @@ class Iteration(models.Model):
             )
         ]
 
-    def __str__(self) -> str:
-        return self.name
-
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
@@ -115,7 +109,7 @@ class IterationImage(models.Model):
         return f"{self.iteration_id}/{self.image_id}"
 
 
-class Export(models.Model):
+class Export(UUIDModel):
     """A trained iteration packed for use elsewhere (Azure's ExportIteration), one per
     platform and flavor; exporting again replaces the file."""
 
@@ -124,7 +118,6 @@ class Export(models.Model):
         DONE = "Done"
         FAILED = "Failed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     iteration = models.ForeignKey(Iteration, on_delete=models.CASCADE, related_name="exports")
     platform = models.CharField(max_length=32)
     flavor = models.CharField(max_length=32, blank=True)

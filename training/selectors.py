@@ -79,11 +79,7 @@ def iteration_tag_list(iteration: Iteration) -> list[SeenTag]:
 
 
 def iteration_image_list(
-    *,
-    iteration: Iteration,
-    state: str = ImageFilter.ALL,
-    tag_ids: list[uuid.UUID] | None = None,
-    where: Q | None = None,
+    *, iteration: Iteration, state: str, tag_ids: list[uuid.UUID] | None, where: Q | None
 ) -> QuerySet[Image]:
     """The images the iteration trained on, newest first, each with `seen_tag_ids`: its tags
     then (it may since have been retagged, or removed from the project)."""

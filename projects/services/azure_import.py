@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any, NotRequired, TypedDict, Unpack
 from urllib.parse import urlsplit
 
@@ -228,6 +229,16 @@ def _enqueue(job: AzureImport) -> None:
 # --- Running -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Summary:
+    """What an ended job's `summary` keeps (the job page and `importazure` read it)."""
+
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)  # the first FAILURES_KEPT
+    failure_count: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
 class _Run:
     """One job's state while it runs: progress written to its row, failures and notes
     collected."""
@@ -235,26 +246,15 @@ class _Run:
     def __init__(self, job: AzureImport, source: AzureTrainingSource) -> None:
         self.job, self.source = job, source
         self.done = 0
-        self.failures: list[dict[str, str]] = []
-        self.failure_count = 0
-        self.projects: list[dict[str, Any]] = []
-        self.notes: list[str] = []
+        self.summary = _Summary()
 
     def progress(self, phase: str) -> None:
         jobs.beat(AZURE_IMPORT, self.job.pk, phase=phase[:300], images_done=self.done)
 
     def fail_image(self, project: str, image_id: str, reason: str) -> None:
-        self.failure_count += 1
-        if len(self.failures) < FAILURES_KEPT:
-            self.failures.append({"project": project, "image": image_id, "reason": reason})
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "projects": self.projects,
-            "failures": self.failures,
-            "failure_count": self.failure_count,
-            "notes": self.notes,
-        }
+        self.summary.failure_count += 1
+        if len(self.summary.failures) < FAILURES_KEPT:
+            self.summary.failures.append({"project": project, "image": image_id, "reason": reason})
 
 
 def azure_import_run(
@@ -317,7 +317,7 @@ def _finish(job_id: uuid.UUID, status: str, *, error: str = "", run: _Run | None
     # The key is needed no longer: forget it (a resumed run is a new job, with the key).
     fields: dict[str, Any] = {"key_encrypted": ""}
     if run is not None:
-        fields |= {"summary": run.summary(), "images_done": run.done}
+        fields |= {"summary": asdict(run.summary), "images_done": run.done}
     jobs.finish(AZURE_IMPORT, job_id, status, error=error, **fields)
 
 
@@ -432,8 +432,8 @@ def _import_project(
                     _import_chunk(run, link, name, chunk, mapping, counts)
                     report(f"{name}: images ({run.done:,} of {run.job.images_total or '?'})")
         except PagingOverrun as exc:
-            run.notes.append(f"{name}: {exc.message}")
-    run.projects.append(
+            run.summary.notes.append(f"{name}: {exc.message}")
+    run.summary.projects.append(
         {
             "source_id": source_id,
             "name": name,

@@ -10,12 +10,20 @@ from django.db import transaction
 
 from core import jobs, storage
 from core.codes import AzureCode
-from core.text import text_checked
+from core.text import TextRule
 from projects.models import Image, Project
 from projects.services import images_delete, images_purge_removed
 from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
 from training.signals import iteration_deleted
+
+ITERATION_NAME = TextRule(
+    what="An iteration name",
+    max_length=Iteration._meta.get_field("name").max_length or 200,
+    code=AzureCode.BAD_REQUEST_ITERATION_NAME,
+    required=True,
+    one_line=True,
+)
 
 
 @transaction.atomic
@@ -38,14 +46,7 @@ def iteration_cancel(*, iteration: Iteration) -> None:
 
 
 def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
-    iteration.name = text_checked(
-        name,
-        what="An iteration name",
-        max_length=Iteration._meta.get_field("name").max_length or 200,
-        code=AzureCode.BAD_REQUEST_ITERATION_NAME,
-        required=True,
-        one_line=True,
-    )
+    iteration.name = ITERATION_NAME.checked(name)
     iteration.save(update_fields=["name"])
     return iteration
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projects import services
+from projects.management.owner import add_owner_arguments, owner_get
 from projects.models import Resource
 
 
@@ -20,22 +19,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--kind", choices=Resource.Kind.values, required=True)
-        parser.add_argument("--owner", required=True, help="username of the owner")
-        parser.add_argument(
-            "--create-owner",
-            action="store_true",
-            help="create the owner (with an unusable password) if missing",
-        )
+        add_owner_arguments(parser, help="username of the owner", creatable=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        User = get_user_model()
-        owner = User.objects.filter(username=options["owner"]).first()
-        if owner is None:
-            if not options["create_owner"]:
-                raise CommandError(f"No user {options['owner']!r}; pass --create-owner.")
-            owner = User.objects.create_user(
-                username=options["owner"], password=secrets.token_urlsafe(24)
-            )
+        owner = owner_get(options)
         try:
             resource, keys = services.resource_create(
                 owner=owner, name=options["name"], kind=options["kind"]

@@ -7,10 +7,10 @@ import sys
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from projects.management.owner import add_owner_arguments, owner_get
 from projects.models import AzureImport
 from projects.services import azure_import
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--project", action="append", help="a project id (repeatable)")
         which.add_argument("--all", action="store_true", help="every project of the account")
-        parser.add_argument("--owner", required=True, help="username of the local owner")
+        add_owner_arguments(parser, help="username of the local owner")
         parser.add_argument(
             "--inline",
             action="store_true",
@@ -46,9 +46,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        owner = get_user_model().objects.filter(username=options["owner"]).first()
-        if owner is None:
-            raise CommandError(f"No user {options['owner']!r}.")
+        owner = owner_get(options)
         key = options["training_key"] or os.environ.get(KEY_VARIABLE, "")
         if not key:
             raise CommandError(f"Give --training-key or set {KEY_VARIABLE}.")
