@@ -109,13 +109,11 @@ def train(
     backbone = backbone or resolve(request.recipe.torchvision, request.recipe.bundled)
     device = pick_device(request.device)
     progress(2, f"Loading {backbone.spec.name}")
-    net = backbone.build()
+    job = _Job(request, backbone, backbone.build(), cache or NoCache(), device, progress)
     if request.advanced:
-        result = _train_advanced(
-            request, backbone, net, cache or NoCache(), device, progress, started
-        )
+        result = _train_advanced(job, started)
     else:
-        result, _heads = _train_quick(request, backbone, net, cache or NoCache(), device, progress)
+        result, _heads = _train_quick(job)
     progress(98, "Exporting the model")
     result.bundle = model_bundle(request, result)
     result.seconds = time.monotonic() - started
@@ -124,30 +122,37 @@ def train(
     return result
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One training's inputs, as Quick and Advanced training both take them."""
+
+    request: TrainRequest
+    backbone: ResolvedBackbone
+    net: FeatureNet
+    cache: FeatureCache
+    device: torch.device
+    progress: Progress
+
+
 # --- Quick ----------------------------------------------------------------------------------
 
 
 def _train_quick(
-    request: TrainRequest,
-    backbone: ResolvedBackbone,
-    net: FeatureNet,
-    cache: FeatureCache,
-    device: torch.device,
-    progress: Progress,
-    store: SquareStore | None = None,
+    job: _Job, store: SquareStore | None = None
 ) -> tuple[TrainResult, list[LinearHead]]:
     """Frozen features and a linear head: every image's out-of-fold probabilities, and the
     heads (one per fold, fitted on that fold's training images only, then the final one on
     all images) that fine-tuning starts from."""
+    request, backbone, progress = job.request, job.backbone, job.progress
     recipe = request.recipe
     views = tuple(dict.fromkeys(recipe.train_views + recipe.test_views))
     features = extract(
-        net,
+        job.net,
         backbone,
         request.samples,
         views,
-        cache,
-        device,
+        job.cache,
+        job.device,
         on_progress=lambda done, total: progress(
             5 + 70 * done / max(total, 1), f"Computing features ({done}/{total} images)"
         ),
@@ -175,14 +180,14 @@ def _train_quick(
     progress(94, "Training the final model")
     heads.append(fit(torch.ones(len(targets), dtype=torch.bool)))
     result = TrainResult(
-        model=_serving_model(request, backbone, net, heads[-1]),
+        model=_serving_model(request, backbone, job.net, heads[-1]),
         kind="frozen",
         metrics=evaluate(targets, oof, folds),
         oof_probabilities=oof,
         folds=folds,
         backbone=backbone.spec.name,
         weights_source=backbone.source,
-        device=str(device),
+        device=str(job.device),
         seconds=0.0,
         details={"views": list(views), "folds": k},
     )
@@ -201,19 +206,55 @@ KEEP_CONFIDENCE = 0.9
 FINISH_SECONDS = 2.0
 
 
-def _train_advanced(
-    request: TrainRequest,
-    backbone: ResolvedBackbone,
-    net: FeatureNet,
-    cache: FeatureCache,
-    device: torch.device,
-    progress: Progress,
-    started: float,
-) -> TrainResult:
+@dataclass
+class _Tuning:
+    """What the fold estimates and the choice of the final model of one Advanced training
+    share."""
+
+    job: _Job
+    setup: finetune.Setup
+    quick: TrainResult  # the fallback model, and the figures fine-tuning must beat
+    heads: list[LinearHead]  # each fold's starting head, then the final one
+    plan: finetune.Plan
+    deadline: float
+    details: dict[str, Any]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.setup.targets
+
+    @property
+    def k(self) -> int:
+        return int(self.quick.folds.max()) + 1
+
+    @property
+    def steps(self) -> int:
+        return self.plan.folds + 1  # the fine-tunes to run: the estimated folds, then the final
+
+    def keep_quick(self, why: str) -> TrainResult:
+        return _keep_quick(self.quick, self.details, why)
+
+
+@dataclass
+class _Estimate:
+    """Fine-tuned models' out-of-fold probabilities, on the folds the budget afforded."""
+
+    oof: torch.Tensor  # NaN outside `estimated`
+    estimated: torch.Tensor  # bool, per image
+    completion: list[float]  # per fine-tune, the share of its planned steps run
+    rates: list[float]  # per fine-tune, images/s
+    images: int  # compared: the images of the estimated folds
+    tuned_ap: float
+    frozen_ap: float
+    wins: float  # share of bootstrap resamples in which fine-tuning stays ahead
+
+
+def _train_advanced(job: _Job, started: float) -> TrainResult:
     """Quick training first (its model is the fallback and each fold's starting head), then
     fine-tunes on as many of the same folds as the budget affords, then the final model only
     if fine-tuning beat the frozen features on those folds."""
-    spec = backbone.spec
+    request, progress = job.request, job.progress
+    spec = job.backbone.spec
     deadline = started + request.budget_seconds - FINISH_SECONDS
     with tempfile.TemporaryDirectory(prefix="cv-train-", dir=request.scratch_dir) as scratch:
         store = SquareStore.build(
@@ -224,17 +265,15 @@ def _train_advanced(
                 2 + 8 * done / max(total, 1), f"Decoding images ({done}/{total})"
             ),
         )
-        store.place(device)
+        store.place(job.device)
         quick, heads = _train_quick(
-            request, backbone, net, cache, device, lambda p, ph: progress(10 + p * 0.1, ph), store
+            dataclasses.replace(job, progress=lambda p, ph: progress(10 + p * 0.1, ph)), store
         )
         setup = finetune.Setup(
-            request.recipe, spec, store, request.targets.float(), request.multilabel, device
+            request.recipe, spec, store, request.targets.float(), request.multilabel, job.device
         )
-        final_head = heads[-1]
-        ips = finetune.throughput(setup, net, final_head)
-        folds = quick.folds
-        k = int(folds.max()) + 1
+        ips = finetune.throughput(setup, job.net, heads[-1])
+        k = int(quick.folds.max()) + 1
         the_plan = finetune.plan(
             images=len(request.samples),
             k=k,
@@ -253,103 +292,126 @@ def _train_advanced(
         }
         if the_plan.folds == 0:
             return _keep_quick(quick, details, f"Kept quick training's model: {the_plan.reason}.")
+        tuning = _Tuning(job, setup, quick, heads, the_plan, deadline, details)
+        return _choose_model(tuning, _estimate_folds(tuning))
 
-        steps = the_plan.folds + 1
-        targets = request.targets.float()
-        oof = torch.full_like(targets, float("nan"))
-        estimated = torch.zeros(len(targets), dtype=torch.bool)
-        completion: list[float] = []
-        rates: list[float] = []
-        for fold in range(the_plan.folds):
-            held_out = folds == fold
-            span = 20 + 75 * fold / steps
-            run = finetune.fine_tune(
-                setup,
-                _copy(net),
-                _copy(heads[fold]),  # fitted on this fold's training images only
-                (~held_out).nonzero().flatten(),
-                epochs=the_plan.epochs,
-                deadline=deadline,
-                seed=request.seed + fold,
-                progress=_within(progress, span, 75 / steps),
-                label=f"Fine-tuning fold {fold + 1} of {the_plan.folds}",
-            )
-            completion.append(run.completed)
-            rates.append(run.images_per_second)
-            rows = held_out.nonzero().flatten()
-            oof[rows] = finetune.predict(setup, run.model, rows)
-            estimated |= held_out
-            del run
-        details["completed_share"] = completion
-        details["fold_images_per_second"] = [round(r, 1) for r in rates]
-        tuned = evaluate(targets[estimated], oof[estimated], folds[estimated])
-        tuned_ap = mean_average_precision(targets[estimated], oof[estimated])
-        frozen_ap = mean_average_precision(targets[estimated], quick.oof_probabilities[estimated])
-        compared = int(estimated.sum())
-        wins = bootstrap_wins(
-            targets[estimated], oof[estimated], quick.oof_probabilities[estimated], request.seed
-        )
-        details["compared"] = {
-            "images": compared,
-            "fine_tuned_map": round(tuned_ap, 4),
-            "frozen_map": round(frozen_ap, 4),
-            "fine_tuned_wins": round(wins, 3),
-        }
-        if tuned_ap < frozen_ap + KEEP_MARGIN or wins < KEEP_CONFIDENCE:
-            return _keep_quick(
-                quick,
-                details,
-                f"Kept quick training's model: on the same {compared} held-out images "
-                f"fine-tuning scored mean AP {tuned_ap:.1%} against {frozen_ap:.1%} "
-                f"(ahead in {wins:.0%} of resamples; replacing it needs {KEEP_CONFIDENCE:.0%}).",
-            )
-        # Re-planned at the speed the folds really ran, so the final model's schedule ends
-        # inside the budget rather than being cut off mid-way.
-        epochs = min(
-            the_plan.epochs,
-            math.floor((deadline - time.monotonic()) * min(rates) / len(targets)),
-        )
-        details["final_epochs"] = epochs
-        if epochs < request.recipe.min_epochs:
-            return _keep_quick(
-                quick,
-                details,
-                f"Kept quick training's model: the budget left {epochs} epochs for the final "
-                f"fine-tune, under the {request.recipe.min_epochs} it needs.",
-            )
+
+def _estimate_folds(tuning: _Tuning) -> _Estimate:
+    """The honest held-out evaluation: each planned fold fine-tuned from its own head on its
+    training images, then scored on its held-out images, and compared with Quick's scores of
+    the same images."""
+    job, folds, targets = tuning.job, tuning.quick.folds, tuning.targets
+    oof = torch.full_like(targets, float("nan"))
+    estimated = torch.zeros(len(targets), dtype=torch.bool)
+    completion: list[float] = []
+    rates: list[float] = []
+    for fold in range(tuning.plan.folds):
+        held_out = folds == fold
         run = finetune.fine_tune(
-            setup,
-            net,
-            final_head,
-            torch.arange(len(targets)),
-            epochs=epochs,
-            deadline=deadline,
-            seed=request.seed + k,
-            progress=_within(progress, 20 + 75 * the_plan.folds / steps, 75 / steps),
-            label="Fine-tuning the final model",
+            tuning.setup,
+            _copy(job.net),
+            _copy(tuning.heads[fold]),  # fitted on this fold's training images only
+            (~held_out).nonzero().flatten(),
+            epochs=tuning.plan.epochs,
+            deadline=tuning.deadline,
+            seed=job.request.seed + fold,
+            progress=_within(job.progress, 20 + 75 * fold / tuning.steps, 75 / tuning.steps),
+            label=f"Fine-tuning fold {fold + 1} of {tuning.plan.folds}",
         )
         completion.append(run.completed)
+        rates.append(run.images_per_second)
+        rows = held_out.nonzero().flatten()
+        oof[rows] = finetune.predict(tuning.setup, run.model, rows)
+        estimated |= held_out
+        del run
+    frozen = tuning.quick.oof_probabilities[estimated]
+    return _Estimate(
+        oof=oof,
+        estimated=estimated,
+        completion=completion,
+        rates=rates,
+        images=int(estimated.sum()),
+        tuned_ap=mean_average_precision(targets[estimated], oof[estimated]),
+        frozen_ap=mean_average_precision(targets[estimated], frozen),
+        wins=bootstrap_wins(targets[estimated], oof[estimated], frozen, job.request.seed),
+    )
+
+
+def _choose_model(tuning: _Tuning, estimate: _Estimate) -> TrainResult:
+    """Quick's model unless fine-tuning beat it on the estimated folds and the budget leaves
+    enough epochs for the final fine-tune on every image; then that fine-tune."""
+    job, details, targets = tuning.job, tuning.details, tuning.targets
+    details["completed_share"] = estimate.completion
+    details["fold_images_per_second"] = [round(r, 1) for r in estimate.rates]
+    compared, tuned_ap, frozen_ap = estimate.images, estimate.tuned_ap, estimate.frozen_ap
+    wins = estimate.wins
+    details["compared"] = {
+        "images": compared,
+        "fine_tuned_map": round(tuned_ap, 4),
+        "frozen_map": round(frozen_ap, 4),
+        "fine_tuned_wins": round(wins, 3),
+    }
+    if tuned_ap < frozen_ap + KEEP_MARGIN or wins < KEEP_CONFIDENCE:
+        return tuning.keep_quick(
+            f"Kept quick training's model: on the same {compared} held-out images "
+            f"fine-tuning scored mean AP {tuned_ap:.1%} against {frozen_ap:.1%} "
+            f"(ahead in {wins:.0%} of resamples; replacing it needs {KEEP_CONFIDENCE:.0%}).",
+        )
+    # Re-planned at the speed the folds really ran, so the final model's schedule ends
+    # inside the budget rather than being cut off mid-way.
+    epochs = min(
+        tuning.plan.epochs,
+        math.floor((tuning.deadline - time.monotonic()) * min(estimate.rates) / len(targets)),
+    )
+    details["final_epochs"] = epochs
+    min_epochs = job.request.recipe.min_epochs
+    if epochs < min_epochs:
+        return tuning.keep_quick(
+            f"Kept quick training's model: the budget left {epochs} epochs for the final "
+            f"fine-tune, under the {min_epochs} it needs.",
+        )
+    run = finetune.fine_tune(
+        tuning.setup,
+        job.net,
+        tuning.heads[-1],
+        torch.arange(len(targets)),
+        epochs=epochs,
+        deadline=tuning.deadline,
+        seed=job.request.seed + tuning.k,
+        progress=_within(
+            job.progress, 20 + 75 * tuning.plan.folds / tuning.steps, 75 / tuning.steps
+        ),
+        label="Fine-tuning the final model",
+    )
+    estimate.completion.append(run.completed)
+    return _fine_tuned(tuning, estimate, run.model)
+
+
+def _fine_tuned(tuning: _Tuning, estimate: _Estimate, model: finetune.Classifier) -> TrainResult:
+    """The final fine-tune as the training's result, with the held-out figures it earned."""
+    job, details, folds = tuning.job, tuning.details, tuning.quick.folds
+    estimated, oof, targets = estimate.estimated, estimate.oof, tuning.targets
     details["kept"] = "finetuned"
     details["why"] = (
-        f"Fine-tuned: on the same {compared} held-out images it scored mean AP "
-        f"{tuned_ap:.1%} against {frozen_ap:.1%} for quick training's model, ahead in "
-        f"{wins:.0%} of resamples."
+        f"Fine-tuned: on the same {estimate.images} held-out images it scored mean AP "
+        f"{estimate.tuned_ap:.1%} against {estimate.frozen_ap:.1%} for quick training's model, "
+        f"ahead in {estimate.wins:.0%} of resamples."
     )
-    if the_plan.folds < k:
+    if tuning.plan.folds < tuning.k:
         details["why"] += (
-            f" Estimated on {the_plan.folds} of {k} folds ({int(estimated.sum())} of "
-            f"{len(targets)} images): {the_plan.reason}."
+            f" Estimated on {tuning.plan.folds} of {tuning.k} folds ({int(estimated.sum())} of "
+            f"{len(targets)} images): {tuning.plan.reason}."
         )
-    model = run.model.float().cpu()
+    model = model.float().cpu()
     return TrainResult(
-        model=_serving_model(request, backbone, model.trunk, model.head),
+        model=_serving_model(job.request, job.backbone, model.trunk, model.head),
         kind="finetuned",
-        metrics=tuned,
+        metrics=evaluate(targets[estimated], oof[estimated], folds[estimated]),
         oof_probabilities=oof,
         folds=torch.where(estimated, folds, torch.full_like(folds, -1)),
-        backbone=spec.name,
-        weights_source=backbone.source,
-        device=str(device),
+        backbone=job.backbone.spec.name,
+        weights_source=job.backbone.source,
+        device=str(job.device),
         seconds=0.0,
         details=details,
     )

@@ -205,6 +205,7 @@ def test_features_fill_from_the_cache_and_compute_only_what_it_lacks(tmp_path):
     cache = CountingCache(tmp_path)
     namespace = preprocessing_key(backbone.spec)
     cache.put(namespace, "s2", {"center": fresh["center"][2].clone()})
+    cache.flush()  # `put` may write after it returns: the read below must find this value
     cache.puts = 0
     again = extract(net, backbone, samples, views, cache, torch.device("cpu"))
     assert cache.puts == 1  # only s2, now with both views
