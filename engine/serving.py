@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from engine.backbones import BackboneSpec, FeatureNet
-from engine.bundle import INPUT_NAME, OUTPUT_NAME
 from engine.data import views
 from engine.head import LinearHead, probabilities
 from engine.pixels import square_size
+from engine.signature import INPUT_NAME, OUTPUT_NAME
 
 OPSET = 17
 # What the exported graph expects, in the metadata keys Microsoft's samples read.

@@ -126,7 +126,8 @@ def test_a_model_file_from_before_onnx_still_predicts(tmp_path):
     load, converted on first use, and answer as the modules do."""
     import io as _io
 
-    from engine.bundle import LEGACY_FORMAT, ModelBundle
+    from engine.bundle import ModelBundle
+    from engine.legacy import LEGACY_FORMAT
 
     result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
     model = result.model
