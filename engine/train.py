@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,9 @@ class TrainRequest:
     folds: int = 5
     seed: int = 0
     device: str | None = None  # None: CUDA when available, else CPU
+    # "gpu" or "cpu": which code path trains (see `pick_profile`); None: CV_ENGINE_PROFILE,
+    # else the device's own.
+    profile: str | None = None
     scratch_dir: Path | None = None  # where a training's decoded images go (None: temp dir)
 
 
@@ -96,6 +100,23 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+PROFILES = ("cpu", "gpu")
+
+
+def pick_profile(requested: str | None, device: torch.device) -> bool:
+    """True for the GPU code path: bf16 autocast, channels_last, the squares on the device,
+    GPU batches, every stage fine-tuned.
+
+    It is the device's own path unless asked for: "gpu" on a CPU runs the GPU path through the
+    same code (torch has bf16 autocast and channels_last on CPUs too), so its bugs show in a
+    test or a benchmark before a GPU is lent (CV_ENGINE_PROFILE=gpu).
+    """
+    name = requested or os.environ.get("CV_ENGINE_PROFILE") or ""
+    if name and name not in PROFILES:
+        raise ValueError(f"Unknown engine profile {name!r}: one of {', '.join(PROFILES)}.")
+    return name == "gpu" if name else device.type == "cuda"
+
+
 def train(
     request: TrainRequest,
     *,
@@ -109,7 +130,8 @@ def train(
     backbone = backbone or resolve(request.recipe.torchvision, request.recipe.bundled)
     device = pick_device(request.device)
     progress(2, f"Loading {backbone.spec.name}")
-    job = _Job(request, backbone, backbone.build(), cache or NoCache(), device, progress)
+    gpu = pick_profile(request.profile, device)
+    job = _Job(request, backbone, backbone.build(), cache or NoCache(), device, gpu, progress)
     if request.advanced:
         result = _train_advanced(job, started)
     else:
@@ -131,6 +153,7 @@ class _Job:
     net: FeatureNet
     cache: FeatureCache
     device: torch.device
+    gpu: bool  # the GPU code path (`pick_profile`)
     progress: Progress
 
 
@@ -156,6 +179,7 @@ def _train_quick(
         on_progress=lambda done, total: progress(
             5 + 70 * done / max(total, 1), f"Computing features ({done}/{total} images)"
         ),
+        batch_size=recipe.gpu_batch_size if job.gpu else None,
         store=store,
     )
     targets = request.targets.float()
@@ -265,12 +289,18 @@ def _train_advanced(job: _Job, started: float) -> TrainResult:
                 2 + 8 * done / max(total, 1), f"Decoding images ({done}/{total})"
             ),
         )
-        store.place(job.device)
+        store.place(job.device, resident=job.gpu)
         quick, heads = _train_quick(
             dataclasses.replace(job, progress=lambda p, ph: progress(10 + p * 0.1, ph)), store
         )
         setup = finetune.Setup(
-            request.recipe, spec, store, request.targets.float(), request.multilabel, job.device
+            request.recipe,
+            spec,
+            store,
+            request.targets.float(),
+            request.multilabel,
+            job.device,
+            gpu_path=job.gpu,
         )
         ips = finetune.throughput(setup, job.net, heads[-1])
         k = int(quick.folds.max()) + 1
@@ -287,7 +317,7 @@ def _train_advanced(job: _Job, started: float) -> TrainResult:
             "estimated_folds": the_plan.folds,
             "epochs": the_plan.epochs,
             "fine_tuned_stages": setup.unfreeze or "all",
-            "amp": "bf16" if setup.cuda else None,
+            "amp": "bf16" if setup.gpu else None,
             "squares_on_device": store.resident is not None,
         }
         if the_plan.folds == 0:
