@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from engine import finetune
-from engine.backbones import FeatureNet, ResolvedBackbone, resolve
+from engine.backbones import FeatureNet, ResolvedBackbone, WeightsUnavailable, resolve
 from engine.bundle import ModelBundle
 from engine.features import FeatureCache, NoCache, Sample, extract
 from engine.head import LinearHead, fit_head, score
 from engine.metrics import bootstrap_wins, evaluate, mean_average_precision
+from engine.phases import Phases
 from engine.recipes import Recipe
 from engine.runtime import keep_freed_memory
 from engine.serving import ServingModel, export_onnx
@@ -73,6 +74,7 @@ class TrainResult:
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
     bundle: ModelBundle | None = None  # set by `train` when the model is final
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (`phases.py`)
 
 
 def assign_folds(targets: torch.Tensor, k: int, seed: int) -> torch.Tensor:
@@ -117,6 +119,20 @@ def pick_profile(requested: str | None, device: torch.device) -> bool:
     return name == "gpu" if name else device.type == "cuda"
 
 
+def warm_up(recipe: Recipe) -> None:
+    """Ready a fresh worker for its first training with `recipe`: the pretrained trunk read and
+    the served graph traced, both kept for the trainings that follow (`backbones.build`,
+    `serving.export_onnx`). Run while the worker waits, not while a user does."""
+    try:
+        backbone = resolve(recipe.torchvision, recipe.bundled)
+    except WeightsUnavailable:
+        return  # the first training says how to get them
+    net = backbone.build()
+    head = LinearHead(torch.zeros(net.feature_dim), torch.ones(net.feature_dim), 2)
+    model = ServingModel(net, head, backbone.spec, recipe.test_views, multilabel=False)
+    export_onnx(model, {}, trunk_key=backbone.source)
+
+
 def train(
     request: TrainRequest,
     *,
@@ -131,14 +147,19 @@ def train(
     device = pick_device(request.device)
     progress(2, f"Loading {backbone.spec.name}")
     gpu = pick_profile(request.profile, device)
-    job = _Job(request, backbone, backbone.build(), cache or NoCache(), device, gpu, progress)
+    phases = Phases()
+    with phases("load"):
+        net = backbone.build()
+    job = _Job(request, backbone, net, cache or NoCache(), device, gpu, progress, phases)
     if request.advanced:
         result = _train_advanced(job, started)
     else:
         result, _heads = _train_quick(job)
     progress(98, "Exporting the model")
-    result.bundle = model_bundle(request, result)
+    with phases("export"):
+        result.bundle = model_bundle(request, result)
     result.seconds = time.monotonic() - started
+    result.phases = phases.rounded()
     result.details["cpu_threads"] = torch.get_num_threads()
     progress(100, "Completed")
     return result
@@ -155,6 +176,7 @@ class _Job:
     device: torch.device
     gpu: bool  # the GPU code path (`pick_profile`)
     progress: Progress
+    phases: Phases
 
 
 # --- Quick ----------------------------------------------------------------------------------
@@ -169,19 +191,21 @@ def _train_quick(
     request, backbone, progress = job.request, job.backbone, job.progress
     recipe = request.recipe
     views = tuple(dict.fromkeys(recipe.train_views + recipe.test_views))
-    features = extract(
-        job.net,
-        backbone,
-        request.samples,
-        views,
-        job.cache,
-        job.device,
-        on_progress=lambda done, total: progress(
-            5 + 70 * done / max(total, 1), f"Computing features ({done}/{total} images)"
-        ),
-        batch_size=recipe.gpu_batch_size if job.gpu else None,
-        store=store,
-    )
+    with job.phases("features"):
+        features = extract(
+            job.net,
+            backbone,
+            request.samples,
+            views,
+            job.cache,
+            job.device,
+            on_progress=lambda done, total: progress(
+                5 + 70 * done / max(total, 1), f"Computing features ({done}/{total} images)"
+            ),
+            batch_size=recipe.gpu_batch_size if job.gpu else None,
+            store=store,
+            phases=job.phases,
+        )
     targets = request.targets.float()
     k = fold_count(targets, request.folds, request.multilabel)
     folds = assign_folds(targets, k, request.seed)
@@ -196,17 +220,22 @@ def _train_quick(
         return score(head, [features[v][rows] for v in recipe.test_views], request.multilabel)
 
     heads = []
-    for fold in range(k):
-        progress(75 + 18 * fold / k, f"Cross-validating (fold {fold + 1} of {k})")
-        held_out = folds == fold
-        heads.append(fit(~held_out))
-        oof[held_out] = predict(heads[-1], held_out)
+    with job.phases("folds"):
+        for fold in range(k):
+            progress(75 + 18 * fold / k, f"Cross-validating (fold {fold + 1} of {k})")
+            held_out = folds == fold
+            heads.append(fit(~held_out))
+            oof[held_out] = predict(heads[-1], held_out)
     progress(94, "Training the final model")
-    heads.append(fit(torch.ones(len(targets), dtype=torch.bool)))
+    with job.phases("final"):
+        heads.append(fit(torch.ones(len(targets), dtype=torch.bool)))
+        model = _serving_model(request, backbone, job.net, heads[-1])
+    with job.phases("metrics"):
+        metrics = evaluate(targets, oof, folds)
     result = TrainResult(
-        model=_serving_model(request, backbone, job.net, heads[-1]),
+        model=model,
         kind="frozen",
-        metrics=evaluate(targets, oof, folds),
+        metrics=metrics,
         oof_probabilities=oof,
         folds=folds,
         backbone=backbone.spec.name,
@@ -281,15 +310,16 @@ def _train_advanced(job: _Job, started: float) -> TrainResult:
     spec = job.backbone.spec
     deadline = started + request.budget_seconds - FINISH_SECONDS
     with tempfile.TemporaryDirectory(prefix="cv-train-", dir=request.scratch_dir) as scratch:
-        store = SquareStore.build(
-            request.samples,
-            spec.input_size,
-            Path(scratch),
-            lambda done, total: progress(
-                2 + 8 * done / max(total, 1), f"Decoding images ({done}/{total})"
-            ),
-        )
-        store.place(job.device, resident=job.gpu)
+        with job.phases("decode"):
+            store = SquareStore.build(
+                request.samples,
+                spec.input_size,
+                Path(scratch),
+                lambda done, total: progress(
+                    2 + 8 * done / max(total, 1), f"Decoding images ({done}/{total})"
+                ),
+            )
+            store.place(job.device, resident=job.gpu)
         quick, heads = _train_quick(
             dataclasses.replace(job, progress=lambda p, ph: progress(10 + p * 0.1, ph)), store
         )
@@ -302,7 +332,8 @@ def _train_advanced(job: _Job, started: float) -> TrainResult:
             job.device,
             gpu_path=job.gpu,
         )
-        ips = finetune.throughput(setup, job.net, heads[-1])
+        with job.phases("probe"):
+            ips = finetune.throughput(setup, job.net, heads[-1])
         k = int(quick.folds.max()) + 1
         the_plan = finetune.plan(
             images=len(request.samples),
@@ -323,7 +354,9 @@ def _train_advanced(job: _Job, started: float) -> TrainResult:
         if the_plan.folds == 0:
             return _keep_quick(quick, details, f"Kept quick training's model: {the_plan.reason}.")
         tuning = _Tuning(job, setup, quick, heads, the_plan, deadline, details)
-        return _choose_model(tuning, _estimate_folds(tuning))
+        with job.phases("folds"):
+            estimate = _estimate_folds(tuning)
+        return _choose_model(tuning, estimate)
 
 
 def _estimate_folds(tuning: _Tuning) -> _Estimate:
@@ -400,19 +433,20 @@ def _choose_model(tuning: _Tuning, estimate: _Estimate) -> TrainResult:
             f"Kept quick training's model: the budget left {epochs} epochs for the final "
             f"fine-tune, under the {min_epochs} it needs.",
         )
-    run = finetune.fine_tune(
-        tuning.setup,
-        job.net,
-        tuning.heads[-1],
-        torch.arange(len(targets)),
-        epochs=epochs,
-        deadline=tuning.deadline,
-        seed=job.request.seed + tuning.k,
-        progress=_within(
-            job.progress, 20 + 75 * tuning.plan.folds / tuning.steps, 75 / tuning.steps
-        ),
-        label="Fine-tuning the final model",
-    )
+    with job.phases("final"):
+        run = finetune.fine_tune(
+            tuning.setup,
+            job.net,
+            tuning.heads[-1],
+            torch.arange(len(targets)),
+            epochs=epochs,
+            deadline=tuning.deadline,
+            seed=job.request.seed + tuning.k,
+            progress=_within(
+                job.progress, 20 + 75 * tuning.plan.folds / tuning.steps, 75 / tuning.steps
+            ),
+            label="Fine-tuning the final model",
+        )
     estimate.completion.append(run.completed)
     return _fine_tuned(tuning, estimate, run.model)
 
@@ -433,10 +467,12 @@ def _fine_tuned(tuning: _Tuning, estimate: _Estimate, model: finetune.Classifier
             f"{len(targets)} images): {tuning.plan.reason}."
         )
     model = model.float().cpu()
+    with job.phases("metrics"):
+        metrics = evaluate(targets[estimated], oof[estimated], folds[estimated])
     return TrainResult(
         model=_serving_model(job.request, job.backbone, model.trunk, model.head),
         kind="finetuned",
-        metrics=evaluate(targets[estimated], oof[estimated], folds[estimated]),
+        metrics=metrics,
         oof_probabilities=oof,
         folds=torch.where(estimated, folds, torch.full_like(folds, -1)),
         backbone=job.backbone.spec.name,
@@ -484,8 +520,10 @@ def _serving_model(
 def model_bundle(request: TrainRequest, result: TrainResult) -> ModelBundle:
     """The trained model as the artefact prediction and export read (exported to ONNX)."""
     model = result.model
+    # A quick training's trunk is the pretrained one, unchanged: its traced graph is reused.
+    trunk_key = result.weights_source if result.kind == "frozen" else None
     return ModelBundle(
-        onnx=export_onnx(model, {"tags": ",".join(request.tag_names)}),
+        onnx=export_onnx(model, {"tags": ",".join(request.tag_names)}, trunk_key),
         tag_names=list(request.tag_names),
         multilabel=request.multilabel,
         image_size=model.image_size,
