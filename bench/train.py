@@ -16,6 +16,7 @@ Prints:
     .venv/bin/python bench/train.py --grocery       # + grocery-store quick
     .venv/bin/python bench/train.py --advanced      # + advanced, 150 s budget
     .venv/bin/python bench/train.py --no-sample --advanced 600
+    .venv/bin/python bench/train.py --engine-only   # the engine alone, in one process
 """
 
 from __future__ import annotations
@@ -242,6 +243,48 @@ def grocery(data: Path, advanced_seconds: float) -> None:
     print("reference: frozen lite0 features + logistic regression = 74.7% (WEIGHTS.md)")
 
 
+def engine_only(runs: int = 3) -> None:
+    """The 20-photo sample trained `runs` times by the engine in this process, no Celery, no
+    database: the first is a fresh worker's first training (after the worker's warm-up), the
+    others a warm worker's."""
+    import hashlib
+
+    import torch
+
+    import engine.train as engine
+    from core import threads
+    from engine.features import NoCache, Sample
+    from engine.recipes import recipe_for
+
+    torch.set_num_threads(threads.cores())  # what a training worker sets (core/threads.py)
+    started = time.perf_counter()
+    if hasattr(engine, "warm_up"):
+        engine.warm_up(recipe_for("General"))
+    warm_up = time.perf_counter() - started
+    print(f"engine only, {torch.get_num_threads()} threads; warm-up {warm_up:.2f} s")
+    samples, rows = [], []
+    for c, folder in enumerate(("Hemlock", "Japanese_Cherry")):
+        for path in sorted((SAMPLES / folder).glob("*.jpg")):
+            data = path.read_bytes()
+            samples.append(Sample(hashlib.sha256(data).hexdigest(), lambda d=data: d))
+            rows.append([float(c == 0), float(c == 1)])
+    for run in range(runs):
+        request = engine.TrainRequest(
+            samples=samples,
+            targets=torch.tensor(rows),
+            tag_names=["Hemlock", "Japanese Cherry"],
+            multilabel=False,
+            recipe=recipe_for("General"),
+        )
+        started = time.perf_counter()
+        result = engine.train(request, cache=NoCache())
+        phases = getattr(result, "phases", {})
+        print(
+            f"  training {run + 1}: {time.perf_counter() - started:.2f} s; "
+            + ", ".join(f"{name} {value:.2f}" for name, value in phases.items())
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grocery", action="store_true")
@@ -255,7 +298,15 @@ def main() -> None:
         help="also advanced training on grocery-store with this budget (default 150 s)",
     )
     parser.add_argument("--no-sample", action="store_true", help="skip the sample project")
+    parser.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="the sample's photos trained by the engine in this process, three times",
+    )
     args = parser.parse_args()
+    if args.engine_only:
+        engine_only()
+        return
     with tempfile.TemporaryDirectory(prefix="cv-bench-") as tmp:
         data = Path(tmp)
         configure(data)
