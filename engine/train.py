@@ -13,6 +13,7 @@ import dataclasses
 import math
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -119,18 +120,24 @@ def pick_profile(requested: str | None, device: torch.device) -> bool:
     return name == "gpu" if name else device.type == "cuda"
 
 
+# Held while a worker warms up: a training that comes meanwhile waits for it (it needs what the
+# warm-up makes) rather than racing it for the cores and the GIL, which slowed both.
+_warming = threading.Lock()
+
+
 def warm_up(recipe: Recipe) -> None:
     """Ready a fresh worker for its first training with `recipe`: the pretrained trunk read and
     the served graph traced, both kept for the trainings that follow (`backbones.build`,
     `serving.export_onnx`). Run while the worker waits, not while a user does."""
-    try:
-        backbone = resolve(recipe.torchvision, recipe.bundled)
-    except WeightsUnavailable:
-        return  # the first training says how to get them
-    net = backbone.build()
-    head = LinearHead(torch.zeros(net.feature_dim), torch.ones(net.feature_dim), 2)
-    model = ServingModel(net, head, backbone.spec, recipe.test_views, multilabel=False)
-    export_onnx(model, {}, trunk_key=backbone.source)
+    with _warming:
+        try:
+            backbone = resolve(recipe.torchvision, recipe.bundled)
+        except WeightsUnavailable:
+            return  # the first training says how to get them
+        net = backbone.build()
+        head = LinearHead(torch.zeros(net.feature_dim), torch.ones(net.feature_dim), 2)
+        model = ServingModel(net, head, backbone.spec, recipe.test_views, multilabel=False)
+        export_onnx(model, {}, trunk_key=backbone.source)
 
 
 def train(
@@ -140,7 +147,8 @@ def train(
     cache: FeatureCache | None = None,
     progress: Progress = lambda percent, phase: None,
 ) -> TrainResult:
-    started = time.monotonic()
+    with _warming:  # a warm-up under way ends first
+        started = time.monotonic()
     keep_freed_memory()
     torch.manual_seed(request.seed)
     backbone = backbone or resolve(request.recipe.torchvision, request.recipe.bundled)
