@@ -8,6 +8,7 @@ There is no third choice: a random init would train a model that looks fine and 
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,29 +48,19 @@ class TorchvisionArch:
     weights: str  # weights enum member, e.g. "EfficientNet_B0_Weights.IMAGENET1K_V1"
 
 
+def _imagenet(name: str, input_size: int, feature_dim: int, weights: str) -> TorchvisionArch:
+    """A torchvision ImageNet classifier, built by the torchvision function of its name."""
+    spec = BackboneSpec(name, input_size, IMAGENET_MEAN, IMAGENET_STD, feature_dim)
+    return TorchvisionArch(spec, name, weights)
+
+
 TORCHVISION: dict[str, TorchvisionArch] = {
     a.spec.name: a
     for a in (
-        TorchvisionArch(
-            BackboneSpec("efficientnet_b0", 224, IMAGENET_MEAN, IMAGENET_STD, 1280),
-            "efficientnet_b0",
-            "EfficientNet_B0_Weights.IMAGENET1K_V1",
-        ),
-        TorchvisionArch(
-            BackboneSpec("efficientnet_b2", 288, IMAGENET_MEAN, IMAGENET_STD, 1408),
-            "efficientnet_b2",
-            "EfficientNet_B2_Weights.IMAGENET1K_V1",
-        ),
-        TorchvisionArch(
-            BackboneSpec("efficientnet_v2_s", 384, IMAGENET_MEAN, IMAGENET_STD, 1280),
-            "efficientnet_v2_s",
-            "EfficientNet_V2_S_Weights.IMAGENET1K_V1",
-        ),
-        TorchvisionArch(
-            BackboneSpec("mobilenet_v3_large", 224, IMAGENET_MEAN, IMAGENET_STD, 960),
-            "mobilenet_v3_large",
-            "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
-        ),
+        _imagenet("efficientnet_b0", 224, 1280, "EfficientNet_B0_Weights.IMAGENET1K_V1"),
+        _imagenet("efficientnet_b2", 288, 1408, "EfficientNet_B2_Weights.IMAGENET1K_V1"),
+        _imagenet("efficientnet_v2_s", 384, 1280, "EfficientNet_V2_S_Weights.IMAGENET1K_V1"),
+        _imagenet("mobilenet_v3_large", 224, 960, "MobileNet_V3_Large_Weights.IMAGENET1K_V2"),
     )
 }
 
@@ -134,6 +125,11 @@ def _torchvision_feature_net(model: nn.Module) -> FeatureNet:
     return FeatureNet(list(model.features))  # type: ignore[arg-type]
 
 
+# Each pretrained trunk as read from its weights file, once per process: a warm training
+# worker copies it (~10 ms for Lite0) instead of building and loading it again (~0.5 s).
+_PRETRAINED: dict[tuple[BackboneSpec, str], FeatureNet] = {}
+
+
 @dataclass(frozen=True)
 class ResolvedBackbone:
     spec: BackboneSpec
@@ -141,7 +137,11 @@ class ResolvedBackbone:
     _build: Callable[[], FeatureNet]
 
     def build(self) -> FeatureNet:
-        return self._build()
+        """A trunk of its own with the pretrained weights (fine-tuning changes it)."""
+        key = (self.spec, self.source)
+        if key not in _PRETRAINED:
+            _PRETRAINED[key] = self._build()
+        return copy.deepcopy(_PRETRAINED[key])
 
 
 def hub_checkpoint_path(arch: TorchvisionArch) -> Path:

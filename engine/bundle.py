@@ -7,7 +7,7 @@ A zip of two members, so a user can open it with any unzip tool:
   multilabel, the backbone and recipe it came from, the input it wants.
 
 Files written before this format (a torch pickle of trunk and head weights) still load: they
-are rebuilt and exported on first use.
+are rebuilt and exported on first use (`legacy.py`).
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from engine.serving import ServingModel
+from typing import Any
 
 FORMAT = "customvision-model"
 VERSION = 2
-LEGACY_FORMAT = "customvision-classifier"
 MODEL_MEMBER = "model.onnx"
 META_MEMBER = "bundle.json"
-INPUT_NAME = "data"
-OUTPUT_NAME = "model_output"
 
 
 @dataclass(frozen=True)
@@ -84,7 +78,7 @@ class ModelBundle:
                     meta = json.loads(archive.read(META_MEMBER))
                     onnx = archive.read(MODEL_MEMBER)
                 else:
-                    return _from_legacy(data)
+                    return cls._from_legacy(data)
         except zipfile.BadZipFile:
             raise ValueError("Not a model file written by this server.") from None
         if meta.get("format") != FORMAT:
@@ -92,49 +86,11 @@ class ModelBundle:
         fields = {k: v for k, v in meta.items() if k not in ("format", "version")}
         return cls(onnx=onnx, **fields)
 
+    @classmethod
+    def _from_legacy(cls, data: bytes) -> ModelBundle:
+        """A model file from before ONNX (torch weights): rebuilt, then exported like a new one."""
+        # Imported here: only old files need torch to load, and a web process never loads it.
+        from engine.legacy import convert
 
-def _from_legacy(data: bytes) -> ModelBundle:
-    """A model file from before ONNX (torch weights): rebuilt, then exported like a new one."""
-    import torch
-
-    from engine.serving import export_onnx
-
-    try:
-        old = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception:
-        raise ValueError("Not a model file written by this server.") from None
-    if not isinstance(old, dict) or old.get("format") != LEGACY_FORMAT:
-        raise ValueError("Not a model file written by this server.")
-    model = _legacy_model(old)
-    return ModelBundle(
-        onnx=export_onnx(model, {}),
-        tag_names=list(old["tag_names"]),
-        multilabel=bool(old["multilabel"]),
-        image_size=model.image_size,
-        input_size=int(old["input_size"]),
-        backbone=str(old["backbone"]),
-        weights_source=str(old.get("weights_source", "")),
-        kind=str(old.get("kind", "frozen")),
-        test_views=list(old["test_views"]),
-        recipe=dict(old.get("recipe", {})),
-        tag_ids=[str(t) for t in old.get("tag_ids", [])],
-        project_id=str(old.get("project_id", "")),
-        iteration_id=str(old.get("iteration_id", "")),
-    )
-
-
-def _legacy_model(old: dict[str, Any]) -> ServingModel:
-    from engine.backbones import BackboneSpec, rebuild
-    from engine.head import LinearHead
-    from engine.serving import ServingModel
-
-    mean, std = old["mean"], old["std"]
-    spec = BackboneSpec(
-        old["backbone"], old["input_size"], (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), 0
-    )
-    trunk = rebuild(old["backbone"])
-    trunk.load_state_dict(old["trunk_state"])
-    head_state = old["head_state"]
-    head = LinearHead(head_state["mean"], head_state["std"], head_state["linear.weight"].shape[0])
-    head.load_state_dict(head_state)
-    return ServingModel(trunk, head, spec, old["test_views"], bool(old["multilabel"]))
+        onnx, fields = convert(data)
+        return cls(onnx=onnx, **fields)

@@ -17,6 +17,7 @@ import torch
 from engine.backbones import FeatureNet, ResolvedBackbone
 from engine.data import Sample, preprocessing_key
 from engine.data import views as make_views
+from engine.phases import Phases
 
 if TYPE_CHECKING:
     from engine.squares import SquareStore
@@ -199,6 +200,7 @@ def extract(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     batch_size: int | None = None,
     store: SquareStore | None = None,
+    phases: Phases | None = None,
 ) -> dict[str, torch.Tensor]:
     """Features of every sample for each view: {view: tensor (len(samples), feature_dim)}.
 
@@ -207,6 +209,7 @@ def extract(
     """
     from engine.squares import decode_squares
 
+    phases = phases or Phases()
     spec = backbone.spec
     namespace = preprocessing_key(spec)
     # One (N, dim) tensor per view, filled in place: a 100,000-image training holds each
@@ -238,7 +241,8 @@ def extract(
         if store is not None:
             squares = store.gather(torch.tensor(chunk), device)
         else:
-            squares = torch.stack(decode_squares([samples[i] for i in chunk], spec.input_size))
+            with phases("decode"):
+                squares = torch.stack(decode_squares([samples[i] for i in chunk], spec.input_size))
         computed: dict[str, torch.Tensor] = {}
         with torch.inference_mode():
             for name, batch in zip(views, make_views(squares.to(device), views, spec), strict=True):

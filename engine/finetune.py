@@ -2,9 +2,12 @@
 
 The loop is built to keep a GPU busy: batches are gathered from the decoded squares (on the
 GPU already when they fit) and augmented in batch on the device by a producer thread, one
-batch ahead of the optimiser; bf16 autocast and channels_last on CUDA. On a CPU the same
-producer overlaps augmentation with the training step (threads, not DataLoader processes:
-a Celery prefork child is daemonic and may not start processes of its own).
+batch ahead of the optimiser; bf16 autocast and channels_last on the GPU path. On a CPU the
+same producer overlaps augmentation with the training step (threads, not DataLoader
+processes: a Celery prefork child is daemonic and may not start processes of its own).
+
+The GPU path is chosen by `Setup.gpu`, not by the device alone: it runs on a CPU too (torch
+has bf16 autocast and channels_last there), so a test exercises it where no GPU is lent.
 """
 
 from __future__ import annotations
@@ -49,19 +52,26 @@ class Setup:
     targets: torch.Tensor  # (N, C) of 0/1
     multilabel: bool
     device: torch.device
+    # The GPU code path (bf16 autocast, channels_last, GPU batches, every stage trained);
+    # None: on CUDA only. True on a CPU runs that path where no GPU is.
+    gpu_path: bool | None = None
 
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
 
     @property
+    def gpu(self) -> bool:
+        return self.cuda if self.gpu_path is None else self.gpu_path
+
+    @property
     def batch_size(self) -> int:
-        return self.recipe.gpu_batch_size if self.cuda else self.recipe.batch_size
+        return self.recipe.gpu_batch_size if self.gpu else self.recipe.batch_size
 
     @property
     def unfreeze(self) -> int:
         """Stages trained from the top; 0 means all of them."""
-        return self.recipe.unfreeze_stages if self.cuda else self.recipe.cpu_unfreeze_stages
+        return self.recipe.unfreeze_stages if self.gpu else self.recipe.cpu_unfreeze_stages
 
 
 # --- Planning ---------------------------------------------------------------------------------
@@ -127,7 +137,7 @@ def throughput(setup: Setup, trunk: FeatureNet, head: LinearHead, steps: int = 3
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.0)
     rows = torch.arange(min(setup.batch_size, setup.store.count))
     generator = torch.Generator().manual_seed(0)
-    warm = 3 if setup.cuda else 1  # cuDNN picks its kernels on the first calls
+    warm = 3 if setup.gpu else 1  # cuDNN picks its kernels on the first calls
     started = 0.0
     for step in range(warm + steps):
         if step == warm:
@@ -208,15 +218,16 @@ def predict(setup: Setup, model: Classifier, rows: torch.Tensor) -> torch.Tensor
         part = rows[start : start + setup.batch_size]
         squares = setup.store.gather(part, setup.device)
         batches = [_layout(setup, b) for b in views(squares, setup.recipe.test_views, setup.spec)]
-        with torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=setup.cuda):
+        with torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=setup.gpu):
             outputs.append(score(model, batches, setup.multilabel).float().cpu())
     return torch.cat(outputs)
 
 
 def _prepare(setup: Setup, trunk: FeatureNet, head: LinearHead) -> Classifier:
     model = Classifier(trunk, head).to(setup.device)
-    if setup.cuda:
+    if setup.gpu:
         model = model.to(memory_format=torch.channels_last)
+    if setup.cuda:
         torch.backends.cudnn.benchmark = True  # one input size: let cuDNN pick its fastest
     stages = list(trunk.stages)
     trainable = stages if setup.unfreeze == 0 else stages[-setup.unfreeze :]
@@ -248,7 +259,7 @@ def _step(
     x: torch.Tensor,
     y: torch.Tensor,
 ) -> None:
-    with torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=setup.cuda):
+    with torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=setup.gpu):
         logits = model(x)
     loss = _loss(setup, logits.float(), y.to(setup.device, non_blocking=True))
     optimiser.zero_grad(set_to_none=True)
@@ -257,7 +268,7 @@ def _step(
 
 
 def _layout(setup: Setup, x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if setup.cuda else x
+    return x.contiguous(memory_format=torch.channels_last) if setup.gpu else x
 
 
 def _batch(setup: Setup, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -10,8 +10,9 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from engine.bundle import INPUT_NAME, ModelBundle
+from engine.bundle import ModelBundle
 from engine.pixels import load_rgb, pixels_of
+from engine.signature import INPUT_NAME
 
 
 class Predictor:

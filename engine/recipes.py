@@ -46,6 +46,20 @@ class Recipe:
 
 NO_FLIP_TRAIN = ("center", "zoom")
 
+
+def _landmarks(domain: str, torchvision: tuple[str, ...]) -> Recipe:
+    """Landmarks keep their orientation: never mirrored, in training or in prediction."""
+    return Recipe(
+        domain,
+        torchvision,
+        "efficientnet_lite0",
+        rotation=5.0,
+        flips=False,
+        train_views=NO_FLIP_TRAIN,
+        test_views=("center",),
+    )
+
+
 RECIPES: dict[str, Recipe] = {
     r.domain: r
     for r in (
@@ -57,28 +71,12 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe("General [A2]", ("efficientnet_b2", "efficientnet_b0"), "efficientnet_lite0"),
         Recipe("Food", ("efficientnet_b0",), "efficientnet_lite0", rotation=20.0),
-        Recipe(
-            "Landmarks",
-            ("efficientnet_b0",),
-            "efficientnet_lite0",
-            rotation=5.0,
-            flips=False,
-            train_views=NO_FLIP_TRAIN,
-            test_views=("center",),
-        ),
+        _landmarks("Landmarks", ("efficientnet_b0",)),
         Recipe("Retail", ("efficientnet_b0",), "efficientnet_lite0", color_jitter=0.0),
         Recipe("General (compact)", ("mobilenet_v3_large",), "efficientnet_lite0"),
         Recipe("General (compact) [S1]", ("mobilenet_v3_large",), "efficientnet_lite0"),
         Recipe("Food (compact)", ("mobilenet_v3_large",), "efficientnet_lite0", rotation=20.0),
-        Recipe(
-            "Landmarks (compact)",
-            ("mobilenet_v3_large",),
-            "efficientnet_lite0",
-            rotation=5.0,
-            flips=False,
-            train_views=NO_FLIP_TRAIN,
-            test_views=("center",),
-        ),
+        _landmarks("Landmarks (compact)", ("mobilenet_v3_large",)),
         Recipe("Retail (compact)", ("mobilenet_v3_large",), "efficientnet_lite0", color_jitter=0.0),
     )
 }

@@ -38,6 +38,13 @@ def decode_squares(
     return list(pool.map(lambda s: square(s.read(), input_size), samples))
 
 
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 class SquareStore:
     """uint8 (N, 3, S, S) squares of a training's images, indexed like its samples."""
 
@@ -74,18 +81,19 @@ class SquareStore:
     def nbytes(self) -> int:
         return self.host.numel()
 
-    def place(self, device: torch.device) -> None:
-        """Copy the squares to the GPU when they fit comfortably; otherwise batches are
-        gathered from the mapped file into pinned memory and copied without blocking."""
-        if device.type != "cuda":
+    def place(self, device: torch.device, *, resident: bool) -> None:
+        """Copy the squares to the device when `resident` (the GPU path) and they fit
+        comfortably; otherwise batches are gathered from the mapped file (on CUDA into pinned
+        memory, copied without blocking)."""
+        if not resident:
             return
-        free, _total = torch.cuda.mem_get_info(device)
-        if self.nbytes > GPU_SHARE * free:
+        if self.nbytes > GPU_SHARE * _free_bytes(device):
             return
-        resident = torch.empty_like(self.host, device=device)
+        copy = torch.empty_like(self.host, device=device)
         for start in range(0, self.count, 1024):
-            resident[start : start + 1024].copy_(self.host[start : start + 1024].pin_memory())
-        self.resident = resident
+            part = self.host[start : start + 1024]
+            copy[start : start + 1024].copy_(part.pin_memory() if device.type == "cuda" else part)
+        self.resident = copy
 
     def gather(self, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
         """uint8 (B, 3, S, S) on `device` for these sample indices."""

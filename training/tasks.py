@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import shared_task
@@ -57,6 +58,16 @@ def _warm_up(**_: Any) -> None:
     # first user waits; a light worker never trains, so it never pays torch's ~700 MB.
     if threads.role() != threads.TRAINING:
         return
-    import engine.train  # noqa: F401
+    import engine.train
+    from engine.recipes import recipe_for
+    from projects.domains import GENERAL
 
     threads.configure(threads.TRAINING)
+    # The default domain's trunk read and its graph traced (~2 s) while the worker waits for
+    # work, not in the first training; a thread, so the pool process is ready at once.
+    threading.Thread(
+        target=engine.train.warm_up,
+        args=(recipe_for(GENERAL.name),),
+        name="warm-up",
+        daemon=True,
+    ).start()

@@ -126,7 +126,8 @@ def test_a_model_file_from_before_onnx_still_predicts(tmp_path):
     load, converted on first use, and answer as the modules do."""
     import io as _io
 
-    from engine.bundle import LEGACY_FORMAT, ModelBundle
+    from engine.bundle import ModelBundle
+    from engine.legacy import LEGACY_FORMAT
 
     result = train(make_request(["red", "blue"], 5), cache=DirectoryCache(tmp_path))
     model = result.model
@@ -205,6 +206,7 @@ def test_features_fill_from_the_cache_and_compute_only_what_it_lacks(tmp_path):
     cache = CountingCache(tmp_path)
     namespace = preprocessing_key(backbone.spec)
     cache.put(namespace, "s2", {"center": fresh["center"][2].clone()})
+    cache.flush()  # `put` may write after it returns: the read below must find this value
     cache.puts = 0
     again = extract(net, backbone, samples, views, cache, torch.device("cpu"))
     assert cache.puts == 1  # only s2, now with both views
@@ -265,3 +267,46 @@ def test_the_feature_cache_reads_and_writes_several_at_once_in_order(tmp_path, c
     ]
     assert cache.hits == 19
     assert blobs.peak["read"] > 1 and blobs.peak["write"] > 1
+
+
+def test_phases_count_each_second_once_in_the_innermost_phase(monkeypatch):
+    from engine import phases as module
+
+    clock = iter([0.0, 1.0, 3.0, 7.0])  # features opens, decode opens, closes, features closes
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    phases = module.Phases()
+    with phases("features"), phases("decode"):
+        pass
+    assert phases.rounded() == {"decode": 2.0, "features": 5.0}
+
+
+def test_a_frozen_trunk_is_traced_once_and_reuse_gives_the_graph_a_fresh_trace_does(
+    monkeypatch,
+):
+    from engine import serving
+    from engine.backbones import resolve
+    from engine.head import LinearHead
+
+    recipe = recipe_for("General")
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    monkeypatch.setattr(serving, "_templates", type(serving._templates)())
+    traced = []
+    trace = serving._trace
+    monkeypatch.setattr(serving, "_trace", lambda model: traced.append(model) or trace(model))
+
+    def serving_model(classes, trunk=None):
+        net = trunk or backbone.build()
+        head = LinearHead(torch.randn(net.feature_dim), torch.rand(net.feature_dim) + 0.5, classes)
+        return serving.ServingModel(net, head, backbone.spec, recipe.test_views, False)
+
+    serving.export_onnx(serving_model(2), {"tags": "a,b"}, trunk_key=backbone.source)
+    three = serving_model(3)  # another tag count, another head: the same graph with them put in
+    reused = serving.export_onnx(three, {"tags": "a,b,c"}, trunk_key=backbone.source)
+    assert len(traced) == 1
+    assert reused == serving.export_onnx(three, {"tags": "a,b,c"})  # traced afresh
+    assert len(traced) == 2
+    changed = backbone.build()
+    with torch.no_grad():
+        next(changed.parameters()).add_(0.01)
+    serving.export_onnx(serving_model(3, changed), {}, trunk_key=backbone.source)
+    assert len(traced) == 3  # a trunk that differs is never served another's graph

@@ -100,6 +100,29 @@ def test_run_completes_with_metrics_model_and_out_of_fold_predictions(trainable,
     assert best[0].tag_name == "Blue" and best[0].probability > 0.5
 
 
+def test_a_run_records_where_its_seconds_went_and_details_show_it(trainable, alice_client):
+    iteration = services.iteration_train_start(project=trainable)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    phases = dict(iteration.details["phases"])
+    assert list(phases) == [
+        "load",
+        "decode",
+        "features",
+        "folds",
+        "final",
+        "metrics",
+        "export",
+        "save",
+    ]
+    assert all(seconds >= 0 for seconds in phases.values())
+    engine_seconds = sum(seconds for name, seconds in phases.items() if name != "save")
+    assert engine_seconds <= iteration.training_seconds + 0.01
+    page = alice_client.get(f"/projects/{trainable.id}/performance/{iteration.id}/")
+    assert "Where the time went" in page.content.decode()
+    assert f"features {phases['features']:.2f} s" in page.content.decode()
+
+
 def test_advanced_run_says_which_model_it_kept_and_scores_only_estimated_images(
     trainable, monkeypatch, alice_client, settings
 ):

@@ -156,6 +156,7 @@ def _train(iteration: Iteration) -> None:
         cache=cache,
     )
     assert result.bundle is not None
+    saving = time.perf_counter()
     bundle = result.bundle.with_ids(
         tag_ids=[str(t["id"]) for t in iteration.tags],
         project_id=str(iteration.project_id),
@@ -174,6 +175,9 @@ def _train(iteration: Iteration) -> None:
         )
     with transaction.atomic():
         IterationImage.objects.bulk_update(rows, ["fold", "probabilities"], batch_size=500)
+        # Where the seconds went (Details): the engine's phases, then this service's writes;
+        # as [name, seconds] pairs, since PostgreSQL's jsonb does not keep an object's order.
+        phases = [*result.phases.items(), ("save", round(time.perf_counter() - saving, 3))]
         done = jobs.finish(
             TRAINING,
             iteration.id,
@@ -184,7 +188,7 @@ def _train(iteration: Iteration) -> None:
             metrics=result.metrics,
             model_file=name,
             device=result.device,
-            details={**result.details, "features_reused": cache.hits},
+            details={**result.details, "features_reused": cache.hits, "phases": phases},
             heartbeat_at=timezone.now(),
         )
     if not done:  # cancelled at the last moment: drop the file nobody points at
