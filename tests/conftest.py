@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,35 @@ def predictions_written_in_the_request(settings):
     which the writer thread's connection can't see: the write-behind path has tests of its own
     (tests/prediction/test_keeping.py)."""
     settings.CV_PREDICTION_WRITE_BEHIND = False
+
+
+class _ServerErrors(logging.Handler):
+    """Collects the 500s answered while a test runs: the API's own log line for a bug of ours,
+    and Django's for any page (its live servers run in this process's threads, so theirs too)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "api.endpoint" or getattr(record, "status_code", None) == 500:
+            self.seen.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_server_error(request):
+    """Any 500 fails the test that caused it: a client's bad input is a 400 with Azure's code,
+    and a 500 is a bug of ours that no test may pass over. A test that forces a bug on purpose
+    to see it answered says so with `@pytest.mark.server_error`."""
+    errors = _ServerErrors()
+    loggers = [logging.getLogger("api.endpoint"), logging.getLogger("django.request")]
+    for logger in loggers:
+        logger.addHandler(errors)
+    yield
+    for logger in loggers:
+        logger.removeHandler(errors)
+    if errors.seen and request.node.get_closest_marker("server_error") is None:
+        pytest.fail("The server answered 500: " + "; ".join(errors.seen[:3]), pytrace=False)
 
 
 def stored_files(location: Path) -> list[Path]:

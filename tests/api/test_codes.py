@@ -76,6 +76,7 @@ def test_the_image_statuses_are_in_the_catalogue():
 
 
 @pytest.mark.django_db
+@pytest.mark.server_error
 def test_our_own_type_error_is_a_500_with_a_log_line(client, keys, project, monkeypatch, caplog):
     def broken(**kwargs):
         raise TypeError("a bug of ours")
