@@ -130,7 +130,15 @@ def sample_project(data: Path) -> None:
         first = p.project_create(owner=user, resource=resource_, name="first")
         upload(first, "Hemlock", "Hemlock", hemlock)
         upload(first, "Japanese_Cherry", "Japanese Cherry", cherry)
-        time.sleep(5)  # let the worker finish starting, as it has long before a user's click
+        # As `make run` shows its address: once the worker has warmed up (a minute at most).
+        from training.tasks import WARM_MARKER
+
+        launched, warm = time.monotonic(), data / WARM_MARKER
+        while not warm.exists() and time.monotonic() - launched < 60:
+            time.sleep(0.1)
+        print(
+            f"worker warm {time.monotonic() - launched:.1f} s after the uploads (as make run waits)"
+        )
         train(first, "sample project, 20 images, first training of a fresh worker")
         shutil.rmtree(data / "features", ignore_errors=True)
 

@@ -32,6 +32,7 @@ exec "$BIN/python" scripts/supervise.py \
   --process "web server" "$(command "$BIN/gunicorn" portal.wsgi --bind "127.0.0.1:$PORT" \
     --workers 2 --threads 4 --timeout 300 --access-logfile - --graceful-timeout 5)" \
   --ready-url "http://127.0.0.1:$PORT/signin/" \
+  --ready-file "$CV_DATA_DIR/training-worker.warm" \
   --banner "Custom Vision is running at http://127.0.0.1:$PORT/" \
   --banner "$login" \
   --banner "Data lives in $CV_DATA_DIR. Press Ctrl-C to stop."

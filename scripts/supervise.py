@@ -8,8 +8,9 @@
 - Ctrl-C (SIGINT) or SIGTERM stops everything: SIGTERM to every group, then SIGKILL to whatever
   is still there after STOP_SECONDS, so the command always ends within seconds even when a
   worker is stuck (a training mid-batch, a thread waiting on a lock).
-- With --ready-url, the banner is printed once that URL answers, after the processes' own
-  start-up lines, so the address and the login are the last thing on screen.
+- With --ready-url, the banner is printed once that URL answers (and each --ready-file exists:
+  the training worker's warm-up), after the processes' own start-up lines, so the address and
+  the login are the last thing on screen and a first Train finds the worker ready.
 
 Plain Python, no project imports: it runs before anything else is known to work.
 """
@@ -26,7 +27,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 STOP_SECONDS = 6.0
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
@@ -90,15 +93,30 @@ def stop_all(children: list[Child]) -> None:
             child.process.wait()
 
 
-def banner_when_ready(url: str, lines: list[str], stopping: threading.Event) -> None:
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)  # noqa: S310 (our own loopback address)
+    except Exception:
+        return False
+    return True
+
+
+def banner_when_ready(
+    url: str, lines: list[str], stopping: threading.Event, ready_files: Sequence[Path]
+) -> None:
     deadline = time.monotonic() + 120
     while not stopping.is_set() and time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 (our own loopback address)
+        if _answers(url):
             break
-        except Exception:
-            time.sleep(0.5)
+        time.sleep(0.5)
     else:
+        return
+    # A ready file that never comes (a worker that can't start) only delays the banner.
+    while not stopping.is_set() and time.monotonic() < deadline:
+        if all(path.exists() for path in ready_files):
+            break
+        time.sleep(0.2)
+    if stopping.is_set():
         return
     time.sleep(1)
     width = max(len(line) for line in lines) + 2
@@ -106,7 +124,9 @@ def banner_when_ready(url: str, lines: list[str], stopping: threading.Event) -> 
     print(flush=True)
 
 
-def supervise(children: list[Child], ready_url: str, banner: list[str]) -> int:
+def supervise(
+    children: list[Child], ready_url: str, banner: list[str], ready_files: Sequence[Path] = ()
+) -> int:
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -118,7 +138,9 @@ def supervise(children: list[Child], ready_url: str, banner: list[str]) -> int:
         start(child)
     if ready_url:
         threading.Thread(
-            target=banner_when_ready, args=(ready_url, banner, stopping), daemon=True
+            target=banner_when_ready,
+            args=(ready_url, banner, stopping, ready_files),
+            daemon=True,
         ).start()
     try:
         while not stopping.wait(0.2):
@@ -159,9 +181,19 @@ def main() -> int:
     )
     parser.add_argument("--ready-url", default="")
     parser.add_argument("--banner", action="append", default=[])
+    parser.add_argument(
+        "--ready-file",
+        action="append",
+        default=[],
+        type=Path,
+        help="the banner also waits (within its 120 s) until this file exists; "
+        "it is removed first, so an old one does not count",
+    )
     args = parser.parse_args()
+    for path in args.ready_file:
+        path.unlink(missing_ok=True)
     children = [Child(name, shlex.split(command)) for name, command in args.process]
-    return supervise(children, args.ready_url, args.banner)
+    return supervise(children, args.ready_url, args.banner, args.ready_file)
 
 
 if __name__ == "__main__":

@@ -96,10 +96,13 @@ def _wait_for_the_portal_with_static_files(log: Path, process, port: int, deadli
 
 
 def _read_the_printed_login(log: Path, tmp_path: Path, deadline: float) -> None:
-    """The address and login are printed last, once the portal answers."""
+    """The address and login are printed last, once the portal answers and the training
+    worker is warm."""
     while "running at" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.5)
     output = log.read_text()
+    # ... and once the training worker has warmed up, so a first Train finds it ready.
+    assert (tmp_path / "training-worker.warm").exists()
     password = (tmp_path / "admin-password").read_text().strip()
     assert f"password {password!r}" in output
     # No worker start-up banners to scroll the login away (Celery's lists "[queues]").

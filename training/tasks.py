@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
+from django.conf import settings
 
 from core import threads
 from engine.runtime import return_freed_memory
 from training import exporting, services
+
+# Written in the data folder once a training worker has warmed up (`make run` waits for it).
+WARM_MARKER = "training-worker.warm"
 
 
 @shared_task(
@@ -63,11 +68,17 @@ def _warm_up(**_: Any) -> None:
     from projects.domains import GENERAL
 
     threads.configure(threads.TRAINING)
+
+    def warm_up() -> None:
+        try:
+            engine.train.warm_up(recipe_for(GENERAL.name))
+        finally:
+            # `make run` shows its address once this is here, so a first Train clicked after
+            # it finds the worker ready (torch, the engine and a traced graph: ~5 s of start-up
+            # that a first training would otherwise wait out).
+            with contextlib.suppress(OSError):
+                (settings.CV_DATA_DIR / WARM_MARKER).touch()
+
     # The default domain's trunk read and its graph traced (~2 s) while the worker waits for
     # work, not in the first training; a thread, so the pool process is ready at once.
-    threading.Thread(
-        target=engine.train.warm_up,
-        args=(recipe_for(GENERAL.name),),
-        name="warm-up",
-        daemon=True,
-    ).start()
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
