@@ -1,4 +1,4 @@
-"""Custom Vision's image-classification domains, with Azure's own ids.
+"""Custom Vision's domains (classification and object detection), with Azure's own ids.
 
 The ids are the ones Azure's GetDomains returns (and Microsoft's "Select a domain" page
 lists), so scripts that hard-code a domain GUID keep working against this server. The table
@@ -25,8 +25,14 @@ class Domain:
     enabled: bool = True
 
 
-def _d(id_: str, name: str, exportable: bool, description: str) -> Domain:
-    return Domain(uuid.UUID(id_), name, exportable, description)
+CLASSIFICATION = "Classification"
+OBJECT_DETECTION = "ObjectDetection"
+
+
+def _d(
+    id_: str, name: str, exportable: bool, description: str, type_: str = CLASSIFICATION
+) -> Domain:
+    return Domain(uuid.UUID(id_), name, exportable, description, type_)
 
 
 DOMAINS: tuple[Domain, ...] = (
@@ -96,10 +102,55 @@ DOMAINS: tuple[Domain, ...] = (
         True,
         "Exportable edge model for retail.",
     ),
+    # Object detection: the ids of Microsoft's "Select a domain" page and GetDomains.
+    _d(
+        "da2e3a8a-40a5-4171-82f4-58522f70fbc1",
+        "General",
+        False,
+        "A broad range of object-detection tasks. Pick this when unsure.",
+        OBJECT_DETECTION,
+    ),
+    _d(
+        "9c616dff-2e7d-ea11-af59-1866da359ce6",
+        "General [A1]",
+        False,
+        "Better accuracy and more precise regions on larger or harder datasets; trains longer.",
+        OBJECT_DETECTION,
+    ),
+    _d(
+        "1d8ffafe-ec40-4fb2-8f90-72b3b6cecea4",
+        "Logo",
+        False,
+        "Brand logos in images.",
+        OBJECT_DETECTION,
+    ),
+    _d(
+        "3780a898-81c3-4516-81ae-3a139614e1f3",
+        "Products on Shelves",
+        False,
+        "Detecting and classifying products on shelves.",
+        OBJECT_DETECTION,
+    ),
+    _d(
+        "a27d5ca5-bb19-49d8-a70a-fec086c47f5b",
+        "General (compact)",
+        True,
+        "Exportable real-time detector for edge devices; its export needs the sample's "
+        "post-processing (anchors and non-maximum suppression).",
+        OBJECT_DETECTION,
+    ),
+    _d(
+        "7ec2ac80-887b-48a6-8df9-8b1357765430",
+        "General (compact) [S1]",
+        True,
+        "Exportable edge detector without post-processing logic: boxes, classes and scores.",
+        OBJECT_DETECTION,
+    ),
 )
 
 DOMAINS_BY_ID: dict[uuid.UUID, Domain] = {d.id: d for d in DOMAINS}
 GENERAL = DOMAINS[0]
+GENERAL_DETECTION = next(d for d in DOMAINS if d.type == OBJECT_DETECTION)
 DOMAIN_CHOICES = [(d.id, d.name) for d in DOMAINS]
 
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from core.text import DESCRIPTION_MAX
 from projects.azure.client import SourceError, endpoint_base
-from projects.domains import DOMAINS
+from projects.domains import CLASSIFICATION, DOMAINS
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, UserLike, resource_list
 from projects.services.resources import default_resource_name
@@ -47,7 +47,8 @@ class ProjectForm(forms.Form):
         label="Classification types",
     )
     domain_id = forms.TypedChoiceField(
-        choices=[(str(d.id), d.name) for d in DOMAINS],
+        # The portal creates classification projects; detection's pages are the next issue.
+        choices=[(str(d.id), d.name) for d in DOMAINS if d.type == CLASSIFICATION],
         coerce=uuid.UUID,
         initial=str(DOMAINS[0].id),
         label="Domains",

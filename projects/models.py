@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
-from projects.domains import DOMAIN_CHOICES, GENERAL
+from projects.domains import DOMAIN_CHOICES, DOMAINS_BY_ID, GENERAL, OBJECT_DETECTION, Domain
 
 
 class UUIDModel(models.Model):
@@ -93,6 +93,15 @@ class Project(NamedModel):
     @property
     def is_multiclass(self) -> bool:
         return self.classification_type == self.ClassificationType.MULTICLASS
+
+    @property
+    def domain(self) -> Domain:
+        return DOMAINS_BY_ID[self.domain_id]
+
+    @property
+    def is_detection(self) -> bool:
+        """An object-detection project: its type is its domain's (as in Azure)."""
+        return self.domain.type == OBJECT_DETECTION
 
 
 class Tag(NamedModel):
@@ -404,3 +413,37 @@ class AzureImportedImage(models.Model):
 
     def __str__(self) -> str:
         return self.source_image_id
+
+
+class Region(UUIDModel):
+    """A tagged box on an image of an object-detection project, normalised to the image
+    (0..1, origin top-left), as Azure's `left`, `top`, `width`, `height`.
+
+    Regions are the source of an object-detection image's tags: the services that write them
+    keep `ImageTag` (one row per tag with at least one region) and `Image.tagged` in step, so
+    the tag filters, counts and iteration snapshots built for classification read the same
+    index for both project types.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="regions")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="regions")
+    left = models.FloatField()
+    top = models.FloatField()
+    width = models.FloatField()
+    height = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["image", "created_at"], name="region_image_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(left__gte=0, top__gte=0, width__gt=0, height__gt=0)
+                & models.Q(left__lte=1, top__lte=1, width__lte=1, height__lte=1),
+                name="region_inside_image",
+            )
+        ]
+
+    def __str__(self) -> str:
+        box = ", ".join(f"{v:.3f}" for v in (self.left, self.top, self.width, self.height))
+        return f"{self.tag_id} at ({box})"

@@ -99,6 +99,12 @@ class IterationImage(models.Model):
     tag_ids = models.JSONField(default=list)
     fold = models.SmallIntegerField(null=True, blank=True)
     probabilities = models.JSONField(null=True, blank=True, help_text="Out-of-fold, tag order")
+    # Object detection: the image's boxes when the iteration was queued, as
+    # [[tag index, left, top, width, height], ...] (tag index into Iteration.tags), and the
+    # out-of-fold detections after non-maximum suppression, as
+    # [[tag index, probability, left, top, width, height], ...]; None when not estimated.
+    regions = models.JSONField(null=True, blank=True)
+    detections = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -81,16 +81,33 @@ def test_project_create_with_domain_and_type(alice, resource):
 
 
 def test_domains_match_azure():
-    assert len(DOMAINS_BY_ID) == 11
-    exportable = {d.name for d in DOMAINS_BY_ID.values() if d.exportable}
-    assert exportable == {
-        "General (compact)",
-        "General (compact) [S1]",
-        "Food (compact)",
-        "Landmarks (compact)",
-        "Retail (compact)",
+    assert len(DOMAINS_BY_ID) == 17
+    by_type = {
+        kind: {d.name for d in DOMAINS_BY_ID.values() if d.type == kind and d.exportable}
+        for kind in ("Classification", "ObjectDetection")
+    }
+    assert by_type == {
+        "Classification": {
+            "General (compact)",
+            "General (compact) [S1]",
+            "Food (compact)",
+            "Landmarks (compact)",
+            "Retail (compact)",
+        },
+        "ObjectDetection": {"General (compact)", "General (compact) [S1]"},
     }
     assert domain_get("ee85a74c-405e-4adc-bb47-ffa8ca0c9f31").name == "General"
+    # Azure's object-detection ids, as its "Select a domain" page lists them.
+    detection = {
+        "da2e3a8a-40a5-4171-82f4-58522f70fbc1": "General",
+        "9c616dff-2e7d-ea11-af59-1866da359ce6": "General [A1]",
+        "1d8ffafe-ec40-4fb2-8f90-72b3b6cecea4": "Logo",
+        "3780a898-81c3-4516-81ae-3a139614e1f3": "Products on Shelves",
+        "a27d5ca5-bb19-49d8-a70a-fec086c47f5b": "General (compact)",
+        "7ec2ac80-887b-48a6-8df9-8b1357765430": "General (compact) [S1]",
+    }
+    for id_, name in detection.items():
+        assert (domain_get(id_).name, domain_get(id_).type) == (name, "ObjectDetection")
 
 
 def test_switching_to_multiclass_is_refused_while_images_have_two_tags(multilabel_project):
