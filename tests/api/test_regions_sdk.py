@@ -304,3 +304,23 @@ def test_a_stored_prediction_moves_in_with_its_regions(trainer, alice):
     assert moved.is_batch_successful
     assert [r.tag_name for r in moved.images[0].image.regions] == ["scissors"]
     assert trainer.get_tag(project.id, tags["scissors"].id).image_count == 1
+
+
+def test_images_as_an_iteration_saw_them_carry_its_regions(trainer):
+    project, tags = detection_project(trainer)
+    summary = trainer.create_images_from_files(
+        project.id, ImageFileCreateBatch(images=[entry("scissors_4.jpg", tags)])
+    )
+    image = summary.images[0].image
+    local = Project.objects.get(id=project.id)
+    seen = [{"id": tags["scissors"].id, "name": "scissors", "type": "Regular"}]
+    iteration = local.iterations.create(name="Iteration 1", domain_id=local.domain_id, tags=seen)
+    iteration.images.create(
+        image_id=image.id, tag_ids=[tags["scissors"].id], regions=[[0, 0.1, 0.2, 0.3, 0.4]]
+    )
+    trainer.delete_image_regions(project.id, [image.regions[0].region_id])  # changed since
+    (then,) = trainer.get_images(project.id, iteration_id=str(iteration.id))
+    assert [(r.tag_name, r.left, r.top, r.width, r.height) for r in then.regions] == [
+        ("scissors", 0.1, 0.2, 0.3, 0.4)
+    ]
+    assert trainer.get_images(project.id)[0].regions == []
