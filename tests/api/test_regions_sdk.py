@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     CustomVisionErrorException,
@@ -36,8 +37,12 @@ BOXES = json.loads((SAMPLE / "regions.json").read_text())
 
 
 @pytest.fixture
-def trainer(live_server, alice):
-    key = services.resource_create(owner=alice, name="od", kind="training")[1].key1
+def key(alice):
+    return services.resource_create(owner=alice, name="od", kind="training")[1].key1
+
+
+@pytest.fixture
+def trainer(live_server, key):
     return CustomVisionTrainingClient(
         live_server.url, ApiKeyCredentials(in_headers={"Training-key": key})
     )
@@ -324,3 +329,36 @@ def test_images_as_an_iteration_saw_them_carry_its_regions(trainer):
         ("scissors", 0.1, 0.2, 0.3, 0.4)
     ]
     assert trainer.get_images(project.id)[0].regions == []
+
+
+def test_regions_and_proposals_refuse_a_classification_project(trainer, live_server, key):
+    project = trainer.create_project("Classifier")
+    tag = trainer.create_tag(project.id, "Red")
+    summary = trainer.create_images_from_files(
+        project.id,
+        ImageFileCreateBatch(
+            images=[
+                ImageFileCreateEntry(
+                    name="f.jpg", contents=(SAMPLE / "fork" / "fork_7.jpg").read_bytes()
+                )
+            ],
+            tag_ids=[tag.id],
+        ),
+    )
+    image_id = summary.images[0].image.id
+    region = ImageRegionCreateEntry(
+        image_id=image_id, tag_id=tag.id, left=0.1, top=0.1, width=0.2, height=0.2
+    )
+    refused = "BadRequestOperationNotSupported"
+    assert error_code(trainer.create_image_regions, project.id, [region]) == refused
+    assert error_code(trainer.delete_image_regions, project.id, [str(uuid.uuid4())]) == refused
+    assert error_code(trainer.get_image_region_proposals, project.id, image_id) == refused
+    # The SDK itself sends at most 64 region ids (Azure's limit); a REST caller gets the 400.
+    od, _tags = detection_project(trainer)
+    response = requests.delete(
+        f"{live_server.url}/customvision/v3.3/training/projects/{od.id}/images/regions",
+        params={"regionIds": ",".join(str(uuid.uuid4()) for _ in range(65))},
+        headers={"Training-Key": key},
+        timeout=10,
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequestExceededBatchSize")
