@@ -362,3 +362,31 @@ def test_regions_and_proposals_refuse_a_classification_project(trainer, live_ser
         timeout=10,
     )
     assert (response.status_code, response.json()["code"]) == (400, "BadRequestExceededBatchSize")
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_region_proposals_for_a_training_image(trainer):
+    pytest.importorskip("engine.proposals", reason="engine/proposals.py (helper engine)")
+    project, tags = detection_project(trainer)
+    summary = trainer.create_images_from_files(
+        project.id, ImageFileCreateBatch(images=[entry("fork_8.jpg", tags)])
+    )
+    image_id = summary.images[0].image.id
+    found = trainer.get_image_region_proposals(project.id, image_id)
+    assert (found.project_id, found.image_id) == (project.id, image_id)
+    confidences = [p.confidence for p in found.proposals]
+    assert confidences and confidences == sorted(confidences, reverse=True)
+    boxes = [
+        (p.bounding_box.left, p.bounding_box.top, p.bounding_box.width, p.bounding_box.height)
+        for p in found.proposals
+    ]
+    assert all(x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= 1 + 1e-6 for x, y, w, h in boxes)
+    fork = BOXES["fork_8.jpg"]
+    truth = (fork["left"], fork["top"], fork["width"], fork["height"])
+    assert max(iou(truth, b) for b in boxes) >= 0.3  # some proposal is about the fork
