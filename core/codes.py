@@ -80,6 +80,7 @@ class AzureCode(StrEnum):
     BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED = (
         "BadRequestMultiLabelClassificationTrainingValidationFailed"
     )
+    BAD_REQUEST_DETECTION_TRAINING_VALIDATION_FAILED = "BadRequestDetectionTrainingValidationFailed"
     BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG = "BadRequestNotEnoughImagesPerTag"
     BAD_REQUEST_TRAINING_NOT_NEEDED = "BadRequestTrainingNotNeeded"
     BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS = "BadRequestTrainingAlreadyInProgress"

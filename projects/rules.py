@@ -10,3 +10,6 @@ MIN_IMAGES_PER_TAG_MULTILABEL = 2  # Multilabel projects train with fewer per ta
 # Azure's portal offers advanced budgets up to four days; anything larger (or infinite) would
 # hold the only training worker for good.
 MAX_BUDGET_HOURS = 96
+# Object detection (Azure's rule): 15 images with a region of each tag; one tag is enough.
+MIN_IMAGES_PER_TAG_DETECTION = 15
+MIN_TAGS_DETECTION = 1
