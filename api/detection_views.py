@@ -1,7 +1,7 @@
-"""Object detection's operations (regions, region proposals, detect): this server trains
-classifiers only, so every project here is a classification project, and each of these answers
-as Azure answers an object-detection operation on one — a 400 in its error shape — after the
-same not-found checks as any other call, so an SDK caller gets a reason it can read."""
+"""Object detection's operations (regions, region proposals, detect).
+
+Regions and proposals are the data helper's; the Prediction API's Detect* live here. A
+detection answers as Azure's ImagePrediction, each prediction with its `boundingBox`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from api.auth import PREDICTION, TRAINING
+from api.auth import PREDICTION, TRAINING, resource_for_digest
 from api.endpoint import api_view
-from api.errors import ApiError
+from api.errors import ApiError, unauthorized
+from api.parsing import image_data, image_url
+from api.shapes import prediction_json
 from core.codes import AzureCode
 from prediction import services as prediction_services
 from projects import selectors
@@ -44,12 +46,31 @@ def region_proposals(
     raise _not_detection(project)
 
 
-@api_view(["POST"], PREDICTION)
+@api_view(["POST"], PREDICTION, key_only=True)
 def detect(
-    request: HttpRequest, resource: Resource, project_id: uuid.UUID, publish_name: str
+    request: HttpRequest,
+    key_digest: str,
+    project_id: uuid.UUID,
+    publish_name: str,
+    store: bool,
+    source: str,
 ) -> Any:
     """DetectImage and DetectImageUrl, with and without /nostore."""
-    iteration = prediction_services.published_iteration_get(
-        resource=resource, project_id=project_id, publish_name=publish_name
+    iteration = prediction_services.published_iteration_for_key(
+        key_digest=key_digest, project_id=project_id, publish_name=publish_name
     )
-    raise _not_detection(iteration.project)
+    if iteration is None:  # a wrong key (401) or a wrong name for a right key (404)?
+        resource = resource_for_digest(key_digest, PREDICTION)
+        if resource is None:
+            raise unauthorized(PREDICTION)
+        iteration = prediction_services.published_iteration_get(
+            resource=resource, project_id=project_id, publish_name=publish_name
+        )
+    image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
+    result = prediction_services.prediction_detect(
+        iteration=iteration,
+        store=store,
+        application=request.GET.get("application", ""),
+        **image,
+    )
+    return prediction_json(result)

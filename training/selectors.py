@@ -333,9 +333,7 @@ def _detection_rows(iteration: Iteration) -> list[IterationImage]:
     )
 
 
-def _evaluated(
-    rows: list[IterationImage], tag_count: int, threshold: float, overlap: float
-) -> Any:
+def _evaluated(rows: list[IterationImage], tag_count: int, threshold: float, overlap: float) -> Any:
     truth = [[_as_box(r) for r in row.regions or []] for row in rows]
     predicted = [[_as_detection(d) for d in row.detections or []] for row in rows]
     return evaluate(truth, predicted, tag_count, threshold=threshold, overlap=overlap)

@@ -238,7 +238,9 @@ def _train_detector(iteration: Iteration, domain_name: str) -> None:
         scratch_dir=_scratch_dir(),
     )
     cache = feature_cache(iteration.project_id)
-    result = train_detector(request, backbone=backbone, progress=_Reporter(iteration.id), cache=cache)
+    result = train_detector(
+        request, backbone=backbone, progress=_Reporter(iteration.id), cache=cache
+    )
     saving = time.perf_counter()
     name = _save_bundle(iteration, result.bundle)
     for r, row in enumerate(rows):

@@ -49,6 +49,7 @@ def _training_set(
         tags = [t for t in tags if t.id in wanted]
     tag_ids = {t.id for t in tags}
     labels: dict[uuid.UUID, list[uuid.UUID]] = {}
+    pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]
     if project.is_detection:
         # A detection image's tags are those of its regions (an image tag without a box
         # teaches a detector nothing).
