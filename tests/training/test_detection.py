@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from engine.boxes import box_iou
 from prediction.services import prediction_detect
+from projects import rules
 from tests.training.detection import (
     TEST_FORK,
     TEST_PHOTO,
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def few(monkeypatch):
     """Azure's 15 photos per tag, lowered so a test trains in seconds on two cores."""
-    monkeypatch.setattr(services.starting, "MIN_IMAGES_PER_TAG_DETECTION", 6)
+    monkeypatch.setattr(rules, "MIN_IMAGES_PER_TAG_DETECTION", 6)
 
 
 def _trained(project) -> Iteration:

@@ -20,10 +20,9 @@ from projects.models import Project, Region, Tag
 from projects.rules import (
     MAX_BUDGET_HOURS,
     MIN_IMAGES_PER_TAG,
-    MIN_IMAGES_PER_TAG_DETECTION,
     MIN_IMAGES_PER_TAG_MULTILABEL,
     MIN_TAGS,
-    MIN_TAGS_DETECTION,
+    detection_training_check,
 )
 from projects.selectors import active_images
 from training.jobs import TRAINING
@@ -73,40 +72,29 @@ def _training_set(
 def _check_trainable(
     project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
 ) -> None:
-    regular = [t for t in tags if not t.is_negative]
-    least = MIN_TAGS_DETECTION if project.is_detection else MIN_TAGS
-    if len(regular) < least:
-        raise ValidationError(
-            f"Training needs at least {least} tag{'s' if least > 1 else ''} with images; "
-            f"this project has {len(regular)}.",
-            code=_validation_code(project),
-        )
     counts = {t.id: 0 for t in tags}
     for ids in labels.values():
         for tag_id in ids:
             counts[tag_id] += 1
-    minimum = _images_per_tag(project)
+    if project.is_detection:
+        detection_training_check({t.name: counts[t.id] for t in tags})
+        return
+    regular = [t for t in tags if not t.is_negative]
+    if len(regular) < MIN_TAGS:
+        raise ValidationError(
+            f"Training needs at least {MIN_TAGS} tags with images; this project has "
+            f"{len(regular)}.",
+            code=AzureCode.BAD_REQUEST_MULTICLASS_TRAINING_VALIDATION_FAILED
+            if project.is_multiclass
+            else AzureCode.BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED,
+        )
+    minimum = MIN_IMAGES_PER_TAG if project.is_multiclass else MIN_IMAGES_PER_TAG_MULTILABEL
     short = [f"{t.name} ({counts[t.id]})" for t in tags if counts[t.id] < minimum]
     if short:
-        what = "images with a region of it" if project.is_detection else "images"
         raise ValidationError(
-            f"Each tag needs at least {minimum} {what}; add more to: {', '.join(short)}.",
+            f"Each tag needs at least {minimum} images; add more to: {', '.join(short)}.",
             code=AzureCode.BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG,
         )
-
-
-def _validation_code(project: Project) -> AzureCode:
-    if project.is_detection:
-        return AzureCode.BAD_REQUEST_DETECTION_TRAINING_VALIDATION_FAILED
-    if project.is_multiclass:
-        return AzureCode.BAD_REQUEST_MULTICLASS_TRAINING_VALIDATION_FAILED
-    return AzureCode.BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED
-
-
-def _images_per_tag(project: Project) -> int:
-    if project.is_detection:
-        return MIN_IMAGES_PER_TAG_DETECTION
-    return MIN_IMAGES_PER_TAG if project.is_multiclass else MIN_IMAGES_PER_TAG_MULTILABEL
 
 
 def _regions(
