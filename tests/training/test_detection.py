@@ -123,9 +123,10 @@ def test_a_detector_trains_measures_and_finds_the_fork(alice, alice_client, reso
     # pages are another issue's).
     page = alice_client.get(reverse("training:performance", args=[project.id, iteration.id]))
     assert page.status_code == 200
-    assert page.context["numbers"]["overall"] == selectors.iteration_detection_performance(
-        iteration
-    )["overall"]
+    assert (
+        page.context["numbers"]["overall"]
+        == selectors.iteration_detection_performance(iteration)["overall"]
+    )
 
 
 def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
