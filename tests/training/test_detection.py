@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from engine.boxes import box_iou
 from prediction.services import prediction_detect
@@ -71,7 +72,7 @@ def test_the_iteration_keeps_each_photos_boxes(alice, resource, few):
     assert info.value.code == "BadRequestTrainingNotNeeded"
 
 
-def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
+def test_a_detector_trains_measures_and_finds_the_fork(alice, alice_client, resource, few):
     project = detection_project(alice, resource)
     add_sample_photos(project, 6)
     iteration = _trained(project)
@@ -118,6 +119,15 @@ def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
     probabilities = [p.probability for p in result.predictions]
     assert probabilities == sorted(probabilities, reverse=True)
 
+    # The portal's Performance page shows a detector's headline figures (its own detection
+    # pages are another issue's).
+    page = alice_client.get(reverse("training:performance", args=[project.id, iteration.id]))
+    assert page.status_code == 200
+    assert (
+        page.context["numbers"]["overall"]
+        == selectors.iteration_detection_performance(iteration)["overall"]
+    )
+
 
 def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
     """Random boxes with random tags: whatever the detector does, an honest out-of-fold mAP
@@ -130,3 +140,46 @@ def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
     assert figures["overall"]["average_precision"] < 0.25, figures
     # Not for want of detections: the models did answer, wrongly.
     assert any(row.detections for row in iteration.images.all())
+
+
+def test_a_detector_has_the_same_life_cycle(alice, resource, few, monkeypatch):
+    """Cancelled while it trains, it stops and keeps no model; a crash leaves it Failed with
+    its traceback; Advanced runs within its budget and says which model it kept."""
+    from engine import detector
+
+    project = detection_project(alice, resource)
+    add_sample_photos(project, 6)
+    real = detector.train_detector
+
+    def cancel_then_train(*args, **kwargs):
+        Iteration.objects.update(status=Iteration.Status.CANCELLED)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detector, "train_detector", cancel_then_train)
+    iteration = services.iteration_train_start(project=project)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.CANCELLED and not iteration.model_file
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(detector, "train_detector", explode)
+    iteration = services.iteration_train_start(project=project)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.FAILED
+    assert "out of memory" in iteration.error and "RuntimeError" in iteration.traceback
+
+    monkeypatch.setattr(detector, "train_detector", real)
+    iteration = services.iteration_train_start(
+        project=project, training_type="Advanced", reserved_budget_hours=60 / 3600
+    )
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.COMPLETED, iteration.error
+    assert iteration.training_type == "Advanced"
+    # A minute is what Quick training alone takes here: the budget reached the engine, which
+    # kept Quick's model and says so (Details), rather than fine-tuning past it.
+    assert iteration.details["kept"] == "frozen", iteration.details
+    assert "budget" in iteration.details["why"] and iteration.details["estimate"]
