@@ -7,7 +7,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -25,11 +25,12 @@ from api.parsing import (
     json_body,
     query_flag,
     query_ids,
+    region_of,
     take_skip,
     training_base,
     uuid_of,
 )
-from api.shapes import image_json, iso
+from api.shapes import image_json, iso, region_json
 from core.codes import AzureCode
 from core.http import serve_stored_file
 from prediction import services as prediction_services
@@ -37,7 +38,7 @@ from projects import selectors, services
 from projects.metadata import metadata_clean, metadata_filter
 from projects.models import Image, Project, Resource
 from projects.selectors import ImageFilter
-from projects.services import ImageCreateResult, ImageUpload
+from projects.services import ImageCreateResult, ImageUpload, RegionBox
 from projects.services.fetching import uploads_from_urls
 from training import selectors as training_selectors
 from training import services as training_services
@@ -85,9 +86,16 @@ def _matching(
 def _images_json(
     request: HttpRequest, iteration: Iteration | None, images: Iterable[Image]
 ) -> list[Any]:
+    images = list(images)
     if iteration is None:
-        return [image_json(i, training_base(request)) for i in images]
-    # As the iteration saw them: its tags, by the names they had then.
+        found = selectors.regions_for_images([i.id for i in images])  # one query a page
+        return [
+            image_json(
+                i, training_base(request), regions=[region_json(r) for r in found.get(i.id, [])]
+            )
+            for i in images
+        ]
+    # As the iteration saw them: its tags and regions, by the names they had then.
     names = {t["id"]: t["name"] for t in iteration.tags}
     when = iso(iteration.created_at)
     return [
@@ -98,8 +106,29 @@ def _images_json(
                 {"tagId": t, "tagName": names.get(t, ""), "created": when}
                 for t in i.seen_tag_ids  # type: ignore[attr-defined]
             ],
+            regions=_seen_regions(iteration, getattr(i, "seen_regions", None) or [], when),
         )
         for i in images
+    ]
+
+
+def _seen_regions(iteration: Iteration, boxes: list[list[Any]], when: str | None) -> list[Any]:
+    """An iteration's snapshot of an image's regions ([tag index, left, top, width, height])
+    as ImageRegions; a snapshot keeps no region ids."""
+    tags = iteration.tags
+    return [
+        {
+            "regionId": None,
+            "tagName": tags[index]["name"],
+            "created": when,
+            "tagId": tags[index]["id"],
+            "left": left,
+            "top": top,
+            "width": width,
+            "height": height,
+        }
+        for index, left, top, width, height in boxes
+        if 0 <= index < len(tags)
     ]
 
 
@@ -119,13 +148,15 @@ def _listed(request: HttpRequest, project: Project, state: str | None = None) ->
 
 def _summary(results: list[ImageCreateResult], request: HttpRequest) -> tuple[Any, int]:
     ok = all(r.status.ok for r in results)
+    shown = _images_json(request, None, [r.image for r in results if r.image is not None])
+    by_id = {i["id"]: i for i in shown}
     body = {
         "isBatchSuccessful": ok,
         "images": [
             {
                 "sourceUrl": r.source_name,
                 "status": r.status.value,
-                "image": image_json(r.image, training_base(request)) if r.image else None,
+                "image": by_id[str(r.image.id)] if r.image else None,
             }
             for r in results
         ],
@@ -156,6 +187,11 @@ def _batch(request: HttpRequest, key: str = "images") -> _Batch:
 
 def _tags(shared: list[str], entry: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(set(shared) | {str(t) for t in body_list(entry, "tagIds")}))
+
+
+def _regions(entry: dict[str, Any]) -> tuple[RegionBox, ...]:
+    """An entry's regions (ImageFileCreateEntry, ImageUrlCreateEntry, ImageIdCreateEntry)."""
+    return tuple(region_of(r) for r in body_list(entry, "regions"))
 
 
 @api_view(["GET", "POST", "DELETE"], TRAINING, finds="project")
@@ -196,13 +232,13 @@ def images_files(request: HttpRequest, resource: Resource, project: Project) -> 
     entries = []
     for entry in batch.entries:
         name = str(entry.get("name") or "image")
-        tags = _tags(batch.tag_ids, entry)
+        tags, regions = _tags(batch.tag_ids, entry), _regions(entry)
         try:
             data = base64.b64decode(_contents(entry), validate=True)
         except (binascii.Error, ValueError):
             entries.append((ImageUpload(name=name, source_error="contents is not base64."), tags))
             continue
-        entries.append((ImageUpload(name=name, data=data), tags))
+        entries.append((ImageUpload(name=name, data=data, regions=regions), tags))
     results = services.images_create_each(project=project, entries=entries, metadata=batch.metadata)
     return _summary(results, request)
 
@@ -212,8 +248,12 @@ def images_urls(request: HttpRequest, resource: Resource, project: Project) -> A
     batch = _batch(request)
     services.batch_size_check(len(batch.entries))  # before fetching anything
     metadata_clean(batch.metadata)  # likewise
+    regions = [_regions(e) for e in batch.entries]  # likewise
     uploads = uploads_from_urls([str(e.get("url") or "") for e in batch.entries])
-    entries = [(u, _tags(batch.tag_ids, e)) for u, e in zip(uploads, batch.entries, strict=True)]
+    entries = [
+        (replace(u, regions=r), _tags(batch.tag_ids, e))
+        for u, r, e in zip(uploads, regions, batch.entries, strict=True)
+    ]
     results = services.images_create_each(
         project=project, entries=entries, source=Image.Source.URL, metadata=batch.metadata
     )
@@ -225,8 +265,9 @@ def images_predictions(request: HttpRequest, resource: Resource, project: Projec
     batch = _batch(request)
     services.batch_size_check(len(batch.entries))
     entries = [(uuid_of(e.get("id"), "id"), _tags(batch.tag_ids, e)) for e in batch.entries]
+    regions = {i: _regions(e) for (i, _), e in zip(entries, batch.entries, strict=True)}
     results = prediction_services.predictions_to_images(
-        project=project, entries=entries, metadata=batch.metadata
+        project=project, entries=entries, metadata=batch.metadata, regions=regions
     )
     return _summary(results, request)
 

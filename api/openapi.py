@@ -113,6 +113,8 @@ _BATCH = [
     C.BAD_REQUEST_IMAGE_METADATA_KEY,
     C.BAD_REQUEST_IMAGE_METADATA_VALUE,
 ]
+# Images that carry regions (an object-detection project's entries).
+_ENTRIES = [*_BATCH, C.BAD_REQUEST_IMAGE_REGIONS]
 _IMAGE = [
     C.BAD_REQUEST_IMAGE_STREAM,
     C.BAD_REQUEST_IMAGE_FORMAT,
@@ -124,10 +126,11 @@ _TRAINED = [C.BAD_REQUEST_INVALID_IDS, C.BAD_REQUEST_ITERATION_IS_NOT_TRAINED]
 _QUICK_TEST = [*_TRAINED, C.BAD_REQUEST_NO_VALID_ITERATION]
 _PREDICT = [C.BAD_REQUEST_ITERATION_IS_NOT_TRAINED, C.SERVICE_UNAVAILABLE]
 _DETECTION = [C.BAD_REQUEST_OPERATION_NOT_SUPPORTED]
+_REGIONS = [*_DETECTION, C.BAD_REQUEST_EXCEEDED_BATCH_SIZE, C.BAD_REQUEST_INVALID_IDS]
 _TAG_SET = [C.ERROR_TAG_LIMIT_EXCEED, C.ERROR_INVALID_TAG, C.ERROR_NEGATIVE_AND_REGULAR_TAG]
 CODES: dict[str, list[C]] = {
     "CreateProject": [C.BAD_REQUEST_PROJECT_NAME, *_PROJECT],
-    "UpdateProject": _PROJECT,
+    "UpdateProject": [*_PROJECT, C.BAD_REQUEST_PROJECT_UNSUPPORTED_DOMAIN_TYPE_CHANGE],
     "ImportProject": [C.BAD_REQUEST_INVALID_IMPORT_TOKEN],
     "GetTags": _IDS,
     "GetTag": _IDS,
@@ -142,15 +145,15 @@ CODES: dict[str, list[C]] = {
     "GetUntaggedImageCount": _IDS,
     "DeleteImages": _IDS,
     "CreateImagesFromData": [*_BATCH, C.BAD_REQUEST_IMAGE_STREAM],
-    "CreateImagesFromFiles": _BATCH,
-    "CreateImagesFromUrls": [*_BATCH, C.BAD_REQUEST_IMAGE_URL],
-    "CreateImagesFromPredictions": _BATCH,
+    "CreateImagesFromFiles": _ENTRIES,
+    "CreateImagesFromUrls": [*_ENTRIES, C.BAD_REQUEST_IMAGE_URL],
+    "CreateImagesFromPredictions": _ENTRIES,
     "UpdateImageMetadata": _BATCH,
-    "CreateImageTags": [*_IDS, *_TAG_SET],
+    "CreateImageTags": [*_IDS, *_TAG_SET, C.BAD_REQUEST_IMAGE_TAGS],
     "DeleteImageTags": _IDS,
-    "CreateImageRegions": _DETECTION,
-    "DeleteImageRegions": _DETECTION,
-    "GetImageRegionProposals": _DETECTION,
+    "CreateImageRegions": [*_REGIONS, C.BAD_REQUEST_IMAGE_REGIONS, C.ERROR_INVALID_TAG],
+    "DeleteImageRegions": _REGIONS,
+    "GetImageRegionProposals": [*_DETECTION, C.BAD_REQUEST_INVALID_IDS, C.ERROR_REGION_PROPOSAL],
     "GetArtifact": [C.BAD_REQUEST_INVALID_ARTIFACT_URI],
     "QuerySuggestedImages": _TRAINED,
     "QuerySuggestedImageCount": _TRAINED,
@@ -161,6 +164,7 @@ CODES: dict[str, list[C]] = {
         C.BAD_REQUEST_MULTICLASS_TRAINING_VALIDATION_FAILED,
         C.BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED,
         C.BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG,
+        C.BAD_REQUEST_DETECTION_TRAINING_VALIDATION_FAILED,
         C.BAD_REQUEST_TRAINING_NOT_NEEDED,
         C.BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS,
         C.BAD_REQUEST_RESERVED_BUDGET_NOT_ENOUGH,
@@ -286,7 +290,8 @@ def build(routes: list[Any]) -> dict[str, Any]:
             "title": "Custom Vision-compatible Training and Prediction API",
             "version": "3.4-preview",
             "description": (
-                "Azure Custom Vision's classification API, served by this self-hosted portal. "
+                "Azure Custom Vision's classification and object-detection API, served by "
+                "this self-hosted portal. "
                 "Operation ids are the official SDK's."
             ),
         },

@@ -153,6 +153,34 @@ def body_list(body: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
+_BOX = ("left", "top", "width", "height")
+
+
+def _coordinate(region: dict[str, Any], name: str) -> float:
+    value = region.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ApiError(400, AzureCode.BAD_REQUEST_IMAGE_REGIONS, f"A region's {name} is a number.")
+    try:
+        return float(value)
+    except ValueError:
+        raise ApiError(
+            400, AzureCode.BAD_REQUEST_IMAGE_REGIONS, f"A region's {name} is a number."
+        ) from None
+
+
+def region_of(region: Any) -> tuple[uuid.UUID, float, float, float, float]:
+    """A region of a JSON body, {tagId, left, top, width, height} (its box is the services'
+    to check)."""
+    if not isinstance(region, dict):
+        raise ApiError(
+            400,
+            AzureCode.BAD_REQUEST_IMAGE_REGIONS,
+            "A region is {tagId, left, top, width, height}.",
+        )
+    left, top, width, height = (_coordinate(region, name) for name in _BOX)
+    return uuid_of(region.get("tagId"), "tagId"), left, top, width, height
+
+
 def body_text(body: dict[str, Any], key: str, default: str = "") -> str:
     """A string in a JSON body: `default` when absent, "" when null or empty."""
     value = body.get(key, default)

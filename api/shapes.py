@@ -8,7 +8,7 @@ from typing import Any
 from engine.bundle import VERSION
 from engine.export import SUPPORTED_PLATFORMS
 from projects.domains import Domain
-from projects.models import Project
+from projects.models import Project, Region
 
 
 def iso(value: datetime | None) -> str | None:
@@ -36,7 +36,8 @@ def project_json(project: Project) -> dict[str, Any]:
         "description": project.description,
         "settings": {
             "domainId": str(project.domain_id),
-            "classificationType": project.classification_type,
+            # Azure's is null in an object-detection project: there is no such choice there.
+            "classificationType": None if project.is_detection else project.classification_type,
             "targetExportPlatforms": list(project.target_export_platforms),
             "useNegativeSet": True,
             "imageProcessingSettings": {"augmentationMethods": {}},
@@ -63,9 +64,29 @@ def tag_json(tag: Any, image_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def image_json(image: Any, base: str, tags: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def region_json(region: Region) -> dict[str, Any]:
+    """An ImageRegion (its tag read with it: `regions_for_images`)."""
+    return {
+        "regionId": str(region.id),
+        "tagName": region.tag.name,
+        "created": iso(region.created_at),
+        "tagId": str(region.tag_id),
+        "left": region.left,
+        "top": region.top,
+        "width": region.width,
+        "height": region.height,
+    }
+
+
+def image_json(
+    image: Any,
+    base: str,
+    tags: list[dict[str, Any]] | None = None,
+    regions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """`base` is the absolute training URL prefix; image files are served there by key.
-    `tags` replaces the image's current tags (an iteration's view of it)."""
+    `tags` replaces the image's current tags (an iteration's view of it); `regions` are its
+    regions as `region_json` writes them (an object-detection image's tags are theirs)."""
     if tags is None:
         tags = [
             {"tagId": str(it.tag_id), "tagName": it.tag.name, "created": iso(it.created_at)}
@@ -79,7 +100,7 @@ def image_json(image: Any, base: str, tags: list[dict[str, Any]] | None = None) 
         "height": image.height,
         **_uris(root),
         "tags": tags,
-        "regions": [],
+        "regions": regions or [],
         "metadata": dict(image.metadata),
     }
 

@@ -39,6 +39,10 @@ class AzureCode(StrEnum):
     # --- Projects and their transfer ---------------------------------------------------------
     BAD_REQUEST_PROJECT_NAME = "BadRequestProjectName"
     BAD_REQUEST_DOMAIN_INVALID = "BadRequestDomainInvalid"
+    # A domain of the other project type (classification <-> object detection).
+    BAD_REQUEST_PROJECT_UNSUPPORTED_DOMAIN_TYPE_CHANGE = (
+        "BadRequestProjectUnsupportedDomainTypeChange"
+    )
     BAD_REQUEST_PROJECT_UNSUPPORTED_EXPORT_PLATFORM = "BadRequestProjectUnsupportedExportPlatform"
     BAD_REQUEST_EXCEEDED_QUOTA = "BadRequestExceededQuota"
     BAD_REQUEST_INVALID_IMPORT = "BadRequestInvalidImport"
@@ -47,6 +51,12 @@ class AzureCode(StrEnum):
 
     # --- Tags --------------------------------------------------------------------------------
     BAD_REQUEST_TAG_NAME_NOT_UNIQUE = "BadRequestTagNameNotUnique"
+    # Tags set on an object-detection image directly: its tags are its regions'.
+    BAD_REQUEST_IMAGE_TAGS = "BadRequestImageTags"
+
+    # --- Regions (object detection) ----------------------------------------------------------
+    BAD_REQUEST_IMAGE_REGIONS = "BadRequestImageRegions"
+    ERROR_REGION_PROPOSAL = "ErrorRegionProposal"
 
     # --- Images ------------------------------------------------------------------------------
     BAD_REQUEST_IMAGE_BATCH = "BadRequestImageBatch"
@@ -68,6 +78,7 @@ class AzureCode(StrEnum):
     ERROR_IMAGE_NOT_FOUND = "ErrorImageNotFound"
     ERROR_LIMIT_EXCEED = "ErrorLimitExceed"
     ERROR_TAG_LIMIT_EXCEED = "ErrorTagLimitExceed"
+    ERROR_REGION_LIMIT_EXCEED = "ErrorRegionLimitExceed"
     ERROR_NEGATIVE_AND_REGULAR_TAG = "ErrorNegativeAndRegularTagOnSameImage"
     ERROR_INVALID_TAG = "ErrorInvalidTag"
     ERROR_UNKNOWN = "ErrorUnknown"
@@ -81,6 +92,10 @@ class AzureCode(StrEnum):
         "BadRequestMultiLabelClassificationTrainingValidationFailed"
     )
     BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG = "BadRequestNotEnoughImagesPerTag"
+    BAD_REQUEST_DETECTION_TRAINING_VALIDATION_FAILED = "BadRequestDetectionTrainingValidationFailed"
+    BAD_REQUEST_DETECTION_TRAINING_NOT_ALLOW_NEGATIVE_TAG = (
+        "BadRequestDetectionTrainingNotAllowNegativeTag"
+    )
     BAD_REQUEST_TRAINING_NOT_NEEDED = "BadRequestTrainingNotNeeded"
     BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS = "BadRequestTrainingAlreadyInProgress"
     BAD_REQUEST_RESERVED_BUDGET_NOT_ENOUGH = (

@@ -59,6 +59,7 @@ class ImageStatus(StrEnum):
     ERROR_IMAGE_DIMENSIONS = "ErrorImageDimensions"
     ERROR_LIMIT_EXCEED = "ErrorLimitExceed"
     ERROR_TAG_LIMIT_EXCEED = "ErrorTagLimitExceed"
+    ERROR_REGION_LIMIT_EXCEED = "ErrorRegionLimitExceed"
     ERROR_NEGATIVE_AND_REGULAR_TAG = "ErrorNegativeAndRegularTagOnSameImage"
     ERROR_INVALID_TAG = "ErrorInvalidTag"
     ERROR_UNKNOWN = "ErrorUnknown"

@@ -69,8 +69,12 @@ class ProjectForm(forms.Form):
 
 
 class ProjectSettingsForm(ProjectForm):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, domain_type: str = CLASSIFICATION, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A project keeps its type: its settings offer the domains of that type only.
+        domain = self.fields["domain_id"]
+        assert isinstance(domain, forms.TypedChoiceField)
+        domain.choices = [(str(d.id), d.name) for d in DOMAINS if d.type == domain_type]
         self.fields["resource"].required = True
         self.fields["resource"].empty_label = None  # type: ignore[attr-defined]
         del self.fields["new_resource_name"]

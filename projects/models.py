@@ -92,7 +92,11 @@ class Project(NamedModel):
 
     @property
     def is_multiclass(self) -> bool:
-        return self.classification_type == self.ClassificationType.MULTICLASS
+        """One tag per image. Never so in object detection: an image's tags are its regions',
+        as many as it has boxes of (Azure's classificationType is null there)."""
+        return (
+            self.classification_type == self.ClassificationType.MULTICLASS and not self.is_detection
+        )
 
     @property
     def domain(self) -> Domain:

@@ -118,7 +118,12 @@ def project_settings(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespo
     }
     return _form_page(
         request,
-        ProjectSettingsForm(request.POST or None, user=request.user, initial=initial),
+        ProjectSettingsForm(
+            request.POST or None,
+            user=request.user,
+            initial=initial,
+            domain_type=project.domain.type,
+        ),
         lambda data: services.project_update(project=project, **data),
         done=lambda _: "Project settings saved.",
         then=reverse("projects:settings", args=[project.id]),

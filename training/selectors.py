@@ -81,8 +81,9 @@ def iteration_tag_list(iteration: Iteration) -> list[SeenTag]:
 def iteration_image_list(
     *, iteration: Iteration, state: str, tag_ids: list[uuid.UUID] | None, where: Q | None
 ) -> QuerySet[Image]:
-    """The images the iteration trained on, newest first, each with `seen_tag_ids`: its tags
-    then (it may since have been retagged, or removed from the project)."""
+    """The images the iteration trained on, newest first, each with `seen_tag_ids` and
+    `seen_regions`: its tags and regions then (it may since have been retagged, or removed
+    from the project)."""
     seen = IterationImage.objects.filter(iteration=iteration)
     if state == ImageFilter.TAGGED:
         seen = seen.exclude(tag_ids=[])
@@ -100,7 +101,8 @@ def iteration_image_list(
         images = images.filter(where)
     then = IterationImage.objects.filter(iteration=iteration, image=OuterRef("pk"))
     return images.annotate(
-        seen_tag_ids=Subquery(then.values("tag_ids")[:1], output_field=JSONField())
+        seen_tag_ids=Subquery(then.values("tag_ids")[:1], output_field=JSONField()),
+        seen_regions=Subquery(then.values("regions")[:1], output_field=JSONField()),
     ).order_by("-created_at", "id")
 
 

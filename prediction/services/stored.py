@@ -17,6 +17,7 @@ from projects.services.images import (
     images_create_each,
     stored_image_rules,
 )
+from projects.services.regions import RegionBox
 
 
 def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
@@ -64,10 +65,12 @@ def predictions_to_images(
     project: Project,
     entries: Sequence[tuple[uuid.UUID, Sequence[uuid.UUID | str]]],
     metadata: Mapping[str, str] | None = None,
+    regions: Mapping[uuid.UUID, Sequence[RegionBox]] | None = None,
 ) -> list[ImageCreateResult]:
     """Move stored predictions into the training images with the tags given (the portal's
-    "Save and close", the API's CreateImagesFromPredictions). Each goes through the same
-    ingestion as an upload; one that went in leaves the Predictions list."""
+    "Save and close", the API's CreateImagesFromPredictions), and in an object-detection
+    project with their `regions` (by prediction id). Each goes through the same ingestion as
+    an upload; one that went in leaves the Predictions list."""
     found = {
         p.id: p
         for p in StoredPrediction.objects.filter(project=project, id__in=[e[0] for e in entries])
@@ -81,7 +84,8 @@ def predictions_to_images(
             )
         else:
             data = storage.read(str(stored.file.name))
-            upload = ImageUpload(name=str(prediction_id), data=data)
+            boxes = (regions or {}).get(prediction_id, ())
+            upload = ImageUpload(name=str(prediction_id), data=data, regions=boxes)
         uploads.append((upload, tags))
     results = images_create_each(
         project=project, entries=uploads, source=Image.Source.PREDICTION, metadata=metadata

@@ -20,6 +20,14 @@ from projects.services.images import (
     images_tags_remove,
 )
 from projects.services.projects import project_create, project_delete, project_update
+from projects.services.regions import (
+    RegionBatch,
+    RegionBox,
+    RegionEntry,
+    regions_create,
+    regions_delete,
+    regions_replace,
+)
 from projects.services.resources import (
     ResourceKeys,
     default_resource_name,
@@ -37,6 +45,9 @@ __all__ = [
     "ImageTagsResult",
     "ImageUpload",
     "MetadataResult",
+    "RegionBatch",
+    "RegionBox",
+    "RegionEntry",
     "ResourceKeys",
     "batch_size_check",
     "default_resource_name",
@@ -54,6 +65,9 @@ __all__ = [
     "project_create",
     "project_delete",
     "project_update",
+    "regions_create",
+    "regions_delete",
+    "regions_replace",
     "resource_create",
     "resource_delete",
     "resource_regenerate_key",

@@ -11,7 +11,7 @@ from django.http import Http404
 
 from core.codes import AzureCode
 from projects.models import ImageTag, Project, Tag
-from projects.services.images import images_tags_add, images_tags_remove
+from projects.services.images import images_tags_add, images_tags_remove, tags_by_regions_only
 
 Pair = tuple[uuid.UUID, uuid.UUID]  # (image id, tag id)
 
@@ -27,7 +27,9 @@ def image_tags_create(*, project: Project, pairs: Sequence[Pair]) -> ImageTagsRe
     `duplicated`. Reads only the images and tags the pairs name, however large the project.
 
     Like Azure's, the pairs go in one by one: an unknown tag or image stops the call there,
-    after the pairs before it went in."""
+    after the pairs before it went in. An object-detection project refuses them all: its
+    images are tagged by their regions."""
+    tags_by_regions_only(project)
     tags = {t.id: t for t in Tag.objects.filter(project=project, id__in={p[1] for p in pairs})}
     existing = set(
         ImageTag.objects.filter(

@@ -23,8 +23,11 @@ from core import storage
 from core.codes import AzureCode
 from engine.imaging import ImageRejected, ImageRules, ImageStatus, PreparedImage, prepare_image
 from projects.metadata import MAX_PAIRS, metadata_clean
-from projects.models import Image, ImageTag, Project, Tag
+from projects.models import Image, ImageTag, Project, Region, Tag
+from projects.rules import MAX_REGIONS_PER_IMAGE
 from projects.selectors import active_images
+from projects.services import regions
+from projects.services.regions import Box, RegionBox
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class ImageUpload:
     data: bytes | None = None
     source_error: str | None = None  # e.g. a URL that could not be fetched
     metadata: Mapping[str, str] | None = None  # this image's own, over the batch's
+    # Its regions in an object-detection project, which are then its tags (see `images_create`).
+    regions: Sequence[RegionBox] = ()
 
 
 @dataclass(frozen=True)
@@ -127,9 +132,20 @@ def images_create(
     metadata: Mapping[str, str] | None = None,
 ) -> list[ImageCreateResult]:
     """Add a batch of images with the same tags (and metadata, checked by `metadata_clean`);
-    one result per upload, in order."""
+    one result per upload, in order.
+
+    In an object-detection project an image's tags are its regions' (`ImageUpload.regions`):
+    `tag_ids` are ignored, as Azure ignores them there, so an image without regions goes in
+    untagged. A region with a bad box refuses the whole batch (BadRequestImageRegions) before
+    any image goes in."""
     batch_size_check(len(uploads))
     metadata = metadata_clean(metadata)
+    detection = project.is_detection
+    if detection:
+        tag_ids = ()
+        for box in (b for u in uploads for b in u.regions):
+            regions.box_checked(*box[1:])
+        found = regions.region_tags(project, {b[0] for u in uploads for b in u.regions})
     try:
         tags, tag_error = _resolve_tags(project, tag_ids), None
     except _Rejected as exc:
@@ -139,6 +155,8 @@ def images_create(
     for upload in uploads:
         if tag_error is not None:
             result = ImageCreateResult(upload.name, tag_error.status, tag_error.message)
+        elif detection:
+            result = _create_detection_one(project, upload, found, source, count, metadata)
         else:
             result = _create_one(project, upload, tags, source, count, metadata)
         if result.status == ImageStatus.OK:
@@ -175,6 +193,30 @@ def images_create_each(
     return [r for r in results if r is not None]
 
 
+def _create_detection_one(
+    project: Project,
+    upload: ImageUpload,
+    tags: Mapping[uuid.UUID, Tag],
+    source: str,
+    count: int,
+    metadata: dict[str, str],
+) -> ImageCreateResult:
+    """An image of an object-detection project, with its regions (checked here, each upload
+    alone: a tag not in the project fails this image only, as a tag id does in `tag_ids`)."""
+    if len(upload.regions) > MAX_REGIONS_PER_IMAGE:
+        return ImageCreateResult(
+            upload.name,
+            ImageStatus.ERROR_REGION_LIMIT_EXCEED,
+            f"An image holds at most {MAX_REGIONS_PER_IMAGE} regions; {len(upload.regions)} "
+            "were given.",
+        )
+    try:
+        boxes = regions.boxes_of(upload.regions, tags)
+    except ValidationError as exc:
+        return ImageCreateResult(upload.name, ImageStatus.ERROR_INVALID_TAG, " ".join(exc.messages))
+    return _create_one(project, upload, [], source, count, metadata, boxes)
+
+
 def _create_one(
     project: Project,
     upload: ImageUpload,
@@ -182,6 +224,7 @@ def _create_one(
     source: str,
     count: int,
     metadata: dict[str, str],
+    boxes: Sequence[Box] = (),
 ) -> ImageCreateResult:
     try:
         data = _read(upload)
@@ -194,6 +237,9 @@ def _create_one(
     content_hash = hashlib.sha256(data).hexdigest()
     existing = Image.objects.filter(project=project, content_hash=content_hash).first()
     if existing is not None and existing.removed_at is None:
+        if boxes:  # Azure adds a duplicate's regions to the image already there
+            with transaction.atomic():
+                regions.regions_add(image=existing, boxes=boxes)
         return _duplicate(upload, existing)
     if count >= settings.CV_MAX_IMAGES_PER_PROJECT:
         return ImageCreateResult(
@@ -208,7 +254,10 @@ def _create_one(
                 removed_at=None, metadata=metadata, tagged=bool(tags)
             )
             ImageTag.objects.bulk_create([ImageTag(image=existing, tag=t) for t in tags])
-        existing.removed_at, existing.metadata, existing.tagged = None, metadata, bool(tags)
+            if boxes:
+                regions.regions_add(image=existing, boxes=boxes)
+        existing.removed_at, existing.metadata = None, metadata
+        existing.tagged = bool(tags or boxes)
         return ImageCreateResult(upload.name, ImageStatus.OK, "", existing)
     try:
         prepared = prepare_image(data, image_rules())
@@ -217,7 +266,7 @@ def _create_one(
     except Exception:
         logger.exception("Unexpected failure reading image %s", upload.name)
         return ImageCreateResult(upload.name, ImageStatus.ERROR_UNKNOWN, "Unexpected error.")
-    return _store(project, upload, prepared, tags, source, metadata)
+    return _store(project, upload, prepared, (tags, boxes), source, metadata)
 
 
 def _own_metadata(batch: dict[str, str], own: Mapping[str, str]) -> dict[str, str]:
@@ -261,10 +310,11 @@ def _store(
     project: Project,
     upload: ImageUpload,
     prepared: PreparedImage,
-    tags: list[Tag],
+    labels: tuple[list[Tag], Sequence[Box]],
     source: str,
     metadata: dict[str, str],
 ) -> ImageCreateResult:
+    tags, boxes = labels
     files = storage.image_files(
         storage.image_base(project.id, prepared.content_hash),
         prepared.extension,
@@ -288,6 +338,9 @@ def _store(
                 tagged=bool(tags),
             )
             ImageTag.objects.bulk_create([ImageTag(image=image, tag=tag) for tag in tags])
+            if boxes:
+                regions.regions_add(image=image, boxes=boxes)
+                image.tagged = True
     except IntegrityError:
         # The same content arrived concurrently and the other upload won.
         existing = Image.objects.filter(project=project, content_hash=prepared.content_hash).first()
@@ -306,8 +359,19 @@ def _store(
 # --- Tagging existing images ----------------------------------------------------------------
 
 
+def tags_by_regions_only(project: Project) -> None:
+    """An object-detection image's tags are its regions': Azure refuses tagging one directly."""
+    if project.is_detection:
+        raise ValidationError(
+            "An object-detection image is tagged by its regions: add a region of the tag "
+            "(CreateImageRegions) instead of tagging the image.",
+            code=AzureCode.BAD_REQUEST_IMAGE_TAGS,
+        )
+
+
 def image_tags_set(*, image: Image, tags: Sequence[Tag]) -> None:
     """Make `tags` exactly the image's tags."""
+    tags_by_regions_only(image.project)
     problem = tag_set_problem(image.project, tags)
     if problem:
         raise ValidationError(problem[1], code=AzureCode(problem[0]))
@@ -353,6 +417,7 @@ def images_tags_add(
     image's current one replaces it: a Multiclass image gets its tag swapped, and Negative and
     regular tags displace each other. Without it, any such conflict refuses the whole call.
     """
+    tags_by_regions_only(project)
     problem = tag_set_problem(project, tags)
     if problem:
         raise ValidationError(problem[1], code=AzureCode(problem[0]))
@@ -378,6 +443,8 @@ def images_tags_remove(
 ) -> int:
     ids = list(image_ids)
     with transaction.atomic():
+        # Untagging an object-detection image takes that tag's boxes off it.
+        Region.objects.filter(image__project=project, image_id__in=ids, tag__in=tags).delete()
         deleted, _ = ImageTag.objects.filter(
             image__project=project, image_id__in=ids, tag__in=tags
         ).delete()
@@ -385,7 +452,6 @@ def images_tags_remove(
     return deleted
 
 
-@transaction.atomic
 @transaction.atomic
 def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> int:
     """Remove images from the project.
@@ -397,6 +463,7 @@ def images_delete(*, project: Project, image_ids: Iterable[uuid.UUID | str]) -> 
     images = active_images(project).filter(id__in=list(image_ids))
     kept = set(images.filter(iteration_images__isnull=False).values_list("id", flat=True))
     ImageTag.objects.filter(image_id__in=kept).delete()
+    Region.objects.filter(image_id__in=kept).delete()  # as its tags: the iteration has its own
     Image.objects.filter(id__in=kept).update(removed_at=timezone.now(), tagged=False)
     gone = images.exclude(id__in=kept)
     deleted = len(kept) + _delete_rows_and_files(gone)

@@ -11,7 +11,13 @@ from django.db.models import Count, Q
 from core import storage
 from core.codes import AzureCode
 from core.text import description_checked
-from projects.domains import DOMAINS_BY_ID, EXPORT_PLATFORMS, GENERAL
+from projects.domains import (
+    CLASSIFICATION,
+    DOMAINS_BY_ID,
+    EXPORT_PLATFORMS,
+    GENERAL,
+    OBJECT_DETECTION,
+)
 from projects.models import Image, Project, Resource, Tag
 from projects.selectors import active_images
 
@@ -94,6 +100,22 @@ def project_create(
     )
 
 
+def _same_type(project: Project, domain_id: uuid.UUID) -> None:
+    """A project keeps its type (classification or object detection) through domain changes,
+    as in Azure: its images are labelled for that type (tags, or regions)."""
+    now, then = project.domain, DOMAINS_BY_ID[domain_id]
+    if now.type != then.type:
+        raise ValidationError(
+            f"The domain {then.name!r} is for {_TYPE_WORDS[then.type]} projects and "
+            f"{project.name!r} is {_TYPE_WORDS[now.type]}: a project keeps its type. Choose "
+            f"one of the {_TYPE_WORDS[now.type]} domains, or create a new project.",
+            code=AzureCode.BAD_REQUEST_PROJECT_UNSUPPORTED_DOMAIN_TYPE_CHANGE,
+        )
+
+
+_TYPE_WORDS = {CLASSIFICATION: "classification", OBJECT_DETECTION: "object-detection"}
+
+
 @transaction.atomic
 def project_update(
     *,
@@ -105,7 +127,8 @@ def project_update(
     resource: Resource | None = None,
     target_export_platforms: Sequence[str] | None = None,
 ) -> Project:
-    """Rename, or change type and domain; the images and tags stay as they are.
+    """Rename, or change classification type and domain (within the project's type:
+    classification or object detection); the images and tags stay as they are.
 
     `target_export_platforms` None (the portal's form, which doesn't show them) keeps the
     current ones, or drops them when the new domain can't export; given explicitly (the API),
@@ -122,7 +145,12 @@ def project_update(
         keep = DOMAINS_BY_ID[domain_id].exportable
         target_export_platforms = project.target_export_platforms if keep else []
     platforms = _export_platforms(target_export_platforms, domain_id)
-    if classification_type == Project.ClassificationType.MULTICLASS and not project.is_multiclass:
+    _same_type(project, domain_id)
+    if (
+        classification_type == Project.ClassificationType.MULTICLASS
+        and not project.is_multiclass
+        and not project.is_detection
+    ):
         crowded = (
             active_images(project)
             .annotate(regular=Count("tags", filter=Q(tags__type=Tag.Type.REGULAR)))
