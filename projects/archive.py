@@ -629,10 +629,13 @@ def _regions(what: str, value: Any) -> tuple[RegionEntry, ...]:
         tag_id = region.get("tagId")
         if not isinstance(tag_id, str) or len(tag_id) > MAX_ID:
             raise ArchiveError(f"{what}: a region's tagId is a tag's id.")
-        numbers = [region.get(key) for key in REGION_FIELDS]
-        # ijson reads fractions as Decimal; bool is an int to Python, not a number to JSON.
-        if not all(isinstance(n, int | float | Decimal) and not isinstance(n, bool) for n in numbers):
-            raise ArchiveError(f"{what}: a region's left, top, width and height are numbers.")
+        numbers: list[int | float | Decimal] = []
+        for key in REGION_FIELDS:
+            number = region.get(key)
+            # ijson reads fractions as Decimal; bool is an int to Python, not a number to JSON.
+            if not isinstance(number, int | float | Decimal) or isinstance(number, bool):
+                raise ArchiveError(f"{what}: a region's left, top, width and height are numbers.")
+            numbers.append(number)
         left, top, width, height = (float(n) for n in numbers)
         found.append((tag_id, left, top, width, height))
     return tuple(found)

@@ -134,7 +134,9 @@ def fill_cutlery(sdk: CustomVisionTrainingClient) -> str:
     def entry(file: str, *extra: Region) -> ImageFileCreateEntry:
         box = boxes[file]
         regions = [
-            Region(tag_id=tags[box["tag"]], **{k: box[k] for k in ("left", "top", "width", "height")}),
+            Region(
+                tag_id=tags[box["tag"]], **{k: box[k] for k in ("left", "top", "width", "height")}
+            ),
             *extra,
         ]
         path = OD_SAMPLES / box["tag"] / file

@@ -167,7 +167,9 @@ def test_a_detection_project_round_trips_with_its_domain_and_every_box(alice, re
     from projects.services.transfer import project_export
 
     logo = next(d for d in DOMAINS if d.type == OBJECT_DETECTION and d.name == "Logo")
-    source = services.project_create(owner=alice, resource=resource, name="Shelf", domain_id=logo.id)
+    source = services.project_create(
+        owner=alice, resource=resource, name="Shelf", domain_id=logo.id
+    )
     fork = services.tag_create(project=source, name="fork")
     knife = services.tag_create(project=source, name="knife")
     one, two, bare = images.distinct(3)
