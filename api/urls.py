@@ -23,6 +23,7 @@ from api import iterations_views as iterations
 from api import openapi
 from api import predictions_views as predictions
 from api import projects_views as projects
+from api import regions_views as regions
 from api import suggestions_views as suggestions
 from api import tags_views as tags
 from core.codes import AzureCode
@@ -131,12 +132,12 @@ ROUTES = [
     Train(f"{P}/images/metadata", images.images_metadata, {"POST": "UpdateImageMetadata"}),
     Train(
         f"{P}/images/regions",
-        detection.image_regions,
+        regions.image_regions,
         {"POST": "CreateImageRegions", "DELETE": "DeleteImageRegions"},
     ),
     Train(
         f"{P}/images/<uuid:image_id>/regionproposals",
-        detection.region_proposals,
+        regions.region_proposals,
         {"POST": "GetImageRegionProposals"},
     ),
     Train(f"{P}/artifacts", projects.artifact, {"GET": "GetArtifact"}),

@@ -91,11 +91,8 @@ class AzureCode(StrEnum):
     BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED = (
         "BadRequestMultiLabelClassificationTrainingValidationFailed"
     )
-    BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG = "BadRequestNotEnoughImagesPerTag"
     BAD_REQUEST_DETECTION_TRAINING_VALIDATION_FAILED = "BadRequestDetectionTrainingValidationFailed"
-    BAD_REQUEST_DETECTION_TRAINING_NOT_ALLOW_NEGATIVE_TAG = (
-        "BadRequestDetectionTrainingNotAllowNegativeTag"
-    )
+    BAD_REQUEST_NOT_ENOUGH_IMAGES_PER_TAG = "BadRequestNotEnoughImagesPerTag"
     BAD_REQUEST_TRAINING_NOT_NEEDED = "BadRequestTrainingNotNeeded"
     BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS = "BadRequestTrainingAlreadyInProgress"
     BAD_REQUEST_RESERVED_BUDGET_NOT_ENOUGH = (

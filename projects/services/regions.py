@@ -191,6 +191,12 @@ def regions_create(*, project: Project, entries: Sequence[RegionEntry]) -> Regio
             AzureCode.BAD_REQUEST_EXCEEDED_BATCH_SIZE,
         )
     tags = region_tags(project, {e.tag_id for e in entries})
+    unknown = {e.tag_id for e in entries} - set(tags)
+    if unknown:
+        raise _refused(
+            f"Tag {sorted(unknown, key=str)[0]} is not in the project.",
+            AzureCode.BAD_REQUEST_INVALID_IDS,
+        )
     boxes = boxes_of([(e.tag_id, e.left, e.top, e.width, e.height) for e in entries], tags)
     wanted = {e.image_id for e in entries}
     # Locked, so two batches on one image count its regions one after the other.
