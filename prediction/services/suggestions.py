@@ -1,11 +1,13 @@
 """Suggested tags for untagged images (the Training Images tab's Suggested view, the API's
-QuerySuggestedImages)."""
+SuggestTagsAndRegions and QuerySuggestedImages). An object-detection iteration suggests
+regions: its boxes, each a tag, a probability and a `boundingBox` as Detect answers them."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,8 +16,8 @@ from django.db import transaction
 from core import storage
 from engine.imaging import ImageRejected, decode_for_model
 from prediction.models import Suggestion
-from prediction.services.classify import TagProbability, prediction_entry_json, ranked
-from prediction.services.predictors import predictor_for
+from prediction.services.classify import TagProbability, located, prediction_entry_json, ranked
+from prediction.services.predictors import detector_for, predictor_for
 from projects.models import Image, Project, Tag
 from projects.selectors import active_images
 from projects.services.images import (
@@ -29,11 +31,15 @@ logger = logging.getLogger(__name__)
 
 def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> float:
     """How unsure the model is: multiclass, 1 − the margin between its two best tags;
-    multilabel, the tag whose probability is nearest 50 %."""
+    multilabel and object detection, the tag (or box) whose probability is nearest 50 %; a
+    detector that found nothing, 1."""
     probabilities = [p.probability for p in predictions]  # best first
     if not probabilities:
         return 1.0
-    if iteration.classification_type == Project.ClassificationType.MULTICLASS:
+    if (
+        iteration.classification_type == Project.ClassificationType.MULTICLASS
+        and not iteration.is_detection
+    ):
         second = probabilities[1] if len(probabilities) > 1 else 0.0
         return round(1.0 - (probabilities[0] - second), 6)
     return round(max(1.0 - abs(2.0 * p - 1.0) for p in probabilities), 6)
@@ -54,34 +60,41 @@ def suggestions_for(
             if budget <= 0:
                 continue
             budget -= 1
-        probabilities = _probabilities(iteration, storage.read(str(image.file.name)))
-        if probabilities is None:
+        predictions = _predictions(iteration, storage.read(str(image.file.name)))
+        if predictions is None:
             logger.warning("Image %s is over today's decoding limit: no suggestion", image.id)
             continue
-        predictions = ranked(iteration, probabilities)
         have[image.id], _ = Suggestion.objects.get_or_create(
-            iteration=iteration,
-            image=image,
-            defaults={
-                "predictions": [prediction_entry_json(p) for p in predictions],
-                "uncertainty": _uncertainty(iteration, predictions),
-                "top_tag_id": predictions[0].tag_id,
-                "top_probability": predictions[0].probability,
-            },
+            iteration=iteration, image=image, defaults=_suggestion_fields(iteration, predictions)
         )
     return [have[i.id] for i in images if i.id in have]
 
 
-def _probabilities(iteration: Iteration, data: bytes) -> list[float] | None:
-    """The model's answer for a stored image, decoded within the process's decoding budget (and
-    freed when this returns, before the next is decoded); None when today's limits refuse it
-    (it was stored under larger ones)."""
-    predictor = predictor_for(iteration)
+def _suggestion_fields(iteration: Iteration, predictions: list[TagProbability]) -> dict[str, Any]:
+    # A detector may find nothing: the row still says the image was looked at, its top tag
+    # (a column that can't be empty) the first at probability 0.
+    top_tag = predictions[0].tag_id if predictions else iteration.tags[0]["id"]
+    return {
+        "predictions": [prediction_entry_json(p) for p in predictions],
+        "uncertainty": _uncertainty(iteration, predictions),
+        "top_tag_id": top_tag,
+        "top_probability": predictions[0].probability if predictions else 0.0,
+    }
+
+
+def _predictions(iteration: Iteration, data: bytes) -> list[TagProbability] | None:
+    """The model's answer for a stored image, most probable first: the tags, or a detector's
+    boxes. Decoded within the process's decoding budget (and freed when this returns, before
+    the next is decoded); None when today's limits refuse it (it was stored under larger
+    ones)."""
+    model = detector_for(iteration) if iteration.is_detection else predictor_for(iteration)
     try:
-        image = decode_for_model(data, stored_image_rules(), predictor.image_size)
+        image = decode_for_model(data, stored_image_rules(), model.image_size)
     except ImageRejected:
         return None
-    return predictor.predict_image(image)
+    if iteration.is_detection:
+        return located(iteration, detector_for(iteration).detect_image(image))
+    return ranked(iteration, predictor_for(iteration).predict_image(image))
 
 
 def _probability(suggestion: Suggestion, tag_id: str) -> float:

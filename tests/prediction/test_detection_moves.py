@@ -1,0 +1,137 @@
+"""An object-detection iteration's suggestions carry regions (QuerySuggestedImages through
+Microsoft's SDK), and a kept detection moved into the training images keeps its boxes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
+from azure.cognitiveservices.vision.customvision.training.models import (
+    ImageIdCreateBatch,
+    ImageIdCreateEntry,
+    SuggestedTagAndRegionQueryToken,
+)
+from msrest.authentication import ApiKeyCredentials
+
+from prediction.models import StoredPrediction, Suggestion
+from prediction.services import prediction_detect, suggested_untagged
+from projects import rules
+from projects import services as project_services
+from projects.models import Image
+from projects.services import ImageUpload
+from tests.api.test_readme_detection_quickstarts import FORK, iou
+from tests.training.detection import OD_SAMPLES, TEST_PHOTO, add_sample_photos, detection_project
+from training import services as training_services
+from training.models import Iteration
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def detector(alice, resource, monkeypatch):
+    """A detector trained in-process on six forks and six scissors (Azure's minimum of 15
+    lowered, so that it trains in seconds), and two photos left without a box."""
+    monkeypatch.setattr(rules, "MIN_IMAGES_PER_TAG_DETECTION", 6)
+    project = detection_project(alice, resource)
+    add_sample_photos(project, 6)
+    iteration = training_services.iteration_train_start(project=project)
+    training_services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.COMPLETED, iteration.error
+    untagged = [
+        ImageUpload(name="test_image.jpg", data=TEST_PHOTO.read_bytes()),
+        ImageUpload(
+            name="scissors_20.jpg", data=(OD_SAMPLES / "scissors" / "scissors_20.jpg").read_bytes()
+        ),
+    ]
+    assert all(
+        r.status.ok for r in project_services.images_create(project=project, uploads=untagged)
+    )
+    return project, iteration
+
+
+def test_suggestions_for_untagged_photos_are_regions(detector):
+    project, iteration = detector
+    found, pending = suggested_untagged(project=project, iteration=iteration)
+    assert pending == 0 and len(found) == 2
+    by_name = {s.image.original_name: s for s in found}
+    fork = by_name["test_image.jpg"].predictions
+    assert fork and all(set(p["boundingBox"]) == {"left", "top", "width", "height"} for p in fork)
+    assert [p["probability"] for p in fork] == sorted(
+        (p["probability"] for p in fork), reverse=True
+    )
+    best = fork[0]
+    assert best["tagName"] == "fork"
+    box = best["boundingBox"]
+    assert iou((box["left"], box["top"], box["width"], box["height"]), FORK) >= 0.5
+    assert Suggestion.objects.filter(iteration=iteration).count() == 2  # kept for the next call
+    # Filtered by tag and threshold as Azure's QuerySuggestedImages: the fork photo only.
+    only, _ = suggested_untagged(
+        project=project, iteration=iteration, tag_ids=[best["tagId"]], threshold=best["probability"]
+    )
+    assert [s.image.original_name for s in only] == ["test_image.jpg"]
+
+
+@pytest.fixture
+def trainer(live_server, alice):
+    key = project_services.resource_create(owner=alice, name="sdk", kind="training")[1].key1
+    return CustomVisionTrainingClient(
+        live_server.url, ApiKeyCredentials(in_headers={"Training-key": key})
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_the_sdk_suggestions_are_regions_and_a_kept_detection_keeps_its_boxes(
+    detector, trainer
+):
+    project, iteration = detector
+    token = SuggestedTagAndRegionQueryToken(max_count=10)
+    answer = trainer.query_suggested_images(project.id, iteration.id, token)
+    assert len(answer.results) == 2
+    for result in answer.results:
+        assert result.predictions
+        for prediction in result.predictions:
+            box = prediction.bounding_box
+            assert box is not None and 0 <= box.left <= 1 and 0 < box.width <= 1
+    [photo] = [r for r in answer.results if r.id in _ids(project, "test_image.jpg")]
+    assert photo.predictions[0].tag_name == "fork"
+    [suggested] = trainer.suggest_tags_and_regions(project.id, iteration.id, [photo.id])
+    assert suggested.predictions[0].bounding_box.width > 0
+
+    # A detection kept by the prediction endpoint, then moved into the training images.
+    result = prediction_detect(
+        iteration=iteration,
+        data=(OD_SAMPLES / "fork" / "fork_20.jpg").read_bytes(),
+        store=True,
+        keep_now=True,
+    )
+    stored = StoredPrediction.objects.get(pk=result.id)
+    sure = [p for p in stored.predictions if p["probability"] >= 0.5]
+    assert sure, stored.predictions[:3]  # the model found the fork
+    batch = ImageIdCreateBatch(images=[ImageIdCreateEntry(id=str(stored.id))])
+    created = trainer.create_images_from_predictions(project.id, batch)
+    assert created.is_batch_successful
+    image = Image.objects.get(pk=created.images[0].image.id)
+    assert image.tagged and _boxes(image.regions.all()) == {
+        (uuid.UUID(p["tagId"]), *_rounded(p["boundingBox"])) for p in sure
+    }
+    # Its JSON lists them, as every image's does.
+    [listed] = trainer.get_images_by_ids(project.id, image_ids=[str(image.id)])
+    assert len(listed.regions) == len(sure)
+
+
+def _rounded(box: dict) -> tuple[float, ...]:
+    return tuple(round(box[k], 5) for k in ("left", "top", "width", "height"))
+
+
+def _boxes(regions) -> set[tuple]:
+    return {
+        (r.tag_id, *_rounded({"left": r.left, "top": r.top, "width": r.width, "height": r.height}))
+        for r in regions
+    }
+
+
+def _ids(project, name: str) -> set[str]:
+    images = Image.objects.filter(project=project, original_name=name)
+    return {str(i) for i in images.values_list("id", flat=True)}
