@@ -18,7 +18,12 @@ from api.parsing import (
     take_skip,
     training_base,
 )
-from api.shapes import image_performance_json, iteration_json, performance_json
+from api.shapes import (
+    detection_performance_json,
+    image_performance_json,
+    iteration_json,
+    performance_json,
+)
 from core.codes import AzureCode
 from projects.models import Project, Resource
 from training import selectors as training_selectors
@@ -77,24 +82,39 @@ def iteration(request: HttpRequest, resource: Resource, found: Iteration) -> Any
     return iteration_json(found)
 
 
+def _fraction(request: HttpRequest, name: str, default: float) -> float:
+    try:
+        value = float(request.GET.get(name) or default)
+    except ValueError:
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{name} is a number.") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, f"{name} is between 0 and 1.")
+    return value
+
+
 @api_view(["GET"], TRAINING, finds="iteration")
 def performance(request: HttpRequest, resource: Resource, found: Iteration) -> Any:
-    try:
-        threshold = float(request.GET.get("threshold") or 0.5)
-    except ValueError:
-        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "threshold is a number.") from None
-    if not 0.0 <= threshold <= 1.0:  # NaN fails this too
-        raise ApiError(400, AzureCode.BAD_REQUEST_INVALID, "threshold is between 0 and 1.")
+    """GetIterationPerformance; `overlapThreshold` (IoU) counts for detection iterations."""
+    threshold = _fraction(request, "threshold", 0.5)
+    overlap = _fraction(request, "overlapThreshold", training_selectors.DEFAULT_OVERLAP)
     if not found.is_completed:
         raise ValidationError(
             "The iteration is not trained.", code=AzureCode.BAD_REQUEST_ITERATION_IS_NOT_TRAINED
         )
-    return performance_json(training_selectors.iteration_performance(found, threshold))
+    if found.is_detection:
+        figures = training_selectors.iteration_detection_performance(found, threshold, overlap)
+    else:
+        figures = training_selectors.iteration_performance(found, threshold)
+    return performance_json(figures)
 
 
 def _outcomes(request: HttpRequest, iteration: Iteration) -> list[Any]:
     wanted = {str(t) for t in query_ids(request, "tagIds")}
-    outcomes = training_selectors.iteration_outcomes(iteration)
+    outcomes: list[Any]
+    if iteration.is_detection:
+        outcomes = training_selectors.iteration_detection_outcomes(iteration)
+    else:
+        outcomes = training_selectors.iteration_outcomes(iteration)
     return [o for o in outcomes if not wanted or wanted & o.true_ids]
 
 
@@ -104,7 +124,8 @@ def image_performances(request: HttpRequest, resource: Resource, found: Iteratio
     if request.GET.get("orderBy") != "Oldest":
         outcomes.reverse()
     base = training_base(request)
-    return [image_performance_json(o, base) for o in outcomes[take_skip(request)]]
+    shape = detection_performance_json if found.is_detection else image_performance_json
+    return [shape(o, base) for o in outcomes[take_skip(request)]]
 
 
 @api_view(["GET"], TRAINING, finds="iteration")

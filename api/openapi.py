@@ -48,7 +48,7 @@ QUERY: dict[str, list[str]] = {
     "QuerySuggestedImageCount": ["iterationId"],
     "SuggestTagsAndRegions": ["iterationId", "imageIds"],
     "TrainProject": ["trainingType", "reservedBudgetInHours", "forceTrain"],
-    "GetIterationPerformance": ["threshold"],
+    "GetIterationPerformance": ["threshold", "overlapThreshold"],
     "GetImagePerformances": ["tagIds", *_PAGE],
     "GetImagePerformanceCount": ["tagIds"],
     "PublishIteration": ["publishName", "predictionId", "overwrite"],
@@ -129,7 +129,11 @@ _IMAGE = [
 _URL = [C.BAD_REQUEST_IMAGE_URL, *_IMAGE[1:]]
 _TRAINED = [C.BAD_REQUEST_INVALID_IDS, C.BAD_REQUEST_ITERATION_IS_NOT_TRAINED]
 _QUICK_TEST = [*_TRAINED, C.BAD_REQUEST_NO_VALID_ITERATION]
-_PREDICT = [C.BAD_REQUEST_ITERATION_IS_NOT_TRAINED, C.SERVICE_UNAVAILABLE]
+_PREDICT = [
+    C.BAD_REQUEST_ITERATION_IS_NOT_TRAINED,
+    C.BAD_REQUEST_OPERATION_NOT_SUPPORTED,  # a detector asked to classify, or the reverse
+    C.SERVICE_UNAVAILABLE,
+]
 _DETECTION = [C.BAD_REQUEST_OPERATION_NOT_SUPPORTED]
 _TAG_SET = [C.ERROR_TAG_LIMIT_EXCEED, C.ERROR_INVALID_TAG, C.ERROR_NEGATIVE_AND_REGULAR_TAG]
 CODES: dict[str, list[C]] = {
@@ -201,7 +205,8 @@ CODES: dict[str, list[C]] = {
     "QueryPredictions": _IDS,
     **{f"ClassifyImage{kind}": [*_PREDICT, *_IMAGE] for kind in ("", "WithNoStore")},
     **{f"ClassifyImageUrl{kind}": [*_PREDICT, *_URL] for kind in ("", "WithNoStore")},
-    **{f"DetectImage{kind}": _DETECTION for kind in ("", "WithNoStore", "Url", "UrlWithNoStore")},
+    **{f"DetectImage{kind}": [*_PREDICT, *_IMAGE] for kind in ("", "WithNoStore")},
+    **{f"DetectImageUrl{kind}": [*_PREDICT, *_URL] for kind in ("", "WithNoStore")},
 }
 
 

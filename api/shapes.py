@@ -171,6 +171,7 @@ def prediction_json(result: Any) -> dict[str, Any]:
                 "tagId": p.tag_id,
                 "tagName": p.tag_name,
                 "tagType": p.tag_type,
+                "boundingBox": getattr(p, "bounding_box", None),
             }
             for p in predictions
         ]
@@ -180,19 +181,62 @@ def prediction_json(result: Any) -> dict[str, Any]:
         "iteration": str(result.iteration_id) if result.iteration_id else None,
         "created": iso(getattr(result, "created", None) or result.created_at),
         "predictions": [
-            _prediction(p["probability"], p["tagId"], p["tagName"], p["tagType"])
+            _prediction(
+                p["probability"], p["tagId"], p["tagName"], p["tagType"], p.get("boundingBox")
+            )
             for p in predictions
         ],
     }
 
 
-def _prediction(probability: float, tag_id: str, tag_name: str, tag_type: str) -> dict[str, Any]:
+def _prediction(
+    probability: float,
+    tag_id: str,
+    tag_name: str,
+    tag_type: str,
+    box: dict[str, float] | None = None,
+) -> dict[str, Any]:
     return {
         "probability": probability,
         "tagId": tag_id,
         "tagName": tag_name,
         "tagType": tag_type,
-        "boundingBox": None,
+        "boundingBox": box,
+    }
+
+
+def bounding_box_json(left: float, top: float, width: float, height: float) -> dict[str, float]:
+    return {"left": left, "top": top, "width": width, "height": height}
+
+
+def detection_performance_json(outcome: Any, base: str) -> dict[str, Any]:
+    """An ImagePerformance of a detection iteration: the image's boxes when it trained and
+    what a model that never saw it detected (training.selectors.DetectionOutcome)."""
+    image, root = outcome.image, _image_root(base, outcome.image)
+    return {
+        "id": str(image.id),
+        "created": iso(image.created_at),
+        "width": image.width,
+        "height": image.height,
+        "imageUri": f"{root}/original",
+        "thumbnailUri": f"{root}/thumbnail",
+        "tags": [
+            {"tagId": t["id"], "tagName": t["name"], "created": None} for t in outcome.true_tags
+        ],
+        "regions": [
+            {
+                "regionId": None,
+                "tagName": t["name"],
+                "created": None,
+                "tagId": t["id"],
+                **bounding_box_json(*box),
+            }
+            for t, box in outcome.regions
+        ],
+        "predictions": [
+            _prediction(p, t["id"], t["name"], t["type"], bounding_box_json(*box))
+            for t, p, box in outcome.detections
+        ],
     }
 
 

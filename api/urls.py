@@ -210,7 +210,12 @@ ROUTES = [
         for tail, suffix in _PREDICT
     ),
     *(
-        Predict(f"{DETECT}/{tail}", detection.detect, {"POST": f"DetectImage{suffix}"})
+        Predict(
+            f"{DETECT}/{tail}",
+            detection.detect,
+            {"POST": f"DetectImage{suffix}"},
+            {"store": not tail.endswith("nostore"), "source": tail.split("/")[0]},
+        )
         for tail, suffix in _PREDICT
     ),
 ]

@@ -16,6 +16,10 @@ five rounds that take the three measurements in turn.
     .venv/bin/python bench/predict.py                 # this tree
     .venv/bin/python bench/predict.py --compare HEAD~1  # and the same figures for an older
                                                        # commit, served from a git worktree
+    .venv/bin/python bench/predict.py --detection     # an object detector instead: Microsoft's
+                                                       # fork/scissors photos (15 a tag), served
+                                                       # by DetectImage, against ONNX Runtime
+                                                       # decoding and suppressing the same boxes
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "custom-vision-sample" / "Test" / "test_image.jpg"
+OD_PHOTO = ROOT / "samples" / "custom-vision-od-sample" / "test" / "test_image.jpg"
 CLIENTS = (1, 2, 4, 8)
 ROUNDS = 5
 
@@ -73,6 +78,50 @@ model = iteration.model_file.name
 print(json.dumps({"project": str(project.id), "key": keys.key1, "model": model}))
 """
 
+# The same for a detector: General (compact), 15 forks and 15 scissors with their boxes.
+SETUP_DETECTION = r"""
+import json, time
+from pathlib import Path
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+from projects import services
+from projects.domains import DOMAINS
+from projects.services import ImageUpload
+from projects.services.regions import regions_replace
+from training import services as training_services
+samples = Path("samples/custom-vision-od-sample")
+boxes = json.loads((samples / "regions.json").read_text())
+owner = User.objects.create_user("bench")
+resource, _ = services.resource_create(owner=owner, name="t", kind="training")
+target, keys = services.resource_create(owner=owner, name="p", kind="prediction")
+compact = next(d for d in DOMAINS if d.type == "ObjectDetection" and d.name == "General (compact)")
+project = services.project_create(
+    owner=owner, resource=resource, name="Cutlery", domain_id=compact.id
+)
+tags = {t.name: t for t in services.tags_get_or_create(project=project, names=["fork", "scissors"])}
+for folder in ("fork", "scissors"):
+    files = sorted((samples / folder).glob("*.jpg"))[:15]
+    uploads = [ImageUpload(name=p.name, data=p.read_bytes()) for p in files]
+    for upload, result in zip(uploads, services.images_create(project=project, uploads=uploads)):
+        b = boxes[upload.name]
+        box = (tags[b["tag"]], b["left"], b["top"], b["width"], b["height"])
+        regions_replace(image=result.image, boxes=[box])
+iteration = training_services.iteration_train_start(project=project)
+started = time.monotonic()
+training_services.iteration_run(iteration_id=iteration.id, worker="bench")
+iteration.refresh_from_db()
+assert iteration.status == "Completed", iteration.error
+training_services.iteration_publish(
+    iteration=iteration, publish_name="m", prediction_resource=target
+)
+model = iteration.model_file.name
+print(json.dumps({"project": str(project.id), "key": keys.key1, "model": model,
+                  "seconds": round(time.monotonic() - started, 1)}))
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -83,8 +132,9 @@ def free_port() -> int:
 class Server:
     """The portal of `tree` on its own data folder and SQLite database, under gunicorn."""
 
-    def __init__(self, tree: Path, data: Path) -> None:
+    def __init__(self, tree: Path, data: Path, detection: bool = False) -> None:
         self.tree, self.data, self.port = tree, data, free_port()
+        self.detection = detection
         self.env = {
             **os.environ,
             "CV_DATA_DIR": str(data),
@@ -99,8 +149,9 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def setup(self) -> dict[str, str]:
+        script = SETUP_DETECTION if self.detection else SETUP
         out = subprocess.run(
-            [sys.executable, "-c", SETUP], cwd=self.tree, env=self.env, capture_output=True
+            [sys.executable, "-c", script], cwd=self.tree, env=self.env, capture_output=True
         )
         if out.returncode:
             sys.exit(out.stderr.decode()[-3000:])
@@ -165,11 +216,12 @@ def http_caller(server: Server, info: dict[str, str], store: bool) -> Callable[[
     """One POST of the test photo, on a kept-alive connection per client thread. http.client,
     not requests: the clients share the server's cores, so the lighter they are, the more the
     figures are the server's."""
+    verb = "detect" if server.detection else "classify"
     path = (
         f"/customvision/v3.0/Prediction/{info['project']}"
-        f"/classify/iterations/m/image{'' if store else '/nostore'}"
+        f"/{verb}/iterations/m/image{'' if store else '/nostore'}"
     )
-    photo = PHOTO.read_bytes()
+    photo = (OD_PHOTO if server.detection else PHOTO).read_bytes()
     headers = {"Prediction-Key": info["key"], "Content-Type": "application/octet-stream"}
     local = threading.local()
 
@@ -231,26 +283,34 @@ def cpu_figures(server: Server, info: dict[str, str], label: str) -> float:
     return cpu
 
 
-def measure_now(seconds: float) -> float:
+def measure_now(seconds: float, detection: bool = False) -> float:
     data = Path(tempfile.mkdtemp(prefix="cv-bench-predict-"))
-    server = Server(ROOT, data)
+    server = Server(ROOT, data, detection)
     info = server.setup()
+    if detection:
+        print(f"detector trained on 30 photos (General (compact)) in {info['seconds']} s")
     server.start()
     try:
         nostore, stored = http_caller(server, info, False), http_caller(server, info, True)
         wait_ready(server, nostore)
 
         sys.path.insert(0, str(ROOT))
+        from engine.bundle import ModelBundle
         from engine.pixels import load_rgb, pixels_of
-        from engine.predict import Predictor
+        from engine.predict import Detector, Predictor
+        from engine.signature import INPUT_NAME
 
-        bundle = (data / "media" / info["model"]).read_bytes()
-        photo = PHOTO.read_bytes()
+        bundle = ModelBundle.from_bytes((data / "media" / info["model"]).read_bytes())
+        photo = (OD_PHOTO if detection else PHOTO).read_bytes()
         # A session per client thread, one intra-op thread each, made before any timing.
-        sessions = [Predictor.from_bytes(bundle, 1) for _ in range(max(CLIENTS))]
+        # Raw detection is what a script using the exported model does: decode, resize, ONNX
+        # Runtime, then the grid's boxes decoded and suppressed (engine.boxes).
+        kind = Detector if detection else Predictor
+        sessions = [kind(bundle, 1) for _ in range(max(CLIENTS))]
         single = sessions[0]
-        prepared = pixels_of(load_rgb(photo, single.image_size), single.image_size)
-        model_only = rate(lambda _: single.run(prepared), 1, seconds)
+        raw = [s.detect if isinstance(s, Detector) else s.predict for s in sessions]
+        prepared = pixels_of(load_rgb(photo, bundle.image_size), bundle.image_size)
+        model_only = rate(lambda _: single.session.run(None, {INPUT_NAME: prepared}), 1, seconds)
         print(f"ONNX Runtime, model only (pixels ready), 1 thread: {model_only:.1f}/s")
         print()
         print(f"median of {ROUNDS} rounds, each measuring the three in turn for {seconds:g} s:")
@@ -260,7 +320,7 @@ def measure_now(seconds: float) -> float:
             # lands on one round of one measurement, and the median leaves it out.
             rounds = [
                 (
-                    rate(lambda i: sessions[i].predict(photo), clients, seconds),
+                    rate(lambda i: raw[i](photo), clients, seconds),
                     rate(nostore, clients, seconds),
                     rate(stored, clients, seconds),
                 )
@@ -300,8 +360,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement and round")
     parser.add_argument("--compare", metavar="REF", help="also measure this git commit")
+    parser.add_argument("--detection", action="store_true", help="an object detector")
     args = parser.parse_args()
-    now = measure_now(args.seconds)
+    now = measure_now(args.seconds, args.detection)
     if args.compare:
         print()
         before = measure_ref(args.compare, args.seconds)

@@ -4,7 +4,8 @@ A zip of two members, so a user can open it with any unzip tool:
 
 - `model.onnx`: the served graph (`serving.ServingModel` exported), float32;
 - `bundle.json`: what the graph means: tag names and ids in output order, multiclass or
-  multilabel, the backbone and recipe it came from, the input it wants.
+  multilabel, the backbone and recipe it came from, the input it wants, and the task
+  (classification, or detection with its anchors; files without a task are classifiers).
 
 Files written before this format (a torch pickle of trunk and head weights) still load: they
 are rebuilt and exported on first use (`legacy.py`).
@@ -39,6 +40,16 @@ class ModelBundle:
     tag_ids: list[str] = field(default_factory=list)
     project_id: str = ""
     iteration_id: str = ""
+    # "classification" or "detection". A detection graph outputs the raw grid (1, A*(5+C), H, W)
+    # with x, y already sigmoid-ed, decoded with `anchors` (grid cells); `export_form` is
+    # "grid" (exported as trained) or "s1" (exported with decoding and NMS inside).
+    task: str = "classification"
+    anchors: list[list[float]] = field(default_factory=list)
+    export_form: str = ""
+
+    @property
+    def is_detection(self) -> bool:
+        return self.task == "detection"
 
     def with_ids(self, *, tag_ids: list[str], project_id: str, iteration_id: str) -> ModelBundle:
         return replace(self, tag_ids=tag_ids, project_id=project_id, iteration_id=iteration_id)
@@ -59,6 +70,9 @@ class ModelBundle:
             "recipe": self.recipe,
             "project_id": self.project_id,
             "iteration_id": self.iteration_id,
+            "task": self.task,
+            "anchors": self.anchors,
+            "export_form": self.export_form,
         }
 
     def to_bytes(self) -> bytes:

@@ -84,3 +84,67 @@ RECIPES: dict[str, Recipe] = {
 
 def recipe_for(domain_name: str) -> Recipe:
     return RECIPES[domain_name]
+
+
+# --- Object detection -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetectionRecipe:
+    """How a detection domain trains: the trunk, the square it sees, and its grid head.
+
+    The photo is stretched to `image_size` square (as Microsoft's export samples feed an
+    exported detector: no aspect kept), the trunk's stride-32 map is the grid (416 → 13 × 13)
+    and the head predicts Azure's five anchors per cell.
+    """
+
+    domain: str
+    torchvision: tuple[str, ...]
+    bundled: str
+    image_size: int = 416
+    export_form: str = "grid"  # "grid": the raw grid out; "s1": boxes, classes, scores out
+    flips: bool = True
+    color_jitter: float = 0.3
+    hidden: int = 96  # the head's width
+    epochs: int = 60  # over the cached maps of the photos and their mirrors
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    # Advanced: fine-tuning the trunk's top stages with the head, on augmented photos.
+    unfreeze_stages: int = 0  # on a GPU; 0 = every stage
+    cpu_unfreeze_stages: int = 4
+    lr_body: float = 2e-4
+    max_epochs: int = 60
+    min_epochs: int = 5
+
+
+DETECTION_RECIPES: dict[str, DetectionRecipe] = {
+    r.domain: r
+    for r in (
+        DetectionRecipe("General", ("efficientnet_b0",), "efficientnet_lite0"),
+        DetectionRecipe(
+            "General [A1]", ("efficientnet_b2",), "efficientnet_lite2", image_size=512, hidden=128
+        ),
+        # Logos carry text: a mirrored logo is another logo.
+        DetectionRecipe("Logo", ("efficientnet_b0",), "efficientnet_lite0", flips=False),
+        # Small objects packed together: a finer grid (16 × 16); colour tells products apart.
+        DetectionRecipe(
+            "Products on Shelves",
+            ("efficientnet_b0",),
+            "efficientnet_lite0",
+            image_size=512,
+            color_jitter=0.0,
+        ),
+        DetectionRecipe("General (compact)", ("mobilenet_v3_large",), "efficientnet_lite0"),
+        DetectionRecipe(
+            "General (compact) [S1]",
+            ("mobilenet_v3_large",),
+            "efficientnet_lite0",
+            export_form="s1",
+        ),
+    )
+}
+
+
+def detection_recipe_for(domain_name: str) -> DetectionRecipe:
+    return DETECTION_RECIPES[domain_name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from projects.domains import DOMAIN_CHOICES
+from projects.domains import DOMAIN_CHOICES, OBJECT_DETECTION, domain_get
 from projects.models import Image, NamedModel, Project, UUIDModel
 
 
@@ -88,6 +88,11 @@ class Iteration(NamedModel):
     @property
     def is_published(self) -> bool:
         return bool(self.publish_name)
+
+    @property
+    def is_detection(self) -> bool:
+        """Trained as an object detector: its domain's type when it was queued."""
+        return domain_get(self.domain_id).type == OBJECT_DETECTION
 
 
 class IterationImage(models.Model):

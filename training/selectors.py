@@ -9,6 +9,7 @@ from urllib.parse import quote
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
+from engine.detection_metrics import evaluate
 from engine.thresholds import (
     DEFAULT_THRESHOLD,
     at_threshold,
@@ -317,3 +318,119 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
             }
         )
     return curves
+
+
+# --- Object detection: figures from the stored out-of-fold detections ------------------------
+
+# GetIterationPerformance's overlapThreshold when the caller gives none: Azure's API answers at
+# 0.5 then (Microsoft's answer on Q&A 219570; its portal opens at 0.3).
+DEFAULT_OVERLAP = 0.5
+
+
+def _detection_rows(iteration: Iteration) -> list[IterationImage]:
+    return list(
+        iteration.images.filter(detections__isnull=False)
+        .select_related("image")
+        .order_by("image__created_at", "image_id")
+    )
+
+
+def _evaluated(rows: list[IterationImage], tag_count: int, threshold: float, overlap: float) -> Any:
+    truth = [[_as_box(r) for r in row.regions or []] for row in rows]
+    predicted = [[_as_detection(d) for d in row.detections or []] for row in rows]
+    return evaluate(truth, predicted, tag_count, threshold=threshold, overlap=overlap)
+
+
+def _as_box(region: list[float]) -> tuple[int, float, float, float, float]:
+    return (int(region[0]), *(float(v) for v in region[1:5]))  # type: ignore[return-value]
+
+
+def _as_detection(found: list[float]) -> tuple[int, float, float, float, float, float]:
+    return (int(found[0]), *(float(v) for v in found[1:6]))  # type: ignore[return-value]
+
+
+def _spread(values: list[float | None]) -> float:
+    """The standard deviation across folds (population, as classification's), 0 for one."""
+    known = [v for v in values if v is not None]
+    if len(known) < 2:
+        return 0.0
+    mean = sum(known) / len(known)
+    return float((sum((v - mean) ** 2 for v in known) / len(known)) ** 0.5)
+
+
+def iteration_detection_performance(
+    iteration: Iteration, threshold: float = 0.5, overlap: float = DEFAULT_OVERLAP
+) -> dict[str, Any] | None:
+    """Per-tag precision, recall and AP and overall precision, recall and mAP at any
+    probability `threshold` and IoU `overlap`, from the out-of-fold detections training kept
+    (models that never saw the image); deviations are across the folds."""
+    rows = _detection_rows(iteration)
+    if not rows:
+        return None
+    count = len(iteration.tags)
+    whole = _evaluated(rows, count, threshold, overlap)
+    folds: dict[int, list[IterationImage]] = {}
+    for row in rows:
+        folds.setdefault(row.fold if row.fold is not None else 0, []).append(row)
+    parts = [_evaluated(f, count, threshold, overlap) for f in folds.values()]
+    tags = []
+    for t, (tag, figures) in enumerate(zip(iteration.tags, whole.per_tag, strict=True)):
+        tags.append(
+            {
+                "id": tag["id"],
+                "name": tag["name"],
+                "type": tag["type"],
+                "precision": figures.precision,
+                "recall": figures.recall,
+                "average_precision": figures.average_precision,
+                "precision_std": _spread([p.per_tag[t].precision for p in parts]),
+                "recall_std": _spread([p.per_tag[t].recall for p in parts]),
+            }
+        )
+    overall = {
+        "precision": whole.precision,
+        "recall": whole.recall,
+        "average_precision": whole.mean_average_precision,
+        "precision_std": _spread([p.precision for p in parts]),
+        "recall_std": _spread([p.recall for p in parts]),
+    }
+    return {"tags": tags, "overall": overall, "threshold": threshold, "overlap": overlap}
+
+
+@dataclass
+class DetectionOutcome:
+    """One image of a detection iteration: its boxes then and its out-of-fold detections."""
+
+    image: Image
+    true_tags: list[dict[str, Any]]
+    regions: list[tuple[dict[str, Any], tuple[float, float, float, float]]]
+    detections: list[tuple[dict[str, Any], float, tuple[float, float, float, float]]]
+
+    @property
+    def true_ids(self) -> set[str]:
+        return {t["id"] for t in self.true_tags}
+
+
+def iteration_detection_outcomes(iteration: Iteration) -> list[DetectionOutcome]:
+    """Every estimated image of a detection iteration, oldest first, with its true boxes and
+    its detections (most probable first), tags as the iteration saw them."""
+    tags = iteration.tags
+    by_id = {t["id"]: t for t in tags}
+    outcomes = []
+    for row in _detection_rows(iteration):
+        regions = [(tags[int(r[0])], _ltwh(r[1:5])) for r in row.regions or []]
+        found = sorted(row.detections or [], key=lambda d: -float(d[1]))
+        outcomes.append(
+            DetectionOutcome(
+                image=row.image,
+                true_tags=[by_id[t] for t in row.tag_ids if t in by_id],
+                regions=regions,
+                detections=[(tags[int(d[0])], float(d[1]), _ltwh(d[2:6])) for d in found],
+            )
+        )
+    return outcomes
+
+
+def _ltwh(values: list[float]) -> tuple[float, float, float, float]:
+    left, top, width, height = (float(v) for v in values)
+    return (left, top, width, height)

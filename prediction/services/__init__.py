@@ -6,10 +6,17 @@ from prediction.services.classify import (
     TagProbability,
     iteration_predict,
     prediction_classify,
+    prediction_detect,
     published_iteration_for_key,
     published_iteration_get,
 )
-from prediction.services.predictors import _cache, forget_predictor, predictor_for
+from prediction.services.predictors import (
+    _cache,
+    detector_for,
+    forget_predictor,
+    predictor_for,
+    wrong_project_type,
+)
 from prediction.services.stored import (
     prediction_thumbnail_name,
     predictions_delete,
@@ -26,9 +33,11 @@ __all__ = [
     "PredictionResult",
     "TagProbability",
     "_cache",
+    "detector_for",
     "forget_predictor",
     "iteration_predict",
     "prediction_classify",
+    "prediction_detect",
     "prediction_thumbnail_name",
     "predictions_delete",
     "predictions_to_images",
@@ -39,4 +48,5 @@ __all__ = [
     "suggested_untagged",
     "suggestions_confirm",
     "suggestions_for",
+    "wrong_project_type",
 ]

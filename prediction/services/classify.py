@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from core.codes import AzureCode
+from engine.boxes import Detection
 from engine.imaging import (
     ImageRejected,
     PreparedImage,
@@ -26,7 +28,7 @@ from engine.imaging import (
     thumbnail_of,
 )
 from prediction.services.keeping import Pending, keep
-from prediction.services.predictors import predictor_for
+from prediction.services.predictors import detector_for, predictor_for
 from projects.models import Resource
 from projects.services.fetching import url_image
 from projects.services.images import (
@@ -42,6 +44,8 @@ class TagProbability:
     tag_name: str
     tag_type: str
     probability: float
+    # Object detection: where, as Azure's boundingBox {left, top, width, height}.
+    bounding_box: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,17 @@ def ranked(iteration: Iteration, probabilities: list[float]) -> list[TagProbabil
         for tag, p in zip(iteration.tags, probabilities, strict=True)
     ]
     return sorted(results, key=lambda r: r.probability, reverse=True)
+
+
+def located(iteration: Iteration, detections: list[Detection]) -> list[TagProbability]:
+    """A detector's boxes as tagged predictions, most probable first."""
+    tags = iteration.tags
+    found = []
+    for tag_index, probability, left, top, width, height in detections:
+        tag = tags[tag_index]
+        box = {"left": left, "top": top, "width": width, "height": height}
+        found.append(TagProbability(tag["id"], tag["name"], tag["type"], probability, box))
+    return sorted(found, key=lambda r: r.probability, reverse=True)
 
 
 def iteration_predict(*, iteration: Iteration, data: bytes) -> list[TagProbability]:
@@ -143,7 +158,7 @@ def published_iteration_for_key(
 
 
 # What classifying with an iteration reads of it (`predictor_for`, `ranked`, the answer).
-PREDICTION_FIELDS = ("id", "project_id", "status", "model_file", "tags")
+PREDICTION_FIELDS = ("id", "project_id", "status", "model_file", "tags", "domain_id")
 _SENTINEL_UUID = uuid.UUID("5e471e1e-0000-4000-8000-000000000000")
 _SENTINEL_PROJECT = _SENTINEL_UUID.hex
 _SENTINEL_NAME = "\x00publish-name\x00"
@@ -193,23 +208,85 @@ def prediction_classify(
 
     The prediction endpoint takes images up to 4 MB as Azure's does; Quick Test up to 6 MB.
     """
-    limit = max_bytes or settings.CV_MAX_PREDICTION_IMAGE_BYTES
-    if data is None:
-        data = url_image(url, max_bytes=limit)
     predictor = predictor_for(iteration)
+    return _answer(
+        iteration,
+        Source(data, url, max_bytes),
+        predictor.image_size,
+        lambda image: ranked(iteration, predictor.predict_image(image)),
+        Keeping(store, application, preview, keep_now),
+    )
+
+
+def prediction_detect(
+    *,
+    iteration: Iteration,
+    data: bytes | None = None,
+    url: str = "",
+    store: bool,
+    application: str = "",
+    max_bytes: int | None = None,
+    preview: bool = False,
+    keep_now: bool = False,
+) -> PredictionResult:
+    """Detect objects in an image with an object-detection iteration: as `prediction_classify`
+    (same checks, keeping and journal), each prediction a tag, a probability and its box
+    (normalised to the upright image), most probable first."""
+    detector = detector_for(iteration)
+    return _answer(
+        iteration,
+        Source(data, url, max_bytes),
+        detector.image_size,
+        lambda image: located(iteration, detector.detect_image(image)),
+        Keeping(store, application, preview, keep_now),
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    data: bytes | None
+    url: str
+    max_bytes: int | None
+
+
+@dataclass(frozen=True)
+class Keeping:
+    store: bool
+    application: str
+    preview: bool
+    keep_now: bool
+
+
+def _answer(
+    iteration: Iteration,
+    source: Source,
+    side: int,
+    model: Callable[[PILImage.Image], list[TagProbability]],
+    keeping: Keeping,
+) -> PredictionResult:
+    limit = source.max_bytes or settings.CV_MAX_PREDICTION_IMAGE_BYTES
+    data = source.data if source.data is not None else url_image(source.url, max_bytes=limit)
     prediction_id, now = uuid.uuid4(), timezone.now()
     # Decoded once either way. A kept image is also checked, normalised, thumbnailed and
     # hashed for storage; one that is not (`/nostore`) gets only what the model reads.
-    if store:
-        prepared = _prepare(data, limit, predictor.image_size)
+    if keeping.store:
+        prepared = _prepare(data, limit, side)
         assert prepared.decoded is not None
-        predictions = ranked(iteration, predictor.predict_image(prepared.decoded))
-        _store(iteration, prepared, predictions, prediction_id, application, now, keep_now)
-        thumbnail = thumbnail_of(prepared.decoded) if preview else b""
+        predictions = model(prepared.decoded)
+        _store(
+            iteration,
+            prepared,
+            predictions,
+            prediction_id,
+            keeping.application,
+            now,
+            keeping.keep_now,
+        )
+        thumbnail = thumbnail_of(prepared.decoded) if keeping.preview else b""
     else:
-        image = _decode(data, limit, predictor.image_size)
-        predictions = ranked(iteration, predictor.predict_image(image))
-        thumbnail = thumbnail_of(image) if preview else b""
+        image = _decode(data, limit, side)
+        predictions = model(image)
+        thumbnail = thumbnail_of(image) if keeping.preview else b""
     return PredictionResult(
         prediction_id, iteration.project_id, iteration.id, now, predictions, thumbnail
     )
@@ -243,9 +320,12 @@ def _store(
 
 
 def prediction_entry_json(p: TagProbability) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "tagId": p.tag_id,
         "tagName": p.tag_name,
         "tagType": p.tag_type,
         "probability": p.probability,
     }
+    if p.bounding_box is not None:  # a detection's box, kept for QueryPredictions
+        entry["boundingBox"] = p.bounding_box
+    return entry

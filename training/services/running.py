@@ -8,15 +8,15 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core import jobs, storage, threads
-from engine.recipes import recipe_for
-from projects.domains import DOMAINS_BY_ID
+from engine.recipes import detection_recipe_for, recipe_for
+from projects.domains import DOMAINS_BY_ID, OBJECT_DETECTION
 from projects.models import Project
 from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
@@ -25,6 +25,7 @@ from training.services.features import feature_cache
 if TYPE_CHECKING:
     import torch
 
+    from engine.bundle import ModelBundle
     from engine.features import Sample
 
 # torch and the engine's training modules are imported where training runs (a worker), not
@@ -131,6 +132,9 @@ def _train(iteration: Iteration) -> None:
 
     threads.configure(threads.TRAINING)
     domain = DOMAINS_BY_ID[iteration.domain_id]
+    if domain.type == OBJECT_DETECTION:
+        _train_detector(iteration, domain.name)
+        return
     recipe = recipe_for(domain.name)
     backbone = resolve(recipe.torchvision, recipe.bundled)
     Iteration.objects.filter(pk=iteration.id).update(
@@ -157,14 +161,7 @@ def _train(iteration: Iteration) -> None:
     )
     assert result.bundle is not None
     saving = time.perf_counter()
-    bundle = result.bundle.with_ids(
-        tag_ids=[str(t["id"]) for t in iteration.tags],
-        project_id=str(iteration.project_id),
-        iteration_id=str(iteration.id),
-    )
-    # The name is new and only recorded once the file is complete, so a reader never sees a
-    # half-written model.
-    name = storage.save(storage.model_key(iteration.project_id, iteration.id), bundle.to_bytes())
+    name = _save_bundle(iteration, result.bundle)
     for r, row in enumerate(rows):
         # An image outside the folds an Advanced training could afford to estimate has no
         # out-of-fold probability: it is left out of the figures rather than guessed.
@@ -173,8 +170,32 @@ def _train(iteration: Iteration) -> None:
         row.probabilities = (
             [round(float(p), 5) for p in result.oof_probabilities[r]] if estimated else None
         )
+    _record(iteration, result, rows, name, saving, ["fold", "probabilities"], cache.hits)
+
+
+def _save_bundle(iteration: Iteration, bundle: ModelBundle) -> str:
+    bundle = bundle.with_ids(
+        tag_ids=[str(t["id"]) for t in iteration.tags],
+        project_id=str(iteration.project_id),
+        iteration_id=str(iteration.id),
+    )
+    # The name is new and only recorded once the file is complete, so a reader never sees a
+    # half-written model.
+    return storage.save(storage.model_key(iteration.project_id, iteration.id), bundle.to_bytes())
+
+
+def _record(
+    iteration: Iteration,
+    result: Any,
+    rows: list[IterationImage],
+    name: str,
+    saving: float,
+    fields: list[str],
+    features_reused: int,
+) -> None:
+    """Write the rows' out-of-fold answers and complete the iteration, in one transaction."""
     with transaction.atomic():
-        IterationImage.objects.bulk_update(rows, ["fold", "probabilities"], batch_size=500)
+        IterationImage.objects.bulk_update(rows, fields, batch_size=500)
         # Where the seconds went (Details): the engine's phases, then this service's writes;
         # as [name, seconds] pairs, since PostgreSQL's jsonb does not keep an object's order.
         phases = [*result.phases.items(), ("save", round(time.perf_counter() - saving, 3))]
@@ -188,8 +209,54 @@ def _train(iteration: Iteration) -> None:
             metrics=result.metrics,
             model_file=name,
             device=result.device,
-            details={**result.details, "features_reused": cache.hits, "phases": phases},
+            details={**result.details, "features_reused": features_reused, "phases": phases},
             heartbeat_at=timezone.now(),
         )
     if not done:  # cancelled at the last moment: drop the file nobody points at
         storage.delete([name])
+
+
+def _train_detector(iteration: Iteration, domain_name: str) -> None:
+    """An object-detection iteration: the same life cycle, the engine's detector."""
+    from engine.backbones import resolve
+    from engine.detector import DetectRequest, train_detector
+
+    recipe = detection_recipe_for(domain_name)  # names repeat across types: the OD table
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    Iteration.objects.filter(pk=iteration.id).update(
+        backbone=backbone.spec.name, weights_source=backbone.source
+    )
+    samples, _targets, rows = _samples(iteration)
+    request = DetectRequest(
+        samples=samples,
+        boxes=[[_box(region) for region in row.regions or []] for row in rows],
+        tag_names=[t["name"] for t in iteration.tags],
+        recipe=recipe,
+        advanced=iteration.training_type == Iteration.TrainingType.ADVANCED,
+        budget_seconds=iteration.reserved_budget_hours * 3600,
+        device=settings.CV_TRAINING_DEVICE or None,
+        scratch_dir=_scratch_dir(),
+    )
+    cache = feature_cache(iteration.project_id)
+    result = train_detector(
+        request, backbone=backbone, progress=_Reporter(iteration.id), cache=cache
+    )
+    saving = time.perf_counter()
+    name = _save_bundle(iteration, result.bundle)
+    for r, row in enumerate(rows):
+        # As classification: an image no fold model left out has no estimate, and no say.
+        estimated = int(result.folds[r]) >= 0 and result.detections[r] is not None
+        row.fold = int(result.folds[r]) if estimated else None
+        found = result.detections[r] if estimated else None
+        row.detections = None if found is None else [_rounded(d) for d in found]
+    _record(iteration, result, rows, name, saving, ["fold", "detections"], cache.hits)
+
+
+def _box(region: list[float]) -> tuple[int, float, float, float, float]:
+    tag, left, top, width, height = region
+    return (int(tag), float(left), float(top), float(width), float(height))
+
+
+def _rounded(detection: tuple[int, float, float, float, float, float]) -> list[float]:
+    tag, *numbers = detection
+    return [int(tag), *(round(float(n), 5) for n in numbers)]

@@ -16,12 +16,13 @@ from django.db.models import Max
 
 from core import jobs
 from core.codes import AzureCode
-from projects.models import Project, Tag
+from projects.models import Project, Region, Tag
 from projects.rules import (
     MAX_BUDGET_HOURS,
     MIN_IMAGES_PER_TAG,
     MIN_IMAGES_PER_TAG_MULTILABEL,
     MIN_TAGS,
+    detection_training_check,
 )
 from projects.selectors import active_images
 from training.jobs import TRAINING
@@ -47,11 +48,21 @@ def _training_set(
         tags = [t for t in tags if t.id in wanted]
     tag_ids = {t.id for t in tags}
     labels: dict[uuid.UUID, list[uuid.UUID]] = {}
-    pairs = (
-        active_images(project)
-        .filter(image_tags__tag_id__in=tag_ids)
-        .values_list("id", "image_tags__tag_id")
-    )
+    pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]
+    if project.is_detection:
+        # A detection image's tags are those of its regions (an image tag without a box
+        # teaches a detector nothing).
+        pairs = (
+            Region.objects.filter(image__in=active_images(project), tag_id__in=tag_ids)
+            .values_list("image_id", "tag_id")
+            .distinct()
+        )
+    else:
+        pairs = (
+            active_images(project)
+            .filter(image_tags__tag_id__in=tag_ids)
+            .values_list("id", "image_tags__tag_id")
+        )
     for image_id, tag_id in pairs:
         labels.setdefault(image_id, []).append(tag_id)
     used = {t for ids in labels.values() for t in ids}
@@ -61,6 +72,13 @@ def _training_set(
 def _check_trainable(
     project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
 ) -> None:
+    counts = {t.id: 0 for t in tags}
+    for ids in labels.values():
+        for tag_id in ids:
+            counts[tag_id] += 1
+    if project.is_detection:
+        detection_training_check({t.name: counts[t.id] for t in tags})
+        return
     regular = [t for t in tags if not t.is_negative]
     if len(regular) < MIN_TAGS:
         raise ValidationError(
@@ -70,10 +88,6 @@ def _check_trainable(
             if project.is_multiclass
             else AzureCode.BAD_REQUEST_MULTILABEL_TRAINING_VALIDATION_FAILED,
         )
-    counts = {t.id: 0 for t in tags}
-    for ids in labels.values():
-        for tag_id in ids:
-            counts[tag_id] += 1
     minimum = MIN_IMAGES_PER_TAG if project.is_multiclass else MIN_IMAGES_PER_TAG_MULTILABEL
     short = [f"{t.name} ({counts[t.id]})" for t in tags if counts[t.id] < minimum]
     if short:
@@ -83,15 +97,37 @@ def _check_trainable(
         )
 
 
-def _fingerprint(
+def _regions(
     project: Project, tags: Sequence[Tag], labels: dict[uuid.UUID, list[uuid.UUID]]
+) -> dict[uuid.UUID, list[list[float]]]:
+    """A detection project's boxes per image, as [tag index, left, top, width, height] with
+    the index into the iteration's tags (what IterationImage.regions keeps)."""
+    if not project.is_detection:
+        return {}
+    index = {t.id: i for i, t in enumerate(tags)}
+    boxes: dict[uuid.UUID, list[list[float]]] = {}
+    rows = Region.objects.filter(image_id__in=list(labels), tag_id__in=list(index)).values_list(
+        "image_id", "tag_id", "left", "top", "width", "height"
+    )
+    for image_id, tag_id, left, top, width, height in rows.order_by("created_at", "id"):
+        boxes.setdefault(image_id, []).append([index[tag_id], left, top, width, height])
+    return boxes
+
+
+def _fingerprint(
+    project: Project,
+    tags: Sequence[Tag],
+    labels: dict[uuid.UUID, list[uuid.UUID]],
+    regions: dict[uuid.UUID, list[list[float]]],
 ) -> str:
-    data = {
+    data: dict[str, object] = {
         "domain": str(project.domain_id),
         "type": project.classification_type,
         "tags": [[str(t.id), t.type] for t in tags],
         "images": sorted([str(i), sorted(str(t) for t in ids)] for i, ids in labels.items()),
     }
+    if regions:  # a moved box is a change worth training for
+        data["regions"] = sorted([str(i), sorted(boxes)] for i, boxes in regions.items())
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -158,7 +194,8 @@ def iteration_train_start(
     _check_owners_share(project, reserved_budget_hours if training_type == "Advanced" else 0)
     tags, labels = _training_set(project, selected_tag_ids)
     _check_trainable(project, tags, labels)
-    fingerprint = _fingerprint(project, tags, labels)
+    regions = _regions(project, tags, labels)
+    fingerprint = _fingerprint(project, tags, labels, regions)
     last = project.iterations.filter(status=Iteration.Status.COMPLETED).first()
     if last is not None and last.fingerprint == fingerprint and not force:
         raise ValidationError(
@@ -181,7 +218,10 @@ def iteration_train_start(
     IterationImage.objects.bulk_create(
         [
             IterationImage(
-                iteration=iteration, image_id=image_id, tag_ids=sorted(str(t) for t in ids)
+                iteration=iteration,
+                image_id=image_id,
+                tag_ids=sorted(str(t) for t in ids),
+                regions=regions.get(image_id) if project.is_detection else None,
             )
             for image_id, ids in labels.items()
         ]

@@ -1,0 +1,128 @@
+"""Detection training on Microsoft's quickstart photos (forks and scissors), served by ONNX."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.backbones import resolve
+from engine.boxes import box_iou
+from engine.bundle import ModelBundle
+from engine.detection_metrics import evaluate
+from engine.detector import DetectRequest, assign_folds, train_detector
+from engine.features import DirectoryCache, Sample
+from engine.predict import Detector, Predictor, predictor_for
+from engine.recipes import detection_recipe_for
+from engine.train import Cancelled
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "custom-vision-od-sample"
+TAGS = ["fork", "scissors"]
+# The fork in test/test_image.jpg, read off the photo by eye (left, top, width, height).
+TEST_FORK = (0.11, 0.25, 0.62, 0.54)
+
+
+def _sample_set() -> tuple[list[Sample], list[list[tuple[int, float, float, float, float]]]]:
+    regions = json.loads((SAMPLE / "regions.json").read_text())
+    samples, boxes = [], []
+    for name, region in sorted(regions.items()):
+        data = (SAMPLE / region["tag"] / name).read_bytes()
+        samples.append(Sample(hashlib.sha256(data).hexdigest(), lambda d=data: d))
+        box = (region["left"], region["top"], region["width"], region["height"])
+        boxes.append([(TAGS.index(region["tag"]), *box)])
+    return samples, boxes
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return DirectoryCache(tmp_path_factory.mktemp("maps"))
+
+
+@pytest.fixture(scope="module")
+def trained(cache):
+    torch.set_num_threads(2)
+    samples, boxes = _sample_set()
+    recipe = detection_recipe_for("General (compact)")
+    request = DetectRequest(samples, boxes, TAGS, recipe)
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    return boxes, train_detector(request, backbone=backbone, cache=cache)
+
+
+def test_quick_detector_finds_the_fork_in_the_test_photo(trained):
+    _boxes, result = trained
+    detector = predictor_for(ModelBundle.from_bytes(result.bundle.to_bytes()))
+    assert isinstance(detector, Detector)
+    found = detector.detect((SAMPLE / "test" / "test_image.jpg").read_bytes())
+    tag, probability, *box = found[0]
+    assert TAGS[tag] == "fork" and probability > 0.5
+    assert box_iou(tuple(box), TEST_FORK) > 0.5
+
+
+def test_every_photo_is_scored_out_of_fold(trained):
+    boxes, result = trained
+    assert result.bundle.task == "detection" and result.bundle.export_form == "grid"
+    assert len(result.detections) == len(boxes) and all(d is not None for d in result.detections)
+    assert sorted(set(result.folds)) == [0, 1, 2]
+    assert "3-fold" in result.metrics["estimate"]
+    # The stored figures are those of the stored detections.
+    figures = evaluate(boxes, result.detections, 2, threshold=0.5, overlap=0.3)
+    assert result.metrics["mean_average_precision"] == round(figures.mean_average_precision, 4)
+    assert figures.mean_average_precision > 0.5
+
+
+def test_boxes_and_tags_at_random_get_a_low_out_of_fold_map(cache):
+    """Boxes placed and tagged at random teach nothing a held-out photo can confirm."""
+    samples, _boxes = _sample_set()
+    rng = random.Random(5)
+
+    def box() -> tuple[int, float, float, float, float]:
+        w, h = rng.uniform(0.1, 0.6), rng.uniform(0.1, 0.6)
+        return rng.randrange(2), rng.uniform(0, 1 - w), rng.uniform(0, 1 - h), w, h
+
+    noise = [[box()] for _ in samples]
+    recipe = detection_recipe_for("General (compact)")
+    backbone = resolve(recipe.torchvision, recipe.bundled)
+    result = train_detector(
+        DetectRequest(samples, noise, TAGS, recipe), backbone=backbone, cache=cache
+    )
+    figures = evaluate(noise, result.detections, 2, threshold=0.5, overlap=0.5)
+    assert figures.mean_average_precision < 0.2
+
+
+def test_a_progress_callback_cancels_training(cache):
+    samples, boxes = _sample_set()
+    recipe = detection_recipe_for("General (compact)")
+
+    def stop(percent: float, phase: str) -> None:
+        if phase.startswith("Cross-validating"):
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        train_detector(
+            DetectRequest(samples, boxes, TAGS, recipe),
+            backbone=resolve(recipe.torchvision, recipe.bundled),
+            cache=cache,
+            progress=stop,
+        )
+
+
+def test_folds_are_stratified_by_tag():
+    boxes = [[(0, 0.1, 0.1, 0.2, 0.2)]] * 9 + [[(1, 0.1, 0.1, 0.2, 0.2)]] * 3 + [[]] * 3
+    folds = assign_folds(boxes, 3, seed=0)
+    assert sorted(folds[9:12]) == [0, 1, 2] and sorted(folds[12:]) == [0, 1, 2]
+
+
+def test_a_bundle_written_before_detection_loads_as_a_classifier(trained):
+    _boxes, result = trained
+    meta = result.bundle.meta()
+    for key in ("task", "anchors", "export_form"):
+        meta.pop(key)
+    old = ModelBundle(
+        onnx=result.bundle.onnx, **{k: v for k, v in meta.items() if k not in ("format", "version")}
+    )
+    assert ModelBundle.from_bytes(old.to_bytes()).task == "classification"
+    assert isinstance(predictor_for(ModelBundle.from_bytes(old.to_bytes())), Predictor)
