@@ -131,7 +131,7 @@ def export_project(request: HttpRequest, resource: Resource, project: Project) -
         "iterationCount": project.iterations.count(),
         "imageCount": images,
         "tagCount": project.tags.count(),
-        "regionCount": 0,
+        "regionCount": selectors.region_count(project=project),
         "estimatedImportTimeInMS": 200 * images,
         "token": transfer.export_token(project),
     }

@@ -230,18 +230,20 @@ def fit_head(
     head = GridHead(mean, std, recipe.hidden, classes)
     optimiser = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = max(1, -(-len(index) // recipe.batch_size))
+    # Large sets get fewer epochs: past `max_steps` steps a head has seen enough.
+    epochs = max(1, min(recipe.epochs, recipe.max_steps // per_epoch))
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, recipe.lr, total_steps=recipe.epochs * per_epoch, pct_start=0.1
+        optimiser, recipe.lr, total_steps=epochs * per_epoch, pct_start=0.1
     )
     head.train()
-    for epoch in range(recipe.epochs):
+    for epoch in range(epochs):
         for batch in torch.randperm(len(index), generator=generator).split(recipe.batch_size):
             loss = grid_loss(head(maps[batch]), select(targets, batch))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
-        on_epoch(epoch + 1, recipe.epochs)
+        on_epoch(epoch + 1, epochs)
     return head.eval()
 
 
@@ -299,6 +301,7 @@ class _Trained:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     bundle: ModelBundle | None = None
+    heads: list[GridHead] = field(default_factory=list)  # each fold's, for fine-tuning
 
     def as_result(self) -> DetectResult:
         assert self.bundle is not None
@@ -333,6 +336,15 @@ def detection_metrics(
     return figures_json(figures) | {"estimate": estimate}
 
 
+def _epochs(progress: Progress, fold: int, k: int) -> Callable[[int, int], None]:
+    """A fold's head reports each epoch, so a cancel stops it within an epoch."""
+
+    def report(epoch: int, total: int) -> None:
+        progress(60 + 30 * (fold + epoch / total) / k, f"Cross-validating (fold {fold + 1} of {k})")
+
+    return report
+
+
 def _train_quick(job: _Job) -> _Trained:
     request, progress, recipe = job.request, job.progress, job.request.recipe
     classes = len(request.tag_names)
@@ -342,12 +354,21 @@ def _train_quick(job: _Job) -> _Trained:
     k = fold_count(request.boxes, request.folds)
     folds = assign_folds(request.boxes, k, request.seed)
     detections: list[list[Detection] | None] = [None] * len(folds)
+    heads: list[GridHead] = []
     with job.phases("folds"):
         for fold in range(k):
             progress(60 + 30 * fold / k, f"Cross-validating (fold {fold + 1} of {k})")
             rows = [i for i, f in enumerate(folds) if f != fold]
             held = [i for i, f in enumerate(folds) if f == fold]
-            head = fit_head(data, rows, recipe, classes, request.seed + fold)
+            head = fit_head(
+                data,
+                rows,
+                recipe,
+                classes,
+                request.seed + fold,
+                _epochs(progress, fold, k),
+            )
+            heads.append(head)
             for i, found in zip(held, detect_maps(head, plain[held]), strict=True):
                 detections[i] = found
     progress(90, "Training the final model")
@@ -365,6 +386,7 @@ def _train_quick(job: _Job) -> _Trained:
         backbone=job.backbone,
         device=str(job.device),
         details={"folds": k, "estimate": estimate, "epochs": recipe.epochs, "kept": "frozen"},
+        heads=heads,
     )
 
 

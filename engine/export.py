@@ -7,6 +7,9 @@ ONNX graph the server predicts with, so an export answers as the server does.
   `metadata_properties.json` and `cvexport.manifest`, as Azure's zip has them. The graph takes
   one NCHW float input (float16 for `OnnxFloat16`), the whole photo resized to its height and
   width, RGB, 0–255, and says so in its metadata, which Microsoft's sample scripts read.
+- Detectors: a "grid" bundle (General (compact)) exports its graph as served, which
+  Microsoft's `object_detection/predict.py` decodes; an "s1" bundle exports that graph with
+  decoding and suppression inside (`detection_export.py`) for `object_detection_s1/predict.py`.
 - `DockerFile` (flavors none, `Linux`, `ARM`): a small Linux image serving the model with the
   routes and JSON of Azure's exported container (`POST /image`, `POST /url`). The base image
   is multi-architecture, so `ARM` builds the same files on an ARM machine.
@@ -29,6 +32,7 @@ from engine.bundle import ModelBundle
 
 CONTAINER = Path(__file__).with_name("container")
 PIXELS = Path(__file__).with_name("pixels.py")
+BOXES = Path(__file__).with_name("boxes.py")
 EXPORTER_VERSION = "2.0"
 
 # platform -> flavor -> what is built; "" is the flavor Azure's clients send as none.
@@ -62,6 +66,12 @@ def package(bundle: ModelBundle, platform: str, flavor: str = "") -> bytes:
     check(platform, flavor)
     kind = FLAVORS[platform][flavor]
     model = float16(bundle.onnx) if kind == "onnx16" else bundle.onnx
+    if bundle.is_detection and bundle.export_form == "s1" and kind != "docker":
+        # Imported here: only S1 exports need torch (to trace the decoding and suppression).
+        # Appended after the float16 conversion: the suppression runs in float32 either way.
+        from engine.detection_export import s1_graph
+
+        model = s1_graph(model, bundle.anchors, len(bundle.tag_names))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         if kind == "docker":
@@ -101,14 +111,18 @@ def metadata(onnx_bytes: bytes) -> dict[str, str]:
 
 def manifest(bundle: ModelBundle, platform: str, flavor: str, model: bytes) -> dict[str, str]:
     return {
-        "DomainType": "Classification",
+        "DomainType": "ObjectDetection" if bundle.is_detection else "Classification",
         "Platform": platform,
         "Flavor": flavor,
         "ExporterVersion": EXPORTER_VERSION,
         "ExportedDate": datetime.now(UTC).isoformat(timespec="seconds"),
         "IterationId": bundle.iteration_id,
         "ProjectId": bundle.project_id,
-        "ClassificationType": "Multilabel" if bundle.multilabel else "Multiclass",
+        **(
+            {}
+            if bundle.is_detection
+            else {"ClassificationType": "Multilabel" if bundle.multilabel else "Multiclass"}
+        ),
         "ModelFileName": "model.onnx",
         "LabelFileName": "labels.txt",
         "ModelFileSHA256": hashlib.sha256(model).hexdigest(),
@@ -122,6 +136,9 @@ def _docker(archive: zipfile.ZipFile, bundle: ModelBundle, model: bytes) -> None
     archive.write(CONTAINER / "requirements.txt", "app/requirements.txt")
     # The server's own preprocessing, so the container resizes a photo exactly as it does.
     archive.write(PIXELS, "app/pixels.py")
+    if bundle.is_detection:
+        # The server's own decoding and suppression, so the container's boxes are its boxes.
+        archive.write(BOXES, "app/boxes.py")
     archive.writestr("app/model.onnx", model)
     archive.writestr("app/labels.txt", labels(bundle))
     archive.writestr(
@@ -132,6 +149,8 @@ def _docker(archive: zipfile.ZipFile, bundle: ModelBundle, model: bytes) -> None
                 "iteration": bundle.iteration_id,
                 "tag_ids": bundle.tag_ids,
                 "multilabel": bundle.multilabel,
+                "task": bundle.task,
+                "anchors": bundle.anchors,
             }
         ),
     )

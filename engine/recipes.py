@@ -107,6 +107,7 @@ class DetectionRecipe:
     color_jitter: float = 0.3
     hidden: int = 96  # the head's width
     epochs: int = 60  # over the cached maps of the photos and their mirrors
+    max_steps: int = 600  # at most, per head (a 1,000-photo set trains ~10 epochs)
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 5e-4

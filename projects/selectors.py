@@ -25,7 +25,12 @@ from projects.models import (
     Resource,
     Tag,
 )
-from projects.rules import MIN_IMAGES_PER_TAG, MIN_TAGS
+from projects.rules import (
+    MIN_IMAGES_PER_TAG,
+    MIN_IMAGES_PER_TAG_DETECTION,
+    MIN_TAGS,
+    MIN_TAGS_DETECTION,
+)
 
 UserLike = AbstractBaseUser | AnonymousUser
 Row = TypeVar("Row", bound=Model)
@@ -72,6 +77,11 @@ def regions_for_images(image_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[R
     for region in Region.objects.filter(image_id__in=list(image_ids)).select_related("tag"):
         found.setdefault(region.image_id, []).append(region)
     return found
+
+
+def region_count(*, project: Project) -> int:
+    """The regions on the project's training images (ExportProject's regionCount)."""
+    return Region.objects.filter(image__project=project, image__removed_at__isnull=True).count()
 
 
 def project_list(*, user: UserLike) -> QuerySet[Project]:
@@ -402,10 +412,13 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
     """Images per tag and what Custom Vision would warn about before training. `tags`, when
     the caller has them, are `tag_list`'s (with their counts): not counted twice."""
 
+    # A detector's minimum (images with a region of the tag) is Azure's 15, and it blocks.
+    minimum = MIN_IMAGES_PER_TAG_DETECTION if project.is_detection else MIN_IMAGES_PER_TAG
+
     def level(count: int) -> str:
         if count == 0:
             return TagHealth.EMPTY
-        if count < MIN_IMAGES_PER_TAG:
+        if count < minimum:
             return TagHealth.TOO_FEW
         if count < RECOMMENDED_IMAGES_PER_TAG:
             return TagHealth.LOW
@@ -430,10 +443,10 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
         imbalance = Imbalance(largest=classes[-1], smallest=classes[0])
     return DatasetHealth(
         tags=counts,
-        min_images_per_tag=MIN_IMAGES_PER_TAG,
-        minimum_blocks_training=project.is_multiclass,
+        min_images_per_tag=minimum,
+        minimum_blocks_training=project.is_multiclass or project.is_detection,
         recommended_images_per_tag=RECOMMENDED_IMAGES_PER_TAG,
-        min_tags=MIN_TAGS,
+        min_tags=MIN_TAGS_DETECTION if project.is_detection else MIN_TAGS,
         max_imbalance=MAX_TAG_IMBALANCE,
         imbalance=imbalance,
     )

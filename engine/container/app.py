@@ -1,10 +1,13 @@
-"""Serve an exported Custom Vision classifier over HTTP, as Azure's exported container does.
+"""Serve an exported Custom Vision classifier or detector over HTTP, as Azure's exported
+container does.
 
     POST /image   the image as the body (or as the multipart field `imageData`)
     POST /url     {"url": "https://…/photo.jpg"}
 
 Both answer Azure's prediction JSON: {"id", "project", "iteration", "created", "predictions":
-[{"probability", "tagId", "tagName", "boundingBox"}]}, most probable first. The Prediction
+[{"probability", "tagId", "tagName", "boundingBox"}]}, most probable first; a detector's
+`boundingBox` is {"left", "top", "width", "height"} normalised to the image (the server's
+decoding and suppression, `boxes.py`), a classifier's is null. The Prediction
 API's longer paths (`/{project}/classify/iterations/{name}/image`, `…/url`, with or without
 `/nostore`) reach the same two routes, so code written against Azure's endpoint only needs
 the host changed.
@@ -53,17 +56,20 @@ class Model:
 
     def predict(self, data: bytes) -> dict[str, Any]:
         pixels = pixels_of(load_rgb(data, self.side), self.side).astype(self.dtype)
-        (scores,) = self.session.run(None, {self.input_name: pixels})
+        (output,) = self.session.run(None, {self.input_name: pixels})
         tag_ids = self.info.get("tag_ids") or [""] * len(self.labels)
-        predictions = [
-            {
-                "probability": float(p),
-                "tagId": tag_id,
-                "tagName": name,
-                "boundingBox": None,
-            }
-            for p, tag_id, name in zip(scores[0], tag_ids, self.labels, strict=True)
-        ]
+        if self.info.get("task") == "detection":
+            predictions = self._detections(output[0], tag_ids)
+        else:
+            predictions = [
+                {
+                    "probability": float(p),
+                    "tagId": tag_id,
+                    "tagName": name,
+                    "boundingBox": None,
+                }
+                for p, tag_id, name in zip(output[0], tag_ids, self.labels, strict=True)
+            ]
         predictions.sort(key=lambda p: p["probability"], reverse=True)
         return {
             "id": str(uuid.uuid4()),
@@ -72,6 +78,22 @@ class Model:
             "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "predictions": predictions,
         }
+
+    def _detections(self, grid: np.ndarray, tag_ids: list[str]) -> list[dict[str, Any]]:
+        from boxes import decode, nms
+
+        anchors = np.asarray(self.info["anchors"], dtype=np.float64)
+        return [
+            {
+                "probability": probability,
+                "tagId": tag_ids[tag],
+                "tagName": self.labels[tag],
+                "boundingBox": {"left": left, "top": top, "width": width, "height": height},
+            }
+            for tag, probability, left, top, width, height in nms(
+                *decode(grid.astype(np.float32), anchors)
+            )
+        ]
 
 
 class BadRequest(Exception):

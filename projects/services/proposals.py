@@ -21,10 +21,10 @@ Proposal = tuple[float, float, float, float, float]  # confidence, left, top, wi
 
 def region_proposals(*, image: Image) -> list[Proposal]:
     """Proposals for a stored image of an object-detection project, most confident first."""
+    detection_only(image.project)
     # The engine's proposer lands with its own branch; imported here so nothing else waits.
     from engine.proposals import propose  # type: ignore[import-not-found, unused-ignore]
 
-    detection_only(image.project)
     data = storage.read(str(image.file.name))
     try:
         decoded = decode_for_model(data, stored_image_rules(), PROPOSAL_SIDE)

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     CustomVisionErrorException,
@@ -36,8 +37,12 @@ BOXES = json.loads((SAMPLE / "regions.json").read_text())
 
 
 @pytest.fixture
-def trainer(live_server, alice):
-    key = services.resource_create(owner=alice, name="od", kind="training")[1].key1
+def key(alice):
+    return services.resource_create(owner=alice, name="od", kind="training")[1].key1
+
+
+@pytest.fixture
+def trainer(live_server, key):
     return CustomVisionTrainingClient(
         live_server.url, ApiKeyCredentials(in_headers={"Training-key": key})
     )
@@ -304,3 +309,84 @@ def test_a_stored_prediction_moves_in_with_its_regions(trainer, alice):
     assert moved.is_batch_successful
     assert [r.tag_name for r in moved.images[0].image.regions] == ["scissors"]
     assert trainer.get_tag(project.id, tags["scissors"].id).image_count == 1
+
+
+def test_images_as_an_iteration_saw_them_carry_its_regions(trainer):
+    project, tags = detection_project(trainer)
+    summary = trainer.create_images_from_files(
+        project.id, ImageFileCreateBatch(images=[entry("scissors_4.jpg", tags)])
+    )
+    image = summary.images[0].image
+    local = Project.objects.get(id=project.id)
+    seen = [{"id": tags["scissors"].id, "name": "scissors", "type": "Regular"}]
+    iteration = local.iterations.create(name="Iteration 1", domain_id=local.domain_id, tags=seen)
+    iteration.images.create(
+        image_id=image.id, tag_ids=[tags["scissors"].id], regions=[[0, 0.1, 0.2, 0.3, 0.4]]
+    )
+    trainer.delete_image_regions(project.id, [image.regions[0].region_id])  # changed since
+    (then,) = trainer.get_images(project.id, iteration_id=str(iteration.id))
+    assert [(r.tag_name, r.left, r.top, r.width, r.height) for r in then.regions] == [
+        ("scissors", 0.1, 0.2, 0.3, 0.4)
+    ]
+    assert trainer.get_images(project.id)[0].regions == []
+
+
+def test_regions_and_proposals_refuse_a_classification_project(trainer, live_server, key):
+    project = trainer.create_project("Classifier")
+    tag = trainer.create_tag(project.id, "Red")
+    summary = trainer.create_images_from_files(
+        project.id,
+        ImageFileCreateBatch(
+            images=[
+                ImageFileCreateEntry(
+                    name="f.jpg", contents=(SAMPLE / "fork" / "fork_7.jpg").read_bytes()
+                )
+            ],
+            tag_ids=[tag.id],
+        ),
+    )
+    image_id = summary.images[0].image.id
+    region = ImageRegionCreateEntry(
+        image_id=image_id, tag_id=tag.id, left=0.1, top=0.1, width=0.2, height=0.2
+    )
+    refused = "BadRequestOperationNotSupported"
+    assert error_code(trainer.create_image_regions, project.id, [region]) == refused
+    assert error_code(trainer.delete_image_regions, project.id, [str(uuid.uuid4())]) == refused
+    assert error_code(trainer.get_image_region_proposals, project.id, image_id) == refused
+    # The SDK itself sends at most 64 region ids (Azure's limit); a REST caller gets the 400.
+    od, _tags = detection_project(trainer)
+    response = requests.delete(
+        f"{live_server.url}/customvision/v3.3/training/projects/{od.id}/images/regions",
+        params={"regionIds": ",".join(str(uuid.uuid4()) for _ in range(65))},
+        headers={"Training-Key": key},
+        timeout=10,
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequestExceededBatchSize")
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_region_proposals_for_a_training_image(trainer):
+    pytest.importorskip("engine.proposals", reason="engine/proposals.py (helper engine)")
+    project, tags = detection_project(trainer)
+    summary = trainer.create_images_from_files(
+        project.id, ImageFileCreateBatch(images=[entry("fork_8.jpg", tags)])
+    )
+    image_id = summary.images[0].image.id
+    found = trainer.get_image_region_proposals(project.id, image_id)
+    assert (found.project_id, found.image_id) == (project.id, image_id)
+    confidences = [p.confidence for p in found.proposals]
+    assert confidences and confidences == sorted(confidences, reverse=True)
+    boxes = [
+        (p.bounding_box.left, p.bounding_box.top, p.bounding_box.width, p.bounding_box.height)
+        for p in found.proposals
+    ]
+    assert all(x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= 1 + 1e-6 for x, y, w, h in boxes)
+    fork = BOXES["fork_8.jpg"]
+    truth = (fork["left"], fork["top"], fork["width"], fork["height"])
+    assert max(iou(truth, b) for b in boxes) >= 0.3  # some proposal is about the fork

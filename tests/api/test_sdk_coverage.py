@@ -31,6 +31,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
     ImageUrlCreateBatch,
     ImageUrlCreateEntry,
     PredictionQueryToken,
+    Region,
     SuggestedTagAndRegionQueryToken,
 )
 from azure.cognitiveservices.vision.customvision.training.operations import (
@@ -44,10 +45,13 @@ from tests.training.synthetic import photo
 pytestmark = pytest.mark.django_db(transaction=True)
 
 COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"
+GENERAL_DETECTION = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"
 NOT_DETECTION = "BadRequestOperationNotSupported"
 # Model export belongs to issue #13 (ONNX / DockerFile exports); until it lands these two are
 # listed here, by name, so the gap shows in this file rather than hiding.
-PENDING: dict[str, str] = {}
+PENDING: dict[str, str] = {
+    "get_image_region_proposals": "engine/proposals.py (helper engine) has not landed yet",
+}
 
 
 def operations(mixin: type) -> set[str]:
@@ -110,7 +114,7 @@ def test_every_sdk_operation_has_a_passing_call(sweep, project, trained, image_s
     _read_images_back(trainer, p, it, red, blue, green, added)
     _update_metadata(trainer, p, added.by_file)
     _image_tags(trainer, p, blue, added.untagged)
-    _object_detection_refused(trainer, p, green, added.by_file)
+    _regions_and_proposals(trainer, p, green, added.by_file)
     _suggested_tags(trainer, p, it, red, blue, added.untagged)
     _iterations(trainer, p, it)
     _publish_classify_detect(trainer, predictor, p, it, prediction_resource, added.url)
@@ -248,14 +252,46 @@ def _image_tags(trainer, p, blue, untagged):
     assert trainer.get_untagged_image_count(p) == 1
 
 
-def _object_detection_refused(trainer, p, green, by_file):
-    """Object detection's operations: Azure's error for a classification project."""
+def _regions_and_proposals(trainer, p, green, by_file):
+    """Regions and proposals: real ones in an object-detection project, Azure's error in a
+    classification project."""
     region = ImageRegionCreateEntry(
         image_id=by_file, tag_id=green.id, left=0.1, top=0.1, width=0.5, height=0.5
     )
-    trainer.refused("create_image_regions", NOT_DETECTION, p, [region])
-    trainer.refused("delete_image_regions", NOT_DETECTION, p, [str(uuid.uuid4())])
-    trainer.refused("get_image_region_proposals", NOT_DETECTION, p, by_file)
+    with pytest.raises(HttpOperationError) as info:
+        trainer._client.create_image_regions(p, [region])
+    assert info.value.error.code == NOT_DETECTION
+    od = trainer.create_project("Sweep OD", domain_id=GENERAL_DETECTION)
+    fork = trainer.create_tag(od.id, "fork")
+    box = Region(tag_id=fork.id, left=0.2, top=0.2, width=0.3, height=0.3)
+    image = (
+        trainer.create_images_from_files(
+            od.id,
+            ImageFileCreateBatch(
+                images=[
+                    ImageFileCreateEntry(name="f.jpg", contents=photo("red", seed=9), regions=[box])
+                ]
+            ),
+        )
+        .images[0]
+        .image
+    )
+    made = trainer.create_image_regions(
+        od.id,
+        [
+            ImageRegionCreateEntry(
+                image_id=image.id, tag_id=fork.id, left=0.5, top=0.5, width=0.4, height=0.4
+            )
+        ],
+    )
+    assert [r.tag_name for r in made.created] == ["fork"]
+    if "get_image_region_proposals" not in PENDING:
+        proposals = trainer.get_image_region_proposals(od.id, image.id)
+        assert proposals.image_id == image.id and proposals.proposals
+        assert all(0 <= p.bounding_box.left <= 1 for p in proposals.proposals)
+    trainer.delete_image_regions(od.id, [made.created[0].region_id])
+    assert len(trainer.get_images_by_ids(od.id, image_ids=[image.id])[0].regions) == 1
+    trainer.delete_project(od.id)
 
 
 def _suggested_tags(trainer, p, it, red, blue, untagged):

@@ -89,6 +89,11 @@ def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
             assert 0 <= left <= 1 and 0 <= top <= 1 and width >= 0 and height >= 0
 
     loose = selectors.iteration_detection_performance(iteration, 0.1, 0.1)
+    print(
+        "true",
+        loose["overall"],
+        selectors.iteration_detection_performance(iteration, 0.5, 0.5)["overall"],
+    )
     strict = selectors.iteration_detection_performance(iteration, 0.9, 0.9)
     assert loose and strict
     assert [t["name"] for t in loose["tags"]] == [t["name"] for t in iteration.tags]
@@ -97,6 +102,8 @@ def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
     assert strict["overall"]["average_precision"] <= loose["overall"]["average_precision"]
     mean = sum(t["average_precision"] for t in loose["tags"]) / 2
     assert loose["overall"]["average_precision"] == pytest.approx(mean)
+    # True boxes are learnt, even from 8 photos a fold (labels that can't be: below).
+    assert loose["overall"]["average_precision"] > 0.3, loose
 
     outcomes = selectors.iteration_detection_outcomes(iteration)
     assert len(outcomes) == len(estimated)
@@ -121,3 +128,5 @@ def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
     figures = selectors.iteration_detection_performance(iteration, 0.5, 0.5)
     assert figures is not None
     assert figures["overall"]["average_precision"] < 0.25, figures
+    # Not for want of detections: the models did answer, wrongly.
+    assert any(row.detections for row in iteration.images.all())

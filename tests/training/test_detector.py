@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -126,3 +127,63 @@ def test_a_bundle_written_before_detection_loads_as_a_classifier(trained):
     )
     assert ModelBundle.from_bytes(old.to_bytes()).task == "classification"
     assert isinstance(predictor_for(ModelBundle.from_bytes(old.to_bytes())), Predictor)
+
+
+def _few(count: int = 6):
+    """The first `count` photos of each tag: enough to run Advanced's every step quickly."""
+    samples, boxes = _sample_set()
+    chosen = [i for i in range(len(samples)) if i % 20 < count]
+    return [samples[i] for i in chosen], [boxes[i] for i in chosen]
+
+
+def test_advanced_with_no_budget_left_keeps_quicks_model_and_says_so(cache):
+    samples, boxes = _few()
+    recipe = detection_recipe_for("General (compact)")
+    request = DetectRequest(samples, boxes, TAGS, recipe, advanced=True, budget_seconds=1, folds=2)
+    result = train_detector(
+        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=cache
+    )
+    assert result.kind == "frozen" and result.details["kept"] == "frozen"
+    assert "Kept quick training's model" in result.details["why"]
+    assert all(d is not None for d in result.detections)
+
+
+def test_advanced_fine_tunes_on_the_folds_and_reports_its_choice(cache):
+    samples, boxes = _few()
+    # One epoch per fine-tune: this test is about the steps and the reporting, not accuracy.
+    recipe = dataclasses.replace(
+        detection_recipe_for("General (compact)"), max_epochs=1, min_epochs=1
+    )
+    request = DetectRequest(
+        samples, boxes, TAGS, recipe, advanced=True, budget_seconds=900, folds=2
+    )
+    result = train_detector(
+        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=cache
+    )
+    details = result.details
+    assert details["estimated_folds"] == 2 and details["fine_tune_epochs"] == 1
+    assert details["compared"]["images"] == len(samples)
+    assert result.kind == details["kept"] and details["why"]
+    assert "probe" in result.phases
+    found = Detector(result.bundle).detect((SAMPLE / "test" / "test_image.jpg").read_bytes())
+    assert all(0 <= d[2] <= d[2] + d[4] <= 1 for d in found)
+
+
+def test_augmentation_moves_boxes_with_the_pixels():
+    """A white box on black, cropped, mirrored and scaled: its box follows it."""
+    from engine.detection_finetune import augment
+
+    pixels = torch.zeros(1, 3, 64, 64, dtype=torch.uint8)
+    pixels[:, :, 16:32, 8:24] = 255  # left 0.125, top 0.25, 0.25 × 0.25
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        out, (moved,) = augment(pixels, [[(0, 0.125, 0.25, 0.25, 0.25)]], True, 0.0, generator)
+        if not moved:
+            continue
+        _tag, left, top, width, height = moved[0]
+        mask = out[0, 0] > 127
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        assert left * 64 == pytest.approx(float(cols.min()), abs=2.5)
+        assert (left + width) * 64 == pytest.approx(float(cols.max()) + 1, abs=2.5)
+        assert top * 64 == pytest.approx(float(rows.min()), abs=2.5)
+        assert (top + height) * 64 == pytest.approx(float(rows.max()) + 1, abs=2.5)
