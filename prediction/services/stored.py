@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -82,7 +83,7 @@ def predictions_to_images(
         p.id: p
         for p in StoredPrediction.objects.filter(project=project, id__in=[e[0] for e in entries])
     }
-    live = _region_tags(project) if project.is_detection else set()
+    live = region_tags(project) if project.is_detection else set()
     uploads = []
     for prediction_id, tags in entries:
         stored = found.get(prediction_id)
@@ -94,7 +95,7 @@ def predictions_to_images(
             data = storage.read(str(stored.file.name))
             boxes = (regions or {}).get(prediction_id, ())
             if not boxes and project.is_detection:
-                boxes = kept_boxes(stored, tag_ids=tags, live=live)
+                boxes = kept_boxes(stored.predictions, tag_ids=tags, live=live)
             upload = ImageUpload(name=str(prediction_id), data=data, regions=boxes)
         uploads.append((upload, tags))
     results = images_create_each(
@@ -105,22 +106,26 @@ def predictions_to_images(
     return results
 
 
-def _region_tags(project: Project) -> set[str]:
+def region_tags(project: Project) -> set[str]:
     """The tags a box may have now: the project's, but its Negative one."""
     tags = Tag.objects.filter(project=project).exclude(type=Tag.Type.NEGATIVE)
     return {str(t) for t in tags.values_list("id", flat=True)}
 
 
 def kept_boxes(
-    stored: StoredPrediction, *, tag_ids: Sequence[uuid.UUID | str] = (), live: set[str]
+    predictions: Sequence[dict[str, Any]],
+    *,
+    tag_ids: Sequence[uuid.UUID | str] = (),
+    live: set[str],
 ) -> tuple[RegionBox, ...]:
-    """The boxes a stored detection keeps as regions when it becomes a training image: those
-    the model gave at least KEPT_PROBABILITY, of `tag_ids` when some are named (an entry's
-    tags pick which of the model's boxes to confirm), of tags the project still has, and of
-    a shape a region can have (a box squeezed to nothing at an edge is left out)."""
+    """The boxes of a detection (a stored prediction's, a suggestion's) that become regions
+    when it is confirmed: those the model gave at least KEPT_PROBABILITY, of `tag_ids` when
+    some are named (an entry's tags pick which of the model's boxes to confirm), of tags the
+    project still has (`live`), and of a shape a region can have (a box squeezed to nothing
+    at an edge is left out)."""
     wanted = {str(t) for t in tag_ids}
     boxes: list[RegionBox] = []
-    for prediction in stored.predictions:
+    for prediction in predictions:
         box, tag_id = prediction.get("boundingBox"), str(prediction.get("tagId"))
         if not box or prediction.get("probability", 0.0) < KEPT_PROBABILITY:
             continue

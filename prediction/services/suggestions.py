@@ -18,12 +18,14 @@ from engine.imaging import ImageRejected, decode_for_model
 from prediction.models import Suggestion
 from prediction.services.classify import TagProbability, located, prediction_entry_json, ranked
 from prediction.services.predictors import detector_for, predictor_for
+from prediction.services.stored import kept_boxes, region_tags
 from projects.models import Image, Project, Tag
 from projects.selectors import active_images
 from projects.services.images import (
     images_tags_add,
     stored_image_rules,
 )
+from projects.services.regions import regions_add
 from training.models import Iteration
 
 logger = logging.getLogger(__name__)
@@ -134,17 +136,53 @@ def suggested_counts(
     return {t: sum(1 for s in found if _probability(s, t) >= threshold) for t in tag_ids}
 
 
-def suggestions_confirm(*, project: Project, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+def suggestions_confirm(
+    *,
+    project: Project,
+    pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    iteration: Iteration | None = None,
+) -> int:
     """Tag each (image, suggested tag) pair: the Untagged view's "Confirm". Returns how many
-    images were tagged; one call per tag, through the usual tagging rules."""
+    images were tagged; one call per tag, through the usual tagging rules. In an
+    object-detection project an image is tagged by regions: the boxes of that tag that
+    `iteration` suggested for it (`kept_boxes`)."""
     by_tag: dict[uuid.UUID, list[uuid.UUID]] = {}
     for image_id, tag_id in pairs:
         by_tag.setdefault(tag_id, []).append(image_id)
     tags = {t.id: t for t in Tag.objects.filter(project=project, id__in=by_tag)}
     if len(tags) != len(by_tag):
         raise ValidationError("A suggested tag is not in this project.")
+    if project.is_detection:
+        return _confirm_regions(project, iteration, by_tag, tags)
     changed = 0
     with transaction.atomic():
         for tag_id, image_ids in by_tag.items():
             changed += images_tags_add(project=project, image_ids=image_ids, tags=[tags[tag_id]])
     return changed
+
+
+def _confirm_regions(
+    project: Project,
+    iteration: Iteration | None,
+    by_tag: dict[uuid.UUID, list[uuid.UUID]],
+    tags: dict[uuid.UUID, Tag],
+) -> int:
+    if iteration is None:
+        raise ValidationError("Choose the iteration whose suggested regions to confirm.")
+    wanted = {i for ids in by_tag.values() for i in ids}
+    images = {i.id: i for i in active_images(project).filter(id__in=wanted)}
+    found = Suggestion.objects.filter(iteration=iteration, image_id__in=images)
+    suggestions = {s.image_id: s for s in found}
+    live = region_tags(project)
+    changed: set[uuid.UUID] = set()
+    with transaction.atomic():
+        for tag_id, image_ids in by_tag.items():
+            for image_id in image_ids:
+                suggestion = suggestions.get(image_id)
+                if suggestion is None:
+                    continue
+                boxes = kept_boxes(suggestion.predictions, tag_ids=[tag_id], live=live)
+                located_boxes = [(tags[tag_id], *box[1:]) for box in boxes]
+                if regions_add(image=images[image_id], boxes=located_boxes):
+                    changed.add(image_id)
+    return len(changed)

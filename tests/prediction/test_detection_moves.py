@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from prediction.models import StoredPrediction, Suggestion
-from prediction.services import prediction_detect, suggested_untagged
+from prediction.services import prediction_detect, suggested_untagged, suggestions_confirm
 from projects import rules
 from projects import services as project_services
 from projects.models import Image
@@ -74,6 +74,28 @@ def test_suggestions_for_untagged_photos_are_regions(detector):
         project=project, iteration=iteration, tag_ids=[best["tagId"]], threshold=best["probability"]
     )
     assert [s.image.original_name for s in only] == ["test_image.jpg"]
+
+
+def test_confirming_a_suggested_tag_adds_its_suggested_boxes(detector):
+    project, iteration = detector
+    [uploaded] = project_services.images_create(
+        project=project, uploads=[ImageUpload(name="mirror.jpg", data=mirrored("fork_2.jpg"))]
+    )
+    found, _ = suggested_untagged(project=project, iteration=iteration)
+    [suggestion] = [s for s in found if s.image_id == uploaded.image.id]
+    fork = next(t for t in iteration.tags if t["name"] == "fork")
+    sure = [
+        p for p in suggestion.predictions if p["tagId"] == fork["id"] and p["probability"] >= 0.5
+    ]
+    assert sure, suggestion.predictions[:3]  # the model is sure of a fork it trained on
+    pairs = [(uploaded.image.id, uuid.UUID(fork["id"]))]
+    assert suggestions_confirm(project=project, pairs=pairs, iteration=iteration) == 1
+    image = Image.objects.get(pk=uploaded.image.id)
+    expected = {(uuid.UUID(fork["id"]), *_rounded(p["boundingBox"])) for p in sure}
+    assert image.tagged and _boxes(image.regions.all()) == expected
+    # Now tagged, it is no longer suggested.
+    again, _ = suggested_untagged(project=project, iteration=iteration)
+    assert uploaded.image.id not in {s.image_id for s in again}
 
 
 @pytest.fixture
