@@ -7,10 +7,10 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from api.auth import PREDICTION, resource_for_digest
+from api.auth import PREDICTION
 from api.endpoint import api_view
-from api.errors import unauthorized
 from api.parsing import image_data, image_url
+from api.published import published_iteration
 from api.shapes import prediction_json
 from prediction import services
 
@@ -25,16 +25,9 @@ def classify(
     source: str,
 ) -> Any:
     """ClassifyImage and ClassifyImageUrl, with and without /nostore."""
-    iteration = services.published_iteration_for_key(
+    iteration = published_iteration(
         key_digest=key_digest, project_id=project_id, publish_name=publish_name
     )
-    if iteration is None:  # a wrong key (401) or a wrong name for a right key (404)?
-        resource = resource_for_digest(key_digest, PREDICTION)
-        if resource is None:
-            raise unauthorized(PREDICTION)
-        iteration = services.published_iteration_get(
-            resource=resource, project_id=project_id, publish_name=publish_name
-        )
     image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
     result = services.prediction_classify(
         iteration=iteration,

@@ -108,7 +108,10 @@ def iteration_image_list(
 
 
 def iteration_performance(iteration: Iteration, threshold: float = 0.5) -> dict[str, Any] | None:
-    """Overall and per-tag precision, recall and AP at `threshold`, tags named."""
+    """Overall and per-tag precision, recall and AP at `threshold`, tags named (a detector's
+    at the API's default overlap: `iteration_detection_performance`)."""
+    if iteration.is_detection:
+        return iteration_detection_performance(iteration, threshold)
     if not iteration.metrics:
         return None
     numbers = at_threshold(iteration.metrics, threshold)

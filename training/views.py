@@ -99,7 +99,9 @@ def performance(
             "exports": _exports_shown(iteration),
             "export_choices": [(f"{p}|{f}", label, help) for p, f, label, help in EXPORT_CHOICES],
         }
-    if iteration is not None and iteration.metrics:
+    # A detector's figures are the headline numbers for now: the threshold table, curves and
+    # mistakes below are a classifier's (the portal's detection pages come with issue 25).
+    if iteration is not None and iteration.metrics and not iteration.is_detection:
         outcomes = selectors.iteration_outcomes(iteration)
         wrong = selectors.mistakes(outcomes)
         context |= {

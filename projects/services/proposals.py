@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from core import storage
 from core.codes import AzureCode
 from engine.imaging import ImageRejected, decode_for_model
+from engine.proposals import propose
 from projects.models import Image
 from projects.services.images import stored_image_rules
 from projects.services.regions import detection_only
@@ -22,9 +23,6 @@ Proposal = tuple[float, float, float, float, float]  # confidence, left, top, wi
 def region_proposals(*, image: Image) -> list[Proposal]:
     """Proposals for a stored image of an object-detection project, most confident first."""
     detection_only(image.project)
-    # The engine's proposer lands with its own branch; imported here so nothing else waits.
-    from engine.proposals import propose  # type: ignore[import-not-found, unused-ignore]
-
     data = storage.read(str(image.file.name))
     try:
         decoded = decode_for_model(data, stored_image_rules(), PROPOSAL_SIDE)

@@ -372,7 +372,6 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def test_region_proposals_for_a_training_image(trainer):
-    pytest.importorskip("engine.proposals", reason="engine/proposals.py (helper engine)")
     project, tags = detection_project(trainer)
     summary = trainer.create_images_from_files(
         project.id, ImageFileCreateBatch(images=[entry("fork_8.jpg", tags)])

@@ -49,9 +49,7 @@ GENERAL_DETECTION = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"
 NOT_DETECTION = "BadRequestOperationNotSupported"
 # Model export belongs to issue #13 (ONNX / DockerFile exports); until it lands these two are
 # listed here, by name, so the gap shows in this file rather than hiding.
-PENDING: dict[str, str] = {
-    "get_image_region_proposals": "engine/proposals.py (helper engine) has not landed yet",
-}
+PENDING: dict[str, str] = {}
 
 
 def operations(mixin: type) -> set[str]:
@@ -285,10 +283,9 @@ def _regions_and_proposals(trainer, p, green, by_file):
         ],
     )
     assert [r.tag_name for r in made.created] == ["fork"]
-    if "get_image_region_proposals" not in PENDING:
-        proposals = trainer.get_image_region_proposals(od.id, image.id)
-        assert proposals.image_id == image.id and proposals.proposals
-        assert all(0 <= p.bounding_box.left <= 1 for p in proposals.proposals)
+    proposals = trainer.get_image_region_proposals(od.id, image.id)
+    assert proposals.image_id == image.id and proposals.proposals
+    assert all(0 <= p.bounding_box.left <= 1 for p in proposals.proposals)
     trainer.delete_image_regions(od.id, [made.created[0].region_id])
     assert len(trainer.get_images_by_ids(od.id, image_ids=[image.id])[0].regions) == 1
     trainer.delete_project(od.id)

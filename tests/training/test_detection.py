@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from engine.boxes import box_iou
 from prediction.services import prediction_detect
@@ -71,7 +72,7 @@ def test_the_iteration_keeps_each_photos_boxes(alice, resource, few):
     assert info.value.code == "BadRequestTrainingNotNeeded"
 
 
-def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
+def test_a_detector_trains_measures_and_finds_the_fork(alice, alice_client, resource, few):
     project = detection_project(alice, resource)
     add_sample_photos(project, 6)
     iteration = _trained(project)
@@ -117,6 +118,15 @@ def test_a_detector_trains_measures_and_finds_the_fork(alice, resource, few):
     assert box_iou((box["left"], box["top"], box["width"], box["height"]), TEST_FORK) > 0.3
     probabilities = [p.probability for p in result.predictions]
     assert probabilities == sorted(probabilities, reverse=True)
+
+    # The portal's Performance page shows a detector's headline figures (its own detection
+    # pages are another issue's).
+    page = alice_client.get(reverse("training:performance", args=[project.id, iteration.id]))
+    assert page.status_code == 200
+    assert (
+        page.context["numbers"]["overall"]
+        == selectors.iteration_detection_performance(iteration)["overall"]
+    )
 
 
 def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
