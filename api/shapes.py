@@ -121,7 +121,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
         "exportable": iteration.status == "Completed",
         "exportableTo": list(SUPPORTED_PLATFORMS) if iteration.status == "Completed" else [],
         "domainId": str(iteration.domain_id),
-        "classificationType": iteration.classification_type,
+        # As the project's: a detector has no classification type (Azure answers null).
+        "classificationType": None if iteration.is_detection else iteration.classification_type,
         "trainingType": iteration.training_type,
         "reservedBudgetInHours": round(iteration.reserved_budget_hours),
         "trainingTimeInMinutes": minutes,

@@ -76,6 +76,7 @@ def test_detector_trained_by_a_worker_finds_the_fork(
         900, lambda: (it := trainer.get_iteration(p, queued.id)).status != "Training" and it
     )
     assert done.status == "Completed", done.training_error_details
+    assert done.classification_type is None  # a detector's, as Azure's
     it = done.id
 
     figures = trainer.get_iteration_performance(p, it, threshold=0.3, overlap_threshold=0.3)

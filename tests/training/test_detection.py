@@ -140,3 +140,46 @@ def test_labels_that_cannot_be_learnt_give_a_low_map(alice, resource, few):
     assert figures["overall"]["average_precision"] < 0.25, figures
     # Not for want of detections: the models did answer, wrongly.
     assert any(row.detections for row in iteration.images.all())
+
+
+def test_a_detector_has_the_same_life_cycle(alice, resource, few, monkeypatch):
+    """Cancelled while it trains, it stops and keeps no model; a crash leaves it Failed with
+    its traceback; Advanced runs within its budget and says which model it kept."""
+    from engine import detector
+
+    project = detection_project(alice, resource)
+    add_sample_photos(project, 6)
+    real = detector.train_detector
+
+    def cancel_then_train(*args, **kwargs):
+        Iteration.objects.update(status=Iteration.Status.CANCELLED)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detector, "train_detector", cancel_then_train)
+    iteration = services.iteration_train_start(project=project)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.CANCELLED and not iteration.model_file
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(detector, "train_detector", explode)
+    iteration = services.iteration_train_start(project=project)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.FAILED
+    assert "out of memory" in iteration.error and "RuntimeError" in iteration.traceback
+
+    monkeypatch.setattr(detector, "train_detector", real)
+    iteration = services.iteration_train_start(
+        project=project, training_type="Advanced", reserved_budget_hours=60 / 3600
+    )
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.COMPLETED, iteration.error
+    assert iteration.training_type == "Advanced"
+    # A minute is what Quick training alone takes here: the budget reached the engine, which
+    # kept Quick's model and says so (Details), rather than fine-tuning past it.
+    assert iteration.details["kept"] == "frozen", iteration.details
+    assert "budget" in iteration.details["why"] and iteration.details["estimate"]
