@@ -19,6 +19,7 @@ from PIL import ImageOps
 
 from prediction.models import StoredPrediction, Suggestion
 from prediction.services import prediction_detect, suggested_untagged, suggestions_confirm
+from prediction.services.stored import KEPT_PROBABILITY
 from projects import rules
 from projects import services as project_services
 from projects.models import Image
@@ -79,13 +80,15 @@ def test_suggestions_for_untagged_photos_are_regions(detector):
 def test_confirming_a_suggested_tag_adds_its_suggested_boxes(detector):
     project, iteration = detector
     [uploaded] = project_services.images_create(
-        project=project, uploads=[ImageUpload(name="mirror.jpg", data=mirrored("fork_2.jpg"))]
+        project=project, uploads=[ImageUpload(name="mirror.jpg", data=surest_mirror(iteration))]
     )
     found, _ = suggested_untagged(project=project, iteration=iteration)
     [suggestion] = [s for s in found if s.image_id == uploaded.image.id]
     fork = next(t for t in iteration.tags if t["name"] == "fork")
     sure = [
-        p for p in suggestion.predictions if p["tagId"] == fork["id"] and p["probability"] >= 0.5
+        p
+        for p in suggestion.predictions
+        if p["tagId"] == fork["id"] and p["probability"] >= KEPT_PROBABILITY
     ]
     assert sure, suggestion.predictions[:3]  # the model is sure of a fork it trained on
     pairs = [(uploaded.image.id, uuid.UUID(fork["id"]))]
@@ -127,10 +130,10 @@ def test_through_the_sdk_suggestions_are_regions_and_a_kept_detection_keeps_its_
     # A detection kept by the prediction endpoint, then moved into the training images: a
     # training photo seen in a mirror, so that a model of sixteen photos is sure of its fork.
     result = prediction_detect(
-        iteration=iteration, data=mirrored("fork_1.jpg"), store=True, keep_now=True
+        iteration=iteration, data=surest_mirror(iteration), store=True, keep_now=True
     )
     stored = StoredPrediction.objects.get(pk=result.id)
-    sure = [p for p in stored.predictions if p["probability"] >= 0.5]
+    sure = [p for p in stored.predictions if p["probability"] >= KEPT_PROBABILITY]
     assert sure, [(p["tagName"], round(p["probability"], 3)) for p in stored.predictions[:5]]
     batch = ImageIdCreateBatch(images=[ImageIdCreateEntry(id=str(stored.id))])
     created = trainer.create_images_from_predictions(project.id, batch)
@@ -142,6 +145,18 @@ def test_through_the_sdk_suggestions_are_regions_and_a_kept_detection_keeps_its_
     # Its JSON lists them, as every image's does.
     [listed] = trainer.get_images_by_ids(project.id, image_ids=[str(image.id)])
     assert len(listed.regions) == len(sure)
+
+
+def surest_mirror(iteration: Iteration) -> bytes:
+    """The training fork photo, seen in a mirror, that the model is surest of: at least
+    KEPT_PROBABILITY sure, or a model of sixteen photos found none of its own forks."""
+    photos = [mirrored(f"fork_{i}.jpg") for i in range(1, 9)]
+    best = [prediction_detect(iteration=iteration, data=p, store=False).predictions for p in photos]
+    scores = [
+        max((p.probability for p in found if p.tag_name == "fork"), default=0.0) for found in best
+    ]
+    assert max(scores) >= KEPT_PROBABILITY, scores
+    return photos[scores.index(max(scores))]
 
 
 def mirrored(name: str) -> bytes:
