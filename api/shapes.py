@@ -288,7 +288,8 @@ def suggestion_json(suggestion: Any, base: str) -> dict[str, Any]:
         "height": image.height,
         **_uris(root),
         "domain": None,
-        "predictions": [{**p, "boundingBox": None} for p in suggestion.predictions],
+        # An object-detection iteration's suggestions keep their boxes (suggested regions).
+        "predictions": [{"boundingBox": None, **p} for p in suggestion.predictions],
         "predictionUncertainty": suggestion.uncertainty,
     }
 

@@ -195,7 +195,9 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             except ValueError:
                 continue
         try:
-            changed = services.suggestions_confirm(project=project, pairs=pairs)
+            changed = services.suggestions_confirm(
+                project=project, pairs=pairs, iteration=iteration
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

@@ -10,8 +10,9 @@ costs seconds and a bounded amount of memory, and is refused with a reason in ou
 - project.json: its size in the directory is checked, then the bytes actually inflated are
   capped at the same limit, so a header that lies gets no further than one that doesn't.
 - It is parsed as a stream of events (ijson), and each tag or image entry is built on its own
-  under a budget (values, characters, two levels of nesting), so memory is bounded by one
-  entry, not by the file: `json.loads` turned 60 MB of `{}` (a 60 KB zip) into 1.4 GB.
+  under a budget (values, characters, three levels of nesting: an image's regions are a list
+  of objects), so memory is bounded by one entry, not by the file: `json.loads` turned 60 MB
+  of `{}` (a 60 KB zip) into 1.4 GB.
 - No JSON token may be longer than MAX_TOKEN_BYTES (`_TokenGuard`).
 - Members are read one at a time, each capped at the image limit; a member that is
   encrypted, damaged or oddly compressed fails alone (`MemberError`).
@@ -25,6 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO, Any
 
 import ijson
@@ -45,11 +47,18 @@ MAX_TOKEN_BYTES = 256 * 1024
 MAX_TEXT = 4_000  # characters of a description: core.text.DESCRIPTION_MAX, as the services take
 # JSON values in one tag or image entry, keys included, beyond one per tag it may name
 ENTRY_VALUES_BEYOND_TAGS = 128
+# An image's boxes (object detection): at most projects.rules.MAX_REGIONS_PER_IMAGE, each an
+# object of 12 JSON values ({"tagId", "left", "top", "width", "height"}, keys counted).
+MAX_REGIONS_PER_IMAGE = 300
+REGION_VALUES = 12
 # JSON values in the whole manifest, per image or tag it may list: an export has about 12 per
 # image, 30 with ten metadata pairs; a bomb of three-byte values has 20 million in 60 MB.
 MAX_VALUES_PER_IMAGE = 64
+# And per image for boxes: an average of 16 at the project's image limit (real exports have
+# far fewer images than the limit, so far more boxes each fit).
+REGION_VALUES_PER_IMAGE = 16 * REGION_VALUES
 MAX_ENTRY_TEXT = 65_536  # characters in one entry (or one top-level field), keys included
-MAX_DEPTH = 2  # containers in an entry: the entry, and its tagIds or metadata
+MAX_DEPTH = 3  # containers in an entry: the entry, its tagIds, metadata or regions, a region
 MAX_FIELDS = 64  # top-level fields of project.json
 MAX_ID = 128
 MAX_FILE_NAME = 1_024
@@ -78,11 +87,13 @@ class Limits:
 
     @property
     def entry_values(self) -> int:
-        return self.tags + ENTRY_VALUES_BEYOND_TAGS
+        return self.tags + ENTRY_VALUES_BEYOND_TAGS + MAX_REGIONS_PER_IMAGE * REGION_VALUES
 
     @property
     def manifest_values(self) -> int:
-        return (self.images + self.tags + 1) * MAX_VALUES_PER_IMAGE
+        return (
+            self.images + self.tags + 1
+        ) * MAX_VALUES_PER_IMAGE + self.images * REGION_VALUES_PER_IMAGE
 
     @property
     def members(self) -> int:
@@ -101,6 +112,12 @@ class TagEntry:
     type: str
 
 
+# A box as the manifest gives it: (the archive's tag id, left, top, width, height). Only its
+# shape is checked here; whether it lies inside the image is the import's (image by image).
+RegionEntry = tuple[str, float, float, float, float]
+REGION_FIELDS = ("left", "top", "width", "height")
+
+
 @dataclass(frozen=True)
 class ImageEntry:
     file: str
@@ -108,6 +125,7 @@ class ImageEntry:
     tag_ids: tuple[str, ...]
     metadata: dict[str, Any] | None  # checked by ingestion, image by image, as an upload's is
     size: int  # the member's size as the directory gives it
+    regions: tuple[RegionEntry, ...] = ()  # an object-detection project's boxes
 
 
 @dataclass
@@ -591,7 +609,36 @@ def _image_entry(zf: zipfile.ZipFile, index: int, raw: Any, limits: Limits) -> I
         tag_ids=tuple(tag_ids),
         metadata=metadata,
         size=size,
+        regions=_regions(what, raw.get("regions")),
     )
+
+
+def _regions(what: str, value: Any) -> tuple[RegionEntry, ...]:
+    """An image's boxes: a list of {"tagId", "left", "top", "width", "height"} (absent in
+    classification projects and in archives from before object detection)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ArchiveError(f"{what}: regions is a list.")
+    if len(value) > MAX_REGIONS_PER_IMAGE:
+        raise ArchiveError(f"{what}: regions lists more than {MAX_REGIONS_PER_IMAGE} boxes.")
+    found = []
+    for region in value:
+        if not isinstance(region, dict):
+            raise ArchiveError(f"{what}: each of its regions is an object.")
+        tag_id = region.get("tagId")
+        if not isinstance(tag_id, str) or len(tag_id) > MAX_ID:
+            raise ArchiveError(f"{what}: a region's tagId is a tag's id.")
+        numbers: list[int | float | Decimal] = []
+        for key in REGION_FIELDS:
+            number = region.get(key)
+            # ijson reads fractions as Decimal; bool is an int to Python, not a number to JSON.
+            if not isinstance(number, int | float | Decimal) or isinstance(number, bool):
+                raise ArchiveError(f"{what}: a region's left, top, width and height are numbers.")
+            numbers.append(number)
+        left, top, width, height = (float(n) for n in numbers)
+        found.append((tag_id, left, top, width, height))
+    return tuple(found)
 
 
 # --- Members --------------------------------------------------------------------------------

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core import storage
 from engine.imaging import THUMBNAIL_EDGE, ImageRejected, decode_for_model, thumbnail_of
 from prediction.models import StoredPrediction
-from projects.models import Image, Project
+from projects.models import Image, Project, Tag
 from projects.services.images import (
     ImageCreateResult,
     ImageUpload,
     images_create_each,
     stored_image_rules,
 )
-from projects.services.regions import RegionBox
+from projects.services.regions import RegionBox, box_checked
+
+# A stored detection's boxes that become regions when it is moved into the training images
+# without regions of its own: those the model was at least this sure of (the threshold the
+# Suggested view filters at), so that moving it keeps what it found, not its 64 guesses.
+KEPT_PROBABILITY = 0.5
 
 
 def predictions_delete(*, project: Project, ids: Sequence[uuid.UUID]) -> int:
@@ -69,12 +76,14 @@ def predictions_to_images(
 ) -> list[ImageCreateResult]:
     """Move stored predictions into the training images with the tags given (the portal's
     "Save and close", the API's CreateImagesFromPredictions), and in an object-detection
-    project with their `regions` (by prediction id). Each goes through the same ingestion as
-    an upload; one that went in leaves the Predictions list."""
+    project with their `regions` (by prediction id): those given, or else the boxes the model
+    found (`kept_boxes`). Each goes through the same ingestion as an upload; one that went in
+    leaves the Predictions list."""
     found = {
         p.id: p
         for p in StoredPrediction.objects.filter(project=project, id__in=[e[0] for e in entries])
     }
+    live = region_tags(project) if project.is_detection else set()
     uploads = []
     for prediction_id, tags in entries:
         stored = found.get(prediction_id)
@@ -85,6 +94,8 @@ def predictions_to_images(
         else:
             data = storage.read(str(stored.file.name))
             boxes = (regions or {}).get(prediction_id, ())
+            if not boxes and project.is_detection:
+                boxes = kept_boxes(stored.predictions, tag_ids=tags, live=live)
             upload = ImageUpload(name=str(prediction_id), data=data, regions=boxes)
         uploads.append((upload, tags))
     results = images_create_each(
@@ -93,3 +104,36 @@ def predictions_to_images(
     moved = [uuid.UUID(r.source_name) for r in results if r.status.ok]
     predictions_delete(project=project, ids=moved)
     return results
+
+
+def region_tags(project: Project) -> set[str]:
+    """The tags a box may have now: the project's, but its Negative one."""
+    tags = Tag.objects.filter(project=project).exclude(type=Tag.Type.NEGATIVE)
+    return {str(t) for t in tags.values_list("id", flat=True)}
+
+
+def kept_boxes(
+    predictions: Sequence[dict[str, Any]],
+    *,
+    tag_ids: Sequence[uuid.UUID | str] = (),
+    live: set[str],
+) -> tuple[RegionBox, ...]:
+    """The boxes of a detection (a stored prediction's, a suggestion's) that become regions
+    when it is confirmed: those the model gave at least KEPT_PROBABILITY, of `tag_ids` when
+    some are named (an entry's tags pick which of the model's boxes to confirm), of tags the
+    project still has (`live`), and of a shape a region can have (a box squeezed to nothing
+    at an edge is left out)."""
+    wanted = {str(t) for t in tag_ids}
+    boxes: list[RegionBox] = []
+    for prediction in predictions:
+        box, tag_id = prediction.get("boundingBox"), str(prediction.get("tagId"))
+        if not box or prediction.get("probability", 0.0) < KEPT_PROBABILITY:
+            continue
+        if tag_id not in live or (wanted and tag_id not in wanted):
+            continue
+        try:
+            checked = box_checked(box["left"], box["top"], box["width"], box["height"])
+        except (ValidationError, KeyError, TypeError):
+            continue
+        boxes.append((tag_id, *checked))
+    return tuple(boxes)

@@ -1,11 +1,13 @@
 """Suggested tags for untagged images (the Training Images tab's Suggested view, the API's
-QuerySuggestedImages)."""
+SuggestTagsAndRegions and QuerySuggestedImages). An object-detection iteration suggests
+regions: its boxes, each a tag, a probability and a `boundingBox` as Detect answers them."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,14 +16,16 @@ from django.db import transaction
 from core import storage
 from engine.imaging import ImageRejected, decode_for_model
 from prediction.models import Suggestion
-from prediction.services.classify import TagProbability, prediction_entry_json, ranked
-from prediction.services.predictors import predictor_for
+from prediction.services.classify import TagProbability, located, prediction_entry_json, ranked
+from prediction.services.predictors import detector_for, predictor_for
+from prediction.services.stored import kept_boxes, region_tags
 from projects.models import Image, Project, Tag
 from projects.selectors import active_images
 from projects.services.images import (
     images_tags_add,
     stored_image_rules,
 )
+from projects.services.regions import regions_add
 from training.models import Iteration
 
 logger = logging.getLogger(__name__)
@@ -29,11 +33,15 @@ logger = logging.getLogger(__name__)
 
 def _uncertainty(iteration: Iteration, predictions: list[TagProbability]) -> float:
     """How unsure the model is: multiclass, 1 − the margin between its two best tags;
-    multilabel, the tag whose probability is nearest 50 %."""
+    multilabel and object detection, the tag (or box) whose probability is nearest 50 %; a
+    detector that found nothing, 1."""
     probabilities = [p.probability for p in predictions]  # best first
     if not probabilities:
         return 1.0
-    if iteration.classification_type == Project.ClassificationType.MULTICLASS:
+    if (
+        iteration.classification_type == Project.ClassificationType.MULTICLASS
+        and not iteration.is_detection
+    ):
         second = probabilities[1] if len(probabilities) > 1 else 0.0
         return round(1.0 - (probabilities[0] - second), 6)
     return round(max(1.0 - abs(2.0 * p - 1.0) for p in probabilities), 6)
@@ -54,34 +62,41 @@ def suggestions_for(
             if budget <= 0:
                 continue
             budget -= 1
-        probabilities = _probabilities(iteration, storage.read(str(image.file.name)))
-        if probabilities is None:
+        predictions = _predictions(iteration, storage.read(str(image.file.name)))
+        if predictions is None:
             logger.warning("Image %s is over today's decoding limit: no suggestion", image.id)
             continue
-        predictions = ranked(iteration, probabilities)
         have[image.id], _ = Suggestion.objects.get_or_create(
-            iteration=iteration,
-            image=image,
-            defaults={
-                "predictions": [prediction_entry_json(p) for p in predictions],
-                "uncertainty": _uncertainty(iteration, predictions),
-                "top_tag_id": predictions[0].tag_id,
-                "top_probability": predictions[0].probability,
-            },
+            iteration=iteration, image=image, defaults=_suggestion_fields(iteration, predictions)
         )
     return [have[i.id] for i in images if i.id in have]
 
 
-def _probabilities(iteration: Iteration, data: bytes) -> list[float] | None:
-    """The model's answer for a stored image, decoded within the process's decoding budget (and
-    freed when this returns, before the next is decoded); None when today's limits refuse it
-    (it was stored under larger ones)."""
-    predictor = predictor_for(iteration)
+def _suggestion_fields(iteration: Iteration, predictions: list[TagProbability]) -> dict[str, Any]:
+    # A detector may find nothing: the row still says the image was looked at, its top tag
+    # (a column that can't be empty) the first at probability 0.
+    top_tag = predictions[0].tag_id if predictions else iteration.tags[0]["id"]
+    return {
+        "predictions": [prediction_entry_json(p) for p in predictions],
+        "uncertainty": _uncertainty(iteration, predictions),
+        "top_tag_id": top_tag,
+        "top_probability": predictions[0].probability if predictions else 0.0,
+    }
+
+
+def _predictions(iteration: Iteration, data: bytes) -> list[TagProbability] | None:
+    """The model's answer for a stored image, most probable first: the tags, or a detector's
+    boxes. Decoded within the process's decoding budget (and freed when this returns, before
+    the next is decoded); None when today's limits refuse it (it was stored under larger
+    ones)."""
+    model = detector_for(iteration) if iteration.is_detection else predictor_for(iteration)
     try:
-        image = decode_for_model(data, stored_image_rules(), predictor.image_size)
+        image = decode_for_model(data, stored_image_rules(), model.image_size)
     except ImageRejected:
         return None
-    return predictor.predict_image(image)
+    if iteration.is_detection:
+        return located(iteration, detector_for(iteration).detect_image(image))
+    return ranked(iteration, predictor_for(iteration).predict_image(image))
 
 
 def _probability(suggestion: Suggestion, tag_id: str) -> float:
@@ -121,17 +136,53 @@ def suggested_counts(
     return {t: sum(1 for s in found if _probability(s, t) >= threshold) for t in tag_ids}
 
 
-def suggestions_confirm(*, project: Project, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+def suggestions_confirm(
+    *,
+    project: Project,
+    pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    iteration: Iteration | None = None,
+) -> int:
     """Tag each (image, suggested tag) pair: the Untagged view's "Confirm". Returns how many
-    images were tagged; one call per tag, through the usual tagging rules."""
+    images were tagged; one call per tag, through the usual tagging rules. In an
+    object-detection project an image is tagged by regions: the boxes of that tag that
+    `iteration` suggested for it (`kept_boxes`)."""
     by_tag: dict[uuid.UUID, list[uuid.UUID]] = {}
     for image_id, tag_id in pairs:
         by_tag.setdefault(tag_id, []).append(image_id)
     tags = {t.id: t for t in Tag.objects.filter(project=project, id__in=by_tag)}
     if len(tags) != len(by_tag):
         raise ValidationError("A suggested tag is not in this project.")
+    if project.is_detection:
+        return _confirm_regions(project, iteration, by_tag, tags)
     changed = 0
     with transaction.atomic():
         for tag_id, image_ids in by_tag.items():
             changed += images_tags_add(project=project, image_ids=image_ids, tags=[tags[tag_id]])
     return changed
+
+
+def _confirm_regions(
+    project: Project,
+    iteration: Iteration | None,
+    by_tag: dict[uuid.UUID, list[uuid.UUID]],
+    tags: dict[uuid.UUID, Tag],
+) -> int:
+    if iteration is None:
+        raise ValidationError("Choose the iteration whose suggested regions to confirm.")
+    wanted = {i for ids in by_tag.values() for i in ids}
+    images = {i.id: i for i in active_images(project).filter(id__in=wanted)}
+    found = Suggestion.objects.filter(iteration=iteration, image_id__in=images)
+    suggestions = {s.image_id: s for s in found}
+    live = region_tags(project)
+    changed: set[uuid.UUID] = set()
+    with transaction.atomic():
+        for tag_id, image_ids in by_tag.items():
+            for image_id in image_ids:
+                suggestion = suggestions.get(image_id)
+                if suggestion is None:
+                    continue
+                boxes = kept_boxes(suggestion.predictions, tag_ids=[tag_id], live=live)
+                located_boxes = [(tags[tag_id], *box[1:]) for box in boxes]
+                if regions_add(image=images[image_id], boxes=located_boxes):
+                    changed.add(image_id)
+    return len(changed)

@@ -14,8 +14,9 @@ Plain Python (no Django). Every request goes through the SSRF-safe fetcher (`cor
   a total budget, not only a per-request one.
 
 Calls are the documented v3.3 ones, which Azure and this server both answer:
-GetProjects, GetTags, GetTaggedImages / GetUntaggedImages (paged with `take` ≤ 256 and `skip`),
-their counts, and GetIterations.
+GetProjects, GetDomain, GetTags, GetTaggedImages / GetUntaggedImages (paged with `take` ≤ 256
+and `skip`; an object-detection project's images come with their `regions`), their counts,
+and GetIterations.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class PagingOverrun(SourceError):
     """The source kept sending pages past the count it reported (plus slack)."""
 
 
+# A box as the source gives it: (its tag id, left, top, width, height), normalised.
+SourceRegion = tuple[str, float, float, float, float]
+
+
 @dataclass(frozen=True)
 class SourceImage:
     id: str
@@ -69,6 +74,7 @@ class SourceImage:
     metadata: dict[str, str]
     width: int = 0
     height: int = 0
+    regions: list[SourceRegion] = field(default_factory=list)
 
 
 def endpoint_base(endpoint: str) -> str:
@@ -119,6 +125,17 @@ class AzureTrainingSource:
 
     def projects(self) -> list[dict[str, Any]]:
         return _records(self._json("projects"))
+
+    def domain(self, domain_id: str) -> dict[str, Any] | None:
+        """GetDomain: what the source says of a domain (its `name` and `type`), or None when it
+        doesn't know it."""
+        try:
+            data = self._json(f"domains/{_id(domain_id)}")
+        except SourceError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
 
     def tags(self, project_id: str) -> list[dict[str, Any]]:
         return _records(self._json(f"projects/{_id(project_id)}/tags"))
@@ -284,9 +301,17 @@ def _image(item: dict[str, Any]) -> SourceImage:
             metadata={str(k): str(v) for k, v in (item.get("metadata") or {}).items()},
             width=int(item.get("width") or 0),
             height=int(item.get("height") or 0),
+            regions=[_region(r) for r in item.get("regions") or []],
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise SourceError(NOT_CUSTOM_VISION) from None
+
+
+def _region(item: dict[str, Any]) -> SourceRegion:
+    """An ImageRegion (`regionId`, `tagName`, `tagId`, `left`, `top`, `width`, `height`); the
+    box is checked where it goes in, with the image."""
+    left, top, width, height = (float(item[k]) for k in ("left", "top", "width", "height"))
+    return str(item["tagId"]), left, top, width, height
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

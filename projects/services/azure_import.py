@@ -15,9 +15,12 @@ user at a time (held by the database), CV_IMPORT_TIME_LIMIT_SECONDS per job, and
 stops past the counts a source reported.
 
 What comes across: name, description, classification type, domain (Azure's GUIDs are this
-server's), tags with type and description, every tagged and untagged image at its original
-resolution with its tags and metadata. Iterations can't be copied (their models stay in
-Azure): their names and dates are listed in the summary.
+server's, classification and object detection alike), tags with type and description, every
+tagged and untagged image at its original resolution with its tags, metadata and, in an
+object-detection project, every box (`regions`). Nothing is converted silently: a project
+whose domain this server lacks comes across in the General domain of its type, and one of a
+type this server lacks is left out, each said in the summary. Iterations can't be copied
+(their models stay in Azure): their names and dates are listed in the summary.
 """
 
 from __future__ import annotations
@@ -51,7 +54,14 @@ from projects.azure.client import (
     chunks,
     endpoint_base,
 )
-from projects.domains import DOMAINS_BY_ID, GENERAL, Domain
+from projects.domains import (
+    CLASSIFICATION,
+    DOMAINS_BY_ID,
+    GENERAL,
+    GENERAL_DETECTION,
+    OBJECT_DETECTION,
+    Domain,
+)
 from projects.models import (
     AzureImport,
     AzureImportedImage,
@@ -64,6 +74,7 @@ from projects.models import (
 from projects.services.images import ImageUpload, images_create_each
 from projects.services.jobs import AZURE_IMPORT
 from projects.services.projects import project_create
+from projects.services.regions import RegionBox, box_checked
 from projects.services.resources import default_resource_name, resources_create_both
 from projects.services.tags import tag_create
 
@@ -151,21 +162,70 @@ def endpoint_check(endpoint: str, *, trust_endpoint_host: bool = False) -> str:
     return base
 
 
-def source_project_kind(project: dict[str, Any]) -> tuple[str, Domain]:
-    """A source project's classification type and domain as this server knows them (Azure's
-    domain GUIDs are this server's; anything else is Multiclass, General)."""
+# The domain a project of each type gets when the source's own domain is not one of ours.
+GENERAL_OF_TYPE = {CLASSIFICATION: GENERAL, OBJECT_DETECTION: GENERAL_DETECTION}
+TYPE_WORDS = {CLASSIFICATION: "classification", OBJECT_DETECTION: "object detection"}
+
+DomainLookup = Callable[[str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """How a source project comes across: its classification type and domain here, or not at
+    all (`domain` None). `note` is what the summary must say about it."""
+
+    classification_type: str
+    domain: Domain | None
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """The listing's Type column."""
+        if self.domain is None:
+            return "Not supported"
+        if self.domain.type == OBJECT_DETECTION:
+            return "Object detection"
+        return self.classification_type
+
+
+def source_project_kind(project: dict[str, Any], lookup: DomainLookup | None = None) -> SourceKind:
+    """A source project's classification type and domain as this server knows them. Azure's
+    domain ids are this server's, for both project types. A domain that isn't is looked up at
+    the source (`lookup`, GetDomain): of a type this server has, the project comes in that
+    type's General domain; of any other type, or one the source can't name, it is left out.
+    Either way `note` says so: a project is never converted silently."""
     settings_ = project.get("settings")
     settings_ = settings_ if isinstance(settings_, dict) else {}
     classification = settings_.get("classificationType")
     if classification not in Project.ClassificationType.values:
         classification = Project.ClassificationType.MULTICLASS
+    raw = str(settings_.get("domainId") or "")[:100]
     try:
-        domain = DOMAINS_BY_ID.get(uuid.UUID(str(settings_.get("domainId"))))
+        domain_id: uuid.UUID | None = uuid.UUID(raw)
     except ValueError:
-        domain = None
-    if domain is None or domain.type != "Classification":
-        domain = GENERAL
-    return str(classification), domain
+        domain_id = None
+    domain = DOMAINS_BY_ID.get(domain_id) if domain_id else None
+    if domain is not None:
+        return SourceKind(str(classification), domain)
+    found = lookup(raw) if lookup is not None and domain_id is not None else None
+    type_ = str(found.get("type") or "")[:100] if found else ""
+    general = GENERAL_OF_TYPE.get(type_)
+    if general is None:
+        what = f"project type {type_!r}" if type_ else f"domain {raw or '(none given)'}"
+        return SourceKind(
+            str(classification),
+            None,
+            f"not imported: its {what} is not one this server has (it has classification "
+            "and object detection, in Azure's domains).",
+        )
+    name = str(found.get("name") or raw)[:100] if found else raw
+    return SourceKind(
+        str(classification),
+        general,
+        f"its {TYPE_WORDS[type_]} domain {name!r} is not one this server has: it came across "
+        f"in the {general.name} {TYPE_WORDS[type_]} domain (change it in the project's "
+        "Settings).",
+    )
 
 
 # --- Starting -------------------------------------------------------------------------------
@@ -234,6 +294,7 @@ class _Summary:
     """What an ended job's `summary` keeps (the job page and `importazure` read it)."""
 
     projects: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # left out, and why
     failures: list[dict[str, str]] = field(default_factory=list)  # the first FAILURES_KEPT
     failure_count: int = 0
     notes: list[str] = field(default_factory=list)
@@ -347,22 +408,31 @@ def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
         _import_project(run, project, tagged, untagged, report)
 
 
-def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedProject:
-    job = run.job
+def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedProject | None:
+    """The local project a source project goes into (made on its first run), or None when it
+    can't come across (the summary says why)."""
+    job, name = run.job, str(source_project.get("name", ""))
     link = AzureImportedProject.objects.filter(
         owner=job.owner, endpoint=job.endpoint, source_project_id=str(source_project["id"])
     ).first()
     if link is not None:
         return link
-    classification, domain = source_project_kind(source_project)
+    kind = source_project_kind(source_project, run.source.domain)
+    if kind.domain is None:
+        run.summary.skipped.append(
+            {"source_id": str(source_project["id"]), "name": name, "reason": kind.note}
+        )
+        return None
+    if kind.note:
+        run.summary.notes.append(f"{name}: {kind.note}")
     with transaction.atomic():
         project = project_create(
             owner=job.owner,
             resource=_training_resource(job.owner),
             name=str(source_project.get("name") or "Imported project")[:200],
             description=str(source_project.get("description") or ""),
-            classification_type=classification,
-            domain_id=domain.id,
+            classification_type=kind.classification_type,
+            domain_id=kind.domain.id,
         )
         return AzureImportedProject.objects.create(
             owner=job.owner,
@@ -416,8 +486,11 @@ def _import_project(
     source_id = str(source_project["id"])
     report(f"{name}: project and tags")
     link = _local_project(run, source_project)
+    if link is None:
+        run.done += tagged + untagged  # nothing of it comes: the bar moves past it
+        return
     mapping = _tags(link, source.tags(source_id))
-    counts = {"imported": 0, "already_here": 0, "failed": 0}
+    counts = {"imported": 0, "already_here": 0, "failed": 0, "regions": 0}
     for is_tagged, expected in ((True, tagged), (False, untagged)):
         try:
             for page in source.images(source_id, tagged=is_tagged, expected=expected):
@@ -460,16 +533,35 @@ def _iterations(source: AzureTrainingSource, project_id: str) -> list[dict[str, 
         return []  # a summary line, not a reason to fail the import
 
 
-def _download(source: AzureTrainingSource, image: SourceImage) -> ImageUpload:
+def _boxes(image: SourceImage, mapping: dict[str, str]) -> list[RegionBox] | str:
+    """The image's boxes with local tag ids, or why they can't come (the image then fails
+    with that reason rather than arriving without a box)."""
+    boxes: list[RegionBox] = []
+    for tag_id, *box in image.regions:
+        if tag_id not in mapping:
+            return "A region's tag is not among the project's tags at the source."
+        try:
+            boxes.append((mapping[tag_id], *box_checked(*box)))
+        except ValidationError as exc:
+            return " ".join(exc.messages)
+    return boxes
+
+
+def _download(
+    source: AzureTrainingSource, image: SourceImage, boxes: list[RegionBox] | str
+) -> ImageUpload:
     name = f"{image.id}.jpg"
+    if isinstance(boxes, str):
+        return ImageUpload(name=name, source_error=boxes)
     if not image.uri:
         return ImageUpload(name=name, source_error="The source gave no link to the image.")
     try:
-        return ImageUpload(name=name, data=source.image_bytes(image.uri), metadata=image.metadata)
+        data = source.image_bytes(image.uri)
     except TimeLimitReached:
         raise  # the job's, not this image's
     except SourceError as exc:
         return ImageUpload(name=name, source_error=exc.message)
+    return ImageUpload(name=name, data=data, metadata=image.metadata, regions=boxes)
 
 
 def _import_chunk(
@@ -480,18 +572,21 @@ def _import_chunk(
     mapping: dict[str, str],
     counts: dict[str, int],
 ) -> None:
+    detection = link.project.is_detection
+    boxes = [_boxes(i, mapping) if detection else [] for i in chunk]
     with ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS) as pool:
-        uploads = list(pool.map(lambda i: _download(run.source, i), chunk))
+        uploads = list(pool.map(lambda i, b: _download(run.source, i, b), chunk, boxes))
     entries = [
         (upload, [mapping[t] for t in image.tag_ids if t in mapping])
         for upload, image in zip(uploads, chunk, strict=True)
     ]
     results = images_create_each(project=link.project, entries=entries, source=Image.Source.AZURE)
     brought = []
-    for image, result in zip(chunk, results, strict=True):
+    for image, upload, result in zip(chunk, uploads, results, strict=True):
         if result.status.ok:
             brought.append(AzureImportedImage(imported_project=link, source_image_id=image.id))
             counts["imported" if result.status == "OK" else "already_here"] += 1
+            counts["regions"] += len(upload.regions)
         else:
             counts["failed"] += 1
             run.fail_image(project_name, image.id, f"{result.status.value}: {result.message}")

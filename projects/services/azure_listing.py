@@ -27,6 +27,7 @@ from projects.azure import secrets
 from projects.azure.client import AzureTrainingSource, SourceError, TimeLimitReached
 from projects.models import AzureImport, AzureListing
 from projects.services.azure_import import (
+    DomainLookup,
     azure_import_start,
     endpoint_check,
     source_for,
@@ -112,7 +113,7 @@ def _projects_with_counts(
         if not jobs.beat(AZURE_LISTING, listing.pk):
             return None
         tagged, untagged = source.image_counts(str(project["id"]))
-        found.append(_preview(project, tagged, untagged))
+        found.append(_preview(project, tagged, untagged, source.domain))
     return found
 
 
@@ -121,13 +122,17 @@ def _listing_finish(listing_id: uuid.UUID, *, error: str) -> None:
     jobs.finish(AZURE_LISTING, listing_id, AzureListing.Status.FAILED, error=error)
 
 
-def _preview(project: dict[str, Any], tagged: int, untagged: int) -> dict[str, Any]:
-    classification, domain = source_project_kind(project)
+def _preview(
+    project: dict[str, Any], tagged: int, untagged: int, lookup: DomainLookup
+) -> dict[str, Any]:
+    kind = source_project_kind(project, lookup)
     return {
         "id": str(project["id"]),
         "name": str(project.get("name", ""))[:200],
-        "classification_type": classification,
-        "domain": domain.name,
+        "classification_type": kind.classification_type,
+        "type": kind.label,
+        "domain": kind.domain.name if kind.domain else "—",
+        "note": kind.note,
         "tagged": tagged,
         "untagged": untagged,
     }

@@ -5,8 +5,14 @@ The archive is one folder-free zip:
     project.json       {"format", "version", "name", "description", "classificationType",
                         "domainId", "targetExportPlatforms",
                         "tags": [{id, name, description, type}],
-                        "images": [{"file", "name", "tagIds", "metadata", "created"}]}
+                        "images": [{"file", "name", "tagIds", "metadata", "created",
+                                    "regions": [{tagId, left, top, width, height}]}]}
     images/<hash>.<ext> the stored image files
+
+The domain says the project's type (Azure's ids: classification or object detection). An
+object-detection project's images carry their boxes in `regions` (normalised to the image, as
+Azure's), which are their tags on import; archives written before object detection have none
+and import as they always did.
 
 The portal downloads it from Settings; the API's ExportProject / ImportProject pass a signed
 token that names the project, and import reads the same archive, so both go through one path.
@@ -20,10 +26,10 @@ import json
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -35,10 +41,11 @@ from core.codes import AzureCode
 from engine.imaging import ImageStatus
 from projects import archive as archive_reader
 from projects.archive import FORMAT, MANIFEST, VERSION, ArchiveError, MemberError, Outline
-from projects.models import Project, Resource, Tag
+from projects.models import Project, Region, Resource, Tag
 from projects.selectors import active_images
 from projects.services.images import ImageUpload, images_create_each
 from projects.services.projects import project_create, project_delete
+from projects.services.regions import RegionBox, box_checked
 from projects.services.tags import tag_create
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # ~3 times a 100,000-image export's
@@ -73,7 +80,9 @@ class ImportReport:
 def project_export(project: Project) -> IO[bytes]:
     """The project as a zip in a temporary file (rewound), ready to stream."""
     tags = list(Tag.objects.filter(project=project).order_by("name"))
-    images = active_images(project).prefetch_related("image_tags").order_by("created_at")
+    images = active_images(project).prefetch_related("image_tags", "regions")
+    images = images.order_by("created_at")
+    detection = project.is_detection
     archive = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller, who closes it)
     entries = []
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -83,15 +92,16 @@ def project_export(project: Project) -> IO[bytes]:
             with storage.open_file(str(image.file.name)) as src, zf.open(name, "w") as dst:
                 while chunk := src.read(1024 * 1024):
                     dst.write(chunk)
-            entries.append(
-                {
-                    "file": name,
-                    "name": image.original_name,
-                    "tagIds": [str(it.tag_id) for it in image.image_tags.all()],
-                    "metadata": image.metadata,
-                    "created": image.created_at.isoformat(),
-                }
-            )
+            entry = {
+                "file": name,
+                "name": image.original_name,
+                "tagIds": [str(it.tag_id) for it in image.image_tags.all()],
+                "metadata": image.metadata,
+                "created": image.created_at.isoformat(),
+            }
+            if detection:
+                entry["regions"] = [_region_json(r) for r in image.regions.all()]
+            entries.append(entry)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -109,6 +119,16 @@ def project_export(project: Project) -> IO[bytes]:
         zf.writestr(MANIFEST, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
     archive.seek(0)
     return archive
+
+
+def _region_json(region: Region) -> dict[str, Any]:
+    return {
+        "tagId": str(region.tag_id),
+        "left": region.left,
+        "top": region.top,
+        "width": region.width,
+        "height": region.height,
+    }
 
 
 def export_token(project: Project) -> str:
@@ -226,10 +246,15 @@ def _fill(
     report = ImportReport(project, images_total=outline.images)
     if progress is not None:
         progress(report)
+    detection = project.is_detection
     try:
         for batch in _batches(archive_reader.image_entries(zf, archive_limits())):
             entries = [
-                (_upload(zf, e), [new_ids[t] for t in e.tag_ids if t in new_ids]) for e in batch
+                (
+                    _upload(zf, e, _boxes(e, new_ids) if detection else ()),
+                    [new_ids[t] for t in e.tag_ids if t in new_ids],
+                )
+                for e in batch
             ]
             for result in images_create_each(project=project, entries=entries):
                 if result.status == ImageStatus.OK:
@@ -263,13 +288,34 @@ def _batches(
         yield batch
 
 
-def _upload(zf: zipfile.ZipFile, entry: archive_reader.ImageEntry) -> ImageUpload:
-    """One manifest entry's image, under the name it was uploaded with, with its metadata."""
+def _boxes(entry: archive_reader.ImageEntry, new_ids: dict[str, str]) -> list[RegionBox] | str:
+    """An object-detection image's boxes with this project's tag ids, or why the image can't
+    go in with them (it then fails alone, rather than arriving without a box)."""
+    boxes: list[RegionBox] = []
+    for tag_id, *box in entry.regions:
+        if tag_id not in new_ids:
+            return "A region names a tag the archive does not list."
+        try:
+            boxes.append((new_ids[tag_id], *box_checked(*box)))
+        except ValidationError as exc:
+            return " ".join(exc.messages)
+    return boxes
+
+
+def _upload(
+    zf: zipfile.ZipFile, entry: archive_reader.ImageEntry, boxes: Sequence[RegionBox] | str
+) -> ImageUpload:
+    """One manifest entry's image, under the name it was uploaded with, with its metadata
+    and its boxes (or the reason they can't be taken)."""
+    if isinstance(boxes, str):
+        return ImageUpload(name=entry.file, source_error=boxes)
     try:
         data = archive_reader.read_member(zf, entry.file, settings.CV_MAX_IMAGE_BYTES)
     except MemberError as exc:
         return ImageUpload(name=entry.file, source_error=str(exc))
-    return ImageUpload(name=entry.name or entry.file, data=data, metadata=entry.metadata)
+    return ImageUpload(
+        name=entry.name or entry.file, data=data, metadata=entry.metadata, regions=boxes
+    )
 
 
 def project_copy(*, source: Project, owner: User, resource: Resource, name: str = "") -> Project:

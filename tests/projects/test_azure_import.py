@@ -21,6 +21,7 @@ from azure.cognitiveservices.vision.customvision.training import CustomVisionTra
 from azure.cognitiveservices.vision.customvision.training.models import (
     ImageFileCreateBatch,
     ImageFileCreateEntry,
+    Region,
 )
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -39,6 +40,9 @@ from training import services as training_services
 
 ROOT = Path(__file__).resolve().parents[2]
 FOOD = "c151d5b5-dd07-472a-acc8-15d29dea8518"
+LOGO = "1d8ffafe-ec40-4fb2-8f90-72b3b6cecea4"  # an object-detection domain
+OD_SAMPLES = ROOT / "samples" / "custom-vision-od-sample"
+TOTAL = 300 + 12 + 10  # Fruit, Menu, Cutlery
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +83,8 @@ def azure(tmp_path_factory):
 
 def fill(url: str, key: str) -> dict:
     """Fruit: Multiclass, 260 tagged images (more than one 256-image page) under two tags and
-    a Negative tag, 40 untagged, some with metadata. Menu: Multilabel, Food domain."""
+    a Negative tag, 40 untagged, some with metadata. Menu: Multilabel, Food domain. Cutlery:
+    object detection (Logo domain), 10 photos, 10 boxes (`fill_cutlery`)."""
     sdk = CustomVisionTrainingClient(url, ApiKeyCredentials(in_headers={"Training-key": key}))
     fruit = sdk.create_project("Fruit", description="apples and bananas")
     apple = sdk.create_tag(fruit.id, "Apple", description="red or green")
@@ -116,7 +121,35 @@ def fill(url: str, key: str) -> dict:
         ]
         batch = ImageFileCreateBatch(images=entries, tag_ids=tags)
         assert sdk.create_images_from_files(menu.id, batch).is_batch_successful
-    return {"sdk": sdk, "fruit": fruit.id, "menu": menu.id}
+    return {"sdk": sdk, "fruit": fruit.id, "menu": menu.id, "cutlery": fill_cutlery(sdk)}
+
+
+def fill_cutlery(sdk: CustomVisionTrainingClient) -> str:
+    """Four fork photos and four of scissors with their quickstart boxes, one fork photo with
+    a second box (of scissors), and one photo without a box: untagged."""
+    cutlery = sdk.create_project("Cutlery", domain_id=LOGO)
+    tags = {name: sdk.create_tag(cutlery.id, name).id for name in ("fork", "scissors")}
+    boxes = json.loads((OD_SAMPLES / "regions.json").read_text())
+
+    def entry(file: str, *extra: Region) -> ImageFileCreateEntry:
+        box = boxes[file]
+        regions = [
+            Region(
+                tag_id=tags[box["tag"]], **{k: box[k] for k in ("left", "top", "width", "height")}
+            ),
+            *extra,
+        ]
+        path = OD_SAMPLES / box["tag"] / file
+        return ImageFileCreateEntry(name=file, contents=path.read_bytes(), regions=regions)
+
+    second = Region(tag_id=tags["scissors"], left=0.6, top=0.05, width=0.35, height=0.3)
+    entries = [entry(f"{kind}_{i}.jpg") for kind in ("fork", "scissors") for i in range(1, 5)]
+    entries.append(entry("fork_5.jpg", second))
+    bare = (OD_SAMPLES / "fork" / "fork_6.jpg").read_bytes()
+    entries.append(ImageFileCreateEntry(name="bare.jpg", contents=bare))
+    done = sdk.create_images_from_files(cutlery.id, ImageFileCreateBatch(images=entries))
+    assert done.is_batch_successful, [i.status for i in done.images]
+    return cutlery.id
 
 
 @pytest.fixture
@@ -175,21 +208,21 @@ def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice,
     assert first.status == "Failed" and first.key_encrypted == ""  # the key is forgotten
     assert "continues where it stopped" in first.error
     brought = Image.objects.count()
-    assert 0 < brought < 312  # two chunks came across before it broke
+    assert 0 < brought < TOTAL  # two chunks came across before it broke
     monkeypatch.setattr(azure_import, "images_create_each", real)
 
     # Second run: continues, copies nothing twice.
     output = run_import(azure)
     second = AzureImport.objects.exclude(pk=first.pk).get()
-    assert second.status == "Completed" and second.images_done == second.images_total == 312
+    assert second.status == "Completed" and second.images_done == second.images_total == TOTAL
     done = {p["name"]: p for p in second.summary["projects"]}
     assert sum(p["already_here"] for p in done.values()) == brought
-    assert sum(p["imported"] for p in done.values()) == 312 - brought
+    assert sum(p["imported"] for p in done.values()) == TOTAL - brought
     assert done["Fruit"]["source_images"] == {"tagged": 260, "untagged": 40}
     assert "Fruit: " in output and "Menu: " in output
     fruit = Project.objects.get(owner=alice, name="Fruit")
     menu = Project.objects.get(owner=alice, name="Menu")
-    assert Project.objects.filter(owner=alice).count() == 2
+    assert Project.objects.filter(owner=alice).count() == 3
     assert fruit.description == "apples and bananas"
     assert (fruit.classification_type, fruit.get_domain_id_display()) == ("Multiclass", "General")
     assert (menu.classification_type, menu.get_domain_id_display()) == ("Multilabel", "Food")
@@ -209,7 +242,7 @@ def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice,
     # A third run finds everything here.
     again = run_import(azure)
     assert "Fruit: 0 imported, 300 already here" in again
-    assert Image.objects.filter(project__owner=alice).count() == 312
+    assert Image.objects.filter(project__owner=alice).count() == TOTAL
 
     # Training there works.
     iteration = training_services.iteration_train_start(project=menu)
@@ -266,6 +299,8 @@ def test_the_project_list_shows_image_counts(
     assert (listed["Fruit"]["tagged"], listed["Fruit"]["untagged"]) == (260, 40)
     assert listed["Menu"]["classification_type"] == "Multilabel"
     assert listed["Menu"]["domain"] == "Food"
+    assert (listed["Cutlery"]["type"], listed["Cutlery"]["domain"]) == ("Object detection", "Logo")
+    assert (listed["Cutlery"]["tagged"], listed["Cutlery"]["untagged"]) == (9, 1)
 
 
 @pytest.mark.django_db
@@ -365,7 +400,7 @@ def test_a_worker_lists_and_runs_the_import(alice, azure, start_worker, operator
         time.sleep(0.3)
         listing.refresh_from_db()
     assert listing.status == "Completed", listing.error
-    assert {p["name"] for p in listing.projects} == {"Fruit", "Menu"}
+    assert {p["name"] for p in listing.projects} == {"Fruit", "Menu", "Cutlery"}
     job = azure_listing.azure_import_start_from_listing(
         owner=alice, listing_id=listing.id, project_ids=[azure.menu]
     )
@@ -455,3 +490,114 @@ def test_a_job_whose_worker_died_is_taken_over_when_its_message_comes_back(
     assert azure_import.azure_imports_fail_stale() == 1
     other.refresh_from_db()
     assert other.status == "Failed" and other.key_encrypted == "" and "again" in other.error
+
+
+def source_boxes(azure, project_id: str) -> Counter:
+    """Each source image's boxes, as a set of (tag name, box to a millionth), counted."""
+    found: Counter = Counter()
+    for tagged in (True, False):
+        listing = azure.sdk.get_tagged_images if tagged else azure.sdk.get_untagged_images
+        for image in listing(project_id, take=256):
+            found[
+                frozenset(
+                    (r.tag_name, *(round(v, 6) for v in (r.left, r.top, r.width, r.height)))
+                    for r in image.regions or []
+                )
+            ] += 1
+    return found
+
+
+def local_boxes(project: Project) -> Counter:
+    found: Counter = Counter()
+    for image in project.images.prefetch_related("regions__tag"):
+        found[
+            frozenset(
+                (r.tag.name, *(round(v, 6) for v in (r.left, r.top, r.width, r.height)))
+                for r in image.regions.all()
+            )
+        ] += 1
+    return found
+
+
+@pytest.mark.django_db
+def test_a_detection_project_arrives_with_its_domain_and_every_box(azure, alice):
+    output = run_import(azure, project=[azure.cutlery])
+    job = AzureImport.objects.get()
+    assert job.status == "Completed", job.error
+    [done] = job.summary["projects"]
+    assert (done["imported"], done["failed"], done["regions"]) == (10, 0, 10)
+    assert "Cutlery: 10 imported with 10 boxes" in output
+    assert not job.summary["skipped"] and not job.summary["notes"]
+    cutlery = Project.objects.get(owner=alice, name="Cutlery")
+    assert cutlery.is_detection and str(cutlery.domain_id) == LOGO
+    expected = source_boxes(azure, azure.cutlery)
+    assert sum(len(b) * n for b, n in expected.items()) == 10  # the source has them all
+    assert local_boxes(cutlery) == expected  # image by image, every box, with its tag
+    # Boxes are the images' tags here too: the same counts, one image untagged.
+    assert tag_counts(cutlery) == source_counts(azure, azure.cutlery) == {"fork": 5, "scissors": 5}
+    counts = selectors.image_counts(project=cutlery)
+    assert (counts.tagged, counts.untagged) == (9, 1)
+
+
+def test_a_project_is_never_converted_silently():
+    def project(domain_id: str | None, classification: str | None = "Multilabel") -> dict:
+        settings = {"domainId": domain_id, "classificationType": classification}
+        return {"id": "p", "name": "P", "settings": settings}
+
+    asked: list[str] = []
+
+    def lookup(domain_id: str) -> dict | None:
+        asked.append(domain_id)
+        return {
+            "5e9f0000-0000-4000-8000-000000000001": {"type": "ObjectDetection", "name": "Drones"},
+            "5e9f0000-0000-4000-8000-000000000002": {"type": "Classification", "name": "Art"},
+            "5e9f0000-0000-4000-8000-000000000003": {"type": "Segmentation", "name": "Cells"},
+        }.get(domain_id)
+
+    # Azure's ids are this server's, both types: no question asked, nothing to say.
+    kind = azure_import.source_project_kind(project(LOGO, None), lookup)
+    assert (kind.domain.name, kind.domain.type, kind.note, kind.label) == (
+        "Logo", "ObjectDetection", "", "Object detection",
+    )  # fmt: skip
+    kind = azure_import.source_project_kind(project(FOOD), lookup)
+    assert (kind.domain.name, kind.classification_type, kind.label) == ("Food", *["Multilabel"] * 2)
+    assert asked == []
+    # A domain this server lacks, of a type it has: that type's General, said in the note.
+    kind = azure_import.source_project_kind(project("5e9f0000-0000-4000-8000-000000000001"), lookup)
+    assert (kind.domain.name, kind.domain.type) == ("General", "ObjectDetection")
+    assert "'Drones' is not one this server has" in kind.note
+    kind = azure_import.source_project_kind(project("5e9f0000-0000-4000-8000-000000000002"), lookup)
+    assert (kind.domain.name, kind.domain.type) == ("General", "Classification")
+    assert "classification domain 'Art'" in kind.note
+    # A type it lacks, or a domain nobody can name: left out, and said why.
+    for domain_id, words in [
+        ("5e9f0000-0000-4000-8000-000000000003", "project type 'Segmentation'"),
+        ("5e9f0000-0000-4000-8000-000000000009", "domain 5e9f0000-0000-4000-8000-000000000009"),
+        (None, "domain (none given)"),
+    ]:
+        kind = azure_import.source_project_kind(project(domain_id), lookup)
+        assert kind.domain is None and kind.label == "Not supported"
+        assert kind.note.startswith("not imported") and words in kind.note
+
+
+@pytest.mark.django_db
+def test_a_project_this_server_cant_take_is_named_in_the_summary(azure, alice, monkeypatch):
+    """The source reports a domain neither it (GetDomain: 404) nor this server knows."""
+    real = AzureTrainingSource.projects
+
+    def with_a_stranger(self):
+        projects = real(self)
+        for project in projects:
+            if project["id"] == azure.menu:
+                project["settings"]["domainId"] = "5e9f0000-0000-4000-8000-00000000abcd"
+        return projects
+
+    monkeypatch.setattr(AzureTrainingSource, "projects", with_a_stranger)
+    output = run_import(azure, project=[azure.menu])
+    job = AzureImport.objects.get()
+    assert job.status == "Completed" and job.summary["projects"] == []
+    [skipped] = job.summary["skipped"]
+    assert skipped["name"] == "Menu" and skipped["reason"].startswith("not imported")
+    assert "Menu: not imported: its domain 5e9f0000-0000-4000-8000-00000000abcd" in output
+    assert not Project.objects.filter(owner=alice).exists()
+    assert job.images_done == job.images_total == 12  # the bar went past it

@@ -33,6 +33,9 @@ from tests.training.synthetic import photo
 API = "/customvision/v3.3/training"
 PROJECT = "2b1d9f7e-5c1a-4a4e-9d55-1f0c2f0d3a11"
 TAG = "7c0e3f52-9a3b-4d41-8f8e-3b6f5c2d1e22"
+# Azure's projects always say their domain (General, classification): without one, a project's
+# type is unknown and importazure leaves it out, saying so.
+SETTINGS = {"classificationType": "Multiclass", "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"}
 BANNER = "SSH-2.0-OpenSSH_9.6 secret-banner-4711"
 KEY = "k" * 32
 
@@ -77,7 +80,7 @@ class FakeAccount:
                     "id": PROJECT,
                     "name": "Garden",
                     "description": "",
-                    "settings": {"classificationType": "Multiclass"},
+                    "settings": SETTINGS,
                 }
             ]
         elif path == project:
@@ -281,7 +284,7 @@ def test_image_links_on_loopback_are_not_fetched_for_a_public_endpoint(alice, mo
 
     def fake_json(self, path, query=None):
         return {
-            "projects": [{"id": PROJECT, "name": "Garden"}],
+            "projects": [{"id": PROJECT, "name": "Garden", "settings": SETTINGS}],
             f"projects/{PROJECT}/tags": [{"id": TAG, "name": "Rose"}],
             f"projects/{PROJECT}/images/tagged/count": 1,
             f"projects/{PROJECT}/images/untagged/count": 0,

@@ -147,6 +147,112 @@ def test_bad_metadata_in_an_archive_fails_that_image_alone(alice, resource):
     assert Image.objects.get().metadata == {"k": "v"}
 
 
+# --- Object detection: the domain and every box -------------------------------------------
+
+
+def boxes_of(project: Project) -> dict[str, set[tuple]]:
+    """Each image's boxes by its name: (tag name, left, top, width, height), to a millionth."""
+    found: dict[str, set[tuple]] = {}
+    for image in project.images.prefetch_related("regions__tag"):
+        found[image.original_name] = {
+            (r.tag.name, *(round(v, 6) for v in (r.left, r.top, r.width, r.height)))
+            for r in image.regions.all()
+        }
+    return found
+
+
+def test_a_detection_project_round_trips_with_its_domain_and_every_box(alice, resource):
+    from projects import services
+    from projects.domains import DOMAINS, OBJECT_DETECTION
+    from projects.services.transfer import project_export
+
+    logo = next(d for d in DOMAINS if d.type == OBJECT_DETECTION and d.name == "Logo")
+    source = services.project_create(
+        owner=alice, resource=resource, name="Shelf", domain_id=logo.id
+    )
+    fork = services.tag_create(project=source, name="fork")
+    knife = services.tag_create(project=source, name="knife")
+    one, two, bare = images.distinct(3)
+    boxes = {
+        "two boxes.jpg": [(fork.id, 0.1, 0.2, 0.3, 0.4), (knife.id, 0.5, 0.5, 0.25, 0.5)],
+        "one box.jpg": [(knife.id, 0.0, 0.0, 1.0, 1.0)],
+    }
+    uploads = [
+        ImageUpload(name="two boxes.jpg", data=one, regions=boxes["two boxes.jpg"]),
+        ImageUpload(name="one box.jpg", data=two, regions=boxes["one box.jpg"]),
+        ImageUpload(name="no box.jpg", data=bare),
+    ]
+    assert all(r.status.ok for r in services.images_create(project=source, uploads=uploads))
+    with project_export(source) as archive_file:
+        with zipfile.ZipFile(archive_file) as zf:
+            manifest = json.loads(zf.read("project.json"))
+        archive_file.seek(0)
+        report = project_import(owner=alice, resource=resource, archive=archive_file)
+    assert manifest["domainId"] == str(logo.id)
+    assert sorted(len(e["regions"]) for e in manifest["images"]) == [0, 1, 2]
+    copy = report.project
+    assert copy.domain == logo and copy.is_detection
+    assert report.images_ok == 3 and not report.images_failed
+    assert boxes_of(copy) == boxes_of(source)
+    assert sum(len(b) for b in boxes_of(copy).values()) == 3
+    # The boxes are the images' tags there, as in the source.
+    counts = {t.name: t.images.count() for t in copy.tags.all()}
+    assert counts == {"fork": 1, "knife": 2}
+    assert copy.images.filter(tagged=True).count() == 2
+
+
+def od_archive(regions: list[list[dict]]) -> io.BytesIO:
+    pictures = images.distinct(len(regions))
+    names = [f"images/{i}.jpg" for i in range(len(regions))]
+    entries = [
+        archives.entry(name, ("t1",), regions=boxes)
+        for name, boxes in zip(names, regions, strict=True)
+    ]
+    detection = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"  # General (object detection)
+    manifest = archives.manifest(entries, domainId=detection)
+    return io.BytesIO(archives.build(manifest, dict(zip(names, pictures, strict=True))))
+
+
+def box(tag: str = "t1", **fields) -> dict:
+    return {"tagId": tag, "left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5} | fields
+
+
+def test_an_image_whose_box_cant_be_taken_fails_alone_and_says_why(alice, resource):
+    data = od_archive([[box()], [box(left=0.8)], [box(tag="t9")], [box(width=0)]])
+    report = project_import(owner=alice, resource=resource, archive=data)
+    assert report.images_ok == 1
+    failed = dict(report.images_failed)
+    assert set(failed) == {"images/1.jpg", "images/2.jpg", "images/3.jpg"}
+    assert "not inside the image" in failed["images/1.jpg"]
+    assert "tag the archive does not list" in failed["images/2.jpg"]
+    assert "positive width and height" in failed["images/3.jpg"]
+    [kept] = report.project.images.all()
+    assert kept.regions.count() == 1 and kept.tagged
+
+
+@pytest.mark.parametrize(
+    ("regions", "reason"),
+    [
+        ({"tagId": "t1"}, "regions is a list"),
+        (["t1", 0.1, 0.1, 0.5, 0.5], "each of its regions is an object"),
+        ([box(left="0.1")], "are numbers"),
+        ([box(top=True)], "are numbers"),
+        ([box(tag=7)], "tagId is a tag's id"),
+        ([box()] * 301, "more than 300 boxes"),
+    ],
+)
+def test_a_malformed_region_refuses_the_archive(alice, resource, regions, reason):
+    with pytest.raises(ValidationError, match=reason):
+        project_import(owner=alice, resource=resource, archive=od_archive([regions]))
+    assert not Project.objects.exists()
+
+
+def test_the_readers_region_limit_is_the_projects():
+    from projects import rules
+
+    assert reader.MAX_REGIONS_PER_IMAGE == rules.MAX_REGIONS_PER_IMAGE
+
+
 # --- Hostile archives: bounded time and memory ---------------------------------------------
 
 MEASURE = """

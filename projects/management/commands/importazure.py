@@ -110,8 +110,9 @@ class Command(BaseCommand):
         summary = job.summary or {}
         for project in summary.get("projects", []):
             source = project["source_images"]
+            boxes = f" with {project['regions']:,} boxes" if project.get("regions") else ""
             self.stdout.write(
-                f"{project['name']}: {project['imported']:,} imported, "
+                f"{project['name']}: {project['imported']:,} imported{boxes}, "
                 f"{project['already_here']:,} already here, {project['failed']:,} failed "
                 f"(the source has {source['tagged']:,} tagged and {source['untagged']:,} "
                 f"untagged) → project {project['project_id']}"
@@ -121,6 +122,8 @@ class Command(BaseCommand):
                     f"  iteration not copied (models stay in Azure): {iteration['name']} "
                     f"({iteration['status']}, trained {iteration['trained'] or '—'})"
                 )
+        for skipped in summary.get("skipped", []):
+            self.stdout.write(f"{skipped['name']}: {skipped['reason']}")
         for note in summary.get("notes", []):
             self.stdout.write(f"  note: {note}")
         for failure in summary.get("failures", [])[:20]:
