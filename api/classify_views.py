@@ -9,9 +9,7 @@ from django.http import HttpRequest
 
 from api.auth import PREDICTION
 from api.endpoint import api_view
-from api.parsing import image_data, image_url
-from api.published import published_iteration
-from api.shapes import prediction_json
+from api.published import predict_published
 from prediction import services
 
 
@@ -25,14 +23,12 @@ def classify(
     source: str,
 ) -> Any:
     """ClassifyImage and ClassifyImageUrl, with and without /nostore."""
-    iteration = published_iteration(
-        key_digest=key_digest, project_id=project_id, publish_name=publish_name
-    )
-    image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
-    result = services.prediction_classify(
-        iteration=iteration,
+    return predict_published(
+        request,
+        key_digest=key_digest,
+        project_id=project_id,
+        publish_name=publish_name,
         store=store,
-        application=request.GET.get("application", ""),
-        **image,
+        source=source,
+        predict=services.prediction_classify,
     )
-    return prediction_json(result)

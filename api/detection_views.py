@@ -11,9 +11,7 @@ from django.http import HttpRequest
 
 from api.auth import PREDICTION
 from api.endpoint import api_view
-from api.parsing import image_data, image_url
-from api.published import published_iteration
-from api.shapes import prediction_json
+from api.published import predict_published
 from prediction import services as prediction_services
 
 
@@ -28,14 +26,12 @@ def detect(
 ) -> Any:
     """DetectImage and DetectImageUrl, with and without /nostore: as classify's, each
     prediction with its boundingBox."""
-    iteration = published_iteration(
-        key_digest=key_digest, project_id=project_id, publish_name=publish_name
-    )
-    image = {"data": image_data(request)} if source == "image" else {"url": image_url(request)}
-    result = prediction_services.prediction_detect(
-        iteration=iteration,
+    return predict_published(
+        request,
+        key_digest=key_digest,
+        project_id=project_id,
+        publish_name=publish_name,
         store=store,
-        application=request.GET.get("application", ""),
-        **image,
+        source=source,
+        predict=prediction_services.prediction_detect,
     )
-    return prediction_json(result)

@@ -210,9 +210,8 @@ def bounding_box_json(left: float, top: float, width: float, height: float) -> d
     return {"left": left, "top": top, "width": width, "height": height}
 
 
-def detection_performance_json(outcome: Any, base: str) -> dict[str, Any]:
-    """An ImagePerformance of a detection iteration: the image's boxes when it trained and
-    what a model that never saw it detected (training.selectors.DetectionOutcome)."""
+def _performance_image_json(outcome: Any, base: str) -> dict[str, Any]:
+    """What every ImagePerformance says of its image: ids, size, links and its tags then."""
     image, root = outcome.image, _image_root(base, outcome.image)
     return {
         "id": str(image.id),
@@ -224,6 +223,14 @@ def detection_performance_json(outcome: Any, base: str) -> dict[str, Any]:
         "tags": [
             {"tagId": t["id"], "tagName": t["name"], "created": None} for t in outcome.true_tags
         ],
+    }
+
+
+def detection_performance_json(outcome: Any, base: str) -> dict[str, Any]:
+    """An ImagePerformance of a detection iteration: the image's boxes when it trained and
+    what a model that never saw it detected (training.selectors.DetectionOutcome)."""
+    return {
+        **_performance_image_json(outcome, base),
         "regions": [
             {
                 "regionId": None,
@@ -243,17 +250,8 @@ def detection_performance_json(outcome: Any, base: str) -> dict[str, Any]:
 
 def image_performance_json(outcome: Any, base: str) -> dict[str, Any]:
     """An ImagePerformance: a training image, its tags and what the iteration predicted."""
-    image, root = outcome.image, _image_root(base, outcome.image)
     return {
-        "id": str(image.id),
-        "created": iso(image.created_at),
-        "width": image.width,
-        "height": image.height,
-        "imageUri": f"{root}/original",
-        "thumbnailUri": f"{root}/thumbnail",
-        "tags": [
-            {"tagId": t["id"], "tagName": t["name"], "created": None} for t in outcome.true_tags
-        ],
+        **_performance_image_json(outcome, base),
         "regions": [],
         "predictions": [_prediction(p, t["id"], t["name"], t["type"]) for t, p in outcome.scored],
     }

@@ -171,7 +171,13 @@ def test_a_detector_has_the_same_life_cycle(alice, resource, few, monkeypatch):
     assert iteration.status == Iteration.Status.FAILED
     assert "out of memory" in iteration.error and "RuntimeError" in iteration.traceback
 
-    monkeypatch.setattr(detector, "train_detector", real)
+    requests = []
+
+    def advanced(request, **kwargs):
+        requests.append(request)
+        return real(request, **kwargs)
+
+    monkeypatch.setattr(detector, "train_detector", advanced)
     iteration = services.iteration_train_start(
         project=project, training_type="Advanced", reserved_budget_hours=60 / 3600
     )
@@ -179,7 +185,8 @@ def test_a_detector_has_the_same_life_cycle(alice, resource, few, monkeypatch):
     iteration.refresh_from_db()
     assert iteration.status == Iteration.Status.COMPLETED, iteration.error
     assert iteration.training_type == "Advanced"
-    # A minute is what Quick training alone takes here: the budget reached the engine, which
-    # kept Quick's model and says so (Details), rather than fine-tuning past it.
-    assert iteration.details["kept"] == "frozen", iteration.details
-    assert "budget" in iteration.details["why"] and iteration.details["estimate"]
+    # The budget reached the engine; which model it kept depends on how fast this machine
+    # is today, so the test wants the choice said (Details), not one choice.
+    assert requests[0].advanced and requests[0].budget_seconds == 60
+    assert iteration.details["kept"] in ("frozen", "finetuned"), iteration.details
+    assert iteration.details["why"] and iteration.details["estimate"]

@@ -126,6 +126,17 @@ def _scratch_dir() -> Path:
     return path
 
 
+def _request_common(iteration: Iteration) -> dict[str, Any]:
+    """What a classification and a detection training request share."""
+    return {
+        "tag_names": [t["name"] for t in iteration.tags],
+        "advanced": iteration.training_type == Iteration.TrainingType.ADVANCED,
+        "budget_seconds": iteration.reserved_budget_hours * 3600,
+        "device": settings.CV_TRAINING_DEVICE or None,
+        "scratch_dir": _scratch_dir(),
+    }
+
+
 def _train(iteration: Iteration) -> None:
     from engine.backbones import resolve
     from engine.train import TrainRequest, train
@@ -144,13 +155,9 @@ def _train(iteration: Iteration) -> None:
     request = TrainRequest(
         samples=samples,
         targets=targets,
-        tag_names=[t["name"] for t in iteration.tags],
         multilabel=iteration.classification_type == Project.ClassificationType.MULTILABEL,
         recipe=recipe,
-        advanced=iteration.training_type == Iteration.TrainingType.ADVANCED,
-        budget_seconds=iteration.reserved_budget_hours * 3600,
-        device=settings.CV_TRAINING_DEVICE or None,
-        scratch_dir=_scratch_dir(),
+        **_request_common(iteration),
     )
     cache = feature_cache(iteration.project_id)
     result = train(
@@ -230,12 +237,8 @@ def _train_detector(iteration: Iteration, domain_name: str) -> None:
     request = DetectRequest(
         samples=samples,
         boxes=[[_box(region) for region in row.regions or []] for row in rows],
-        tag_names=[t["name"] for t in iteration.tags],
         recipe=recipe,
-        advanced=iteration.training_type == Iteration.TrainingType.ADVANCED,
-        budget_seconds=iteration.reserved_budget_hours * 3600,
-        device=settings.CV_TRAINING_DEVICE or None,
-        scratch_dir=_scratch_dir(),
+        **_request_common(iteration),
     )
     cache = feature_cache(iteration.project_id)
     result = train_detector(
