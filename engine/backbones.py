@@ -46,12 +46,22 @@ class TorchvisionArch:
     spec: BackboneSpec
     builder: str  # torchvision.models function name
     weights: str  # weights enum member, e.g. "EfficientNet_B0_Weights.IMAGENET1K_V1"
+    # Where the trunk is: an ImageNet classifier's `features`, or a detector's backbone body
+    # (torchvision's COCO detectors: their trunks learnt to locate objects).
+    detector: bool = False
 
 
 def _imagenet(name: str, input_size: int, feature_dim: int, weights: str) -> TorchvisionArch:
     """A torchvision ImageNet classifier, built by the torchvision function of its name."""
     spec = BackboneSpec(name, input_size, IMAGENET_MEAN, IMAGENET_STD, feature_dim)
     return TorchvisionArch(spec, name, weights)
+
+
+def _coco(name: str, feature_dim: int, weights: str) -> TorchvisionArch:
+    """A torchvision COCO detector (in `torchvision.models.detection`) whose backbone body is
+    the trunk; its own transform normalises with ImageNet's statistics, as the trunk expects."""
+    spec = BackboneSpec(name, 224, IMAGENET_MEAN, IMAGENET_STD, feature_dim)
+    return TorchvisionArch(spec, name, weights, detector=True)
 
 
 TORCHVISION: dict[str, TorchvisionArch] = {
@@ -61,6 +71,12 @@ TORCHVISION: dict[str, TorchvisionArch] = {
         _imagenet("efficientnet_b2", 288, 1408, "EfficientNet_B2_Weights.IMAGENET1K_V1"),
         _imagenet("efficientnet_v2_s", 384, 1280, "EfficientNet_V2_S_Weights.IMAGENET1K_V1"),
         _imagenet("mobilenet_v3_large", 224, 960, "MobileNet_V3_Large_Weights.IMAGENET1K_V2"),
+        _coco(
+            "fasterrcnn_mobilenet_v3_large_fpn",
+            960,
+            "FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1",
+        ),
+        _coco("fasterrcnn_resnet50_fpn_v2", 2048, "FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1"),
     )
 }
 
@@ -121,8 +137,19 @@ def _lite_feature_net(model: EfficientNetLite) -> FeatureNet:
     return FeatureNet([stem, *model._blocks, head])
 
 
-def _torchvision_feature_net(model: nn.Module) -> FeatureNet:
+def _torchvision_feature_net(model: nn.Module, detector: bool = False) -> FeatureNet:
+    if detector:  # the backbone body: the trunk's layers in order, up to stride 32
+        return FeatureNet(list(model.backbone.body.children()))  # type: ignore[union-attr]
     return FeatureNet(list(model.features))  # type: ignore[arg-type]
+
+
+def _builder(arch: TorchvisionArch) -> Callable[..., nn.Module]:
+    import torchvision.models as models
+
+    builder: Callable[..., nn.Module] = getattr(
+        models.detection if arch.detector else models, arch.builder
+    )
+    return builder
 
 
 # Each pretrained trunk as read from its weights file, once per process: a warm training
@@ -154,7 +181,8 @@ def _weights_enum(arch: TorchvisionArch) -> Any:
     import torchvision.models as models
 
     enum_name, member = arch.weights.split(".")
-    return getattr(getattr(models, enum_name), member)
+    module = models.detection if arch.detector else models
+    return getattr(getattr(module, enum_name), member)
 
 
 def _resolve_torchvision(name: str) -> ResolvedBackbone | None:
@@ -164,11 +192,9 @@ def _resolve_torchvision(name: str) -> ResolvedBackbone | None:
         return None
 
     def build() -> FeatureNet:
-        import torchvision.models as models
-
         # torchvision's own loading path: with the file in the hub cache it loads, no download.
-        model = getattr(models, arch.builder)(weights=_weights_enum(arch))
-        return _torchvision_feature_net(model)
+        model = _builder(arch)(weights=_weights_enum(arch))
+        return _torchvision_feature_net(model, arch.detector)
 
     return ResolvedBackbone(arch.spec, f"torchvision {arch.weights} ({path.name})", build)
 
@@ -219,10 +245,9 @@ def rebuild(spec_name: str) -> FeatureNet:
     """An untrained trunk of this architecture, for loading a saved model's own weights."""
     if spec_name in BUNDLED:
         return _lite_feature_net(EfficientNetLite(VARIANTS[spec_name]))
-    import torchvision.models as models
-
     arch = TORCHVISION[spec_name]
-    return _torchvision_feature_net(getattr(models, arch.builder)(weights=None))
+    extra = {"weights_backbone": None} if arch.detector else {}
+    return _torchvision_feature_net(_builder(arch)(weights=None, **extra), arch.detector)
 
 
 def spec_of(name: str) -> BackboneSpec:

@@ -84,13 +84,17 @@ class TrunkMaps(nn.Module):
 
     def __init__(self, net: FeatureNet) -> None:
         super().__init__()
-        stages = list(net.stages)[:-1]  # the last stage is the classifier's 1×1 widening
+        stages = list(net.stages)
         sizes = []
         with torch.no_grad():
             x = torch.zeros(1, 3, 64, 64)
             for stage in stages:
                 x = stage.eval()(x)
                 sizes.append(int(x.shape[-1]))
+        if sizes[-1] == sizes[-2]:
+            # A classifier's last stage is a 1×1 widening at the same stride (EfficientNet,
+            # MobileNet): left out, the head reads the last block. A ResNet's last is a block.
+            stages, sizes = stages[:-1], sizes[:-1]
         if sizes[-1] != 2:
             raise ValueError("The trunk's last block is not at stride 32.")
         self.fine = max(i for i, s in enumerate(sizes) if s == 4)

