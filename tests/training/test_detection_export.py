@@ -20,20 +20,15 @@ from pathlib import Path
 
 import pytest
 import requests
-import torch
 from PIL import Image
 
 from engine import export
-from engine.backbones import resolve
 from engine.boxes import Detection
 from engine.bundle import ModelBundle
-from engine.detector import DetectRequest, train_detector
-from engine.features import NoCache
 from engine.predict import Detector
-from engine.recipes import detection_recipe_for
 from tests.servers import free_port, wait_until_answering
+from tests.training.conftest import SAMPLE, TAGS
 from tests.training.detection_samples import sample_script
-from tests.training.test_detector import SAMPLE, TAGS, _sample_set
 
 LINE = re.compile(
     r"Label: (\d+), Probability: ([\d.]+), box: \(([-\d.]+), ([-\d.]+)\) \(([-\d.]+), ([-\d.]+)\)"
@@ -41,19 +36,12 @@ LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def s1_bundle() -> ModelBundle:
-    """A quick detector of the [S1] domain (fewer epochs: these tests are about the export)."""
-    torch.set_num_threads(2)
-    samples, boxes = _sample_set()
-    recipe = dataclasses.replace(detection_recipe_for("General (compact) [S1]"), epochs=20)
-    backbone = resolve(recipe.torchvision, recipe.bundled)
-    result = train_detector(
-        DetectRequest(samples, boxes, TAGS, recipe), backbone=backbone, cache=NoCache()
-    )
-    assert result.bundle.export_form == "s1"
-    return result.bundle.with_ids(
-        tag_ids=["t-fork", "t-scissors"], project_id="p", iteration_id="i"
-    )
+def s1_bundle(trained) -> ModelBundle:
+    """The shared quick detector (tests/training/conftest.py), as the [S1] domain exports it:
+    the same graph, with decoding and NMS appended on export."""
+    _boxes, result = trained
+    bundle = dataclasses.replace(result.bundle, export_form="s1")
+    return bundle.with_ids(tag_ids=["t-fork", "t-scissors"], project_id="p", iteration_id="i")
 
 
 def unpack(data: bytes, folder: Path) -> Path:

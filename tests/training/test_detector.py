@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import random
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,41 +13,13 @@ from engine.boxes import box_iou
 from engine.bundle import ModelBundle
 from engine.detection_metrics import evaluate
 from engine.detector import DetectRequest, assign_folds, train_detector
-from engine.features import DirectoryCache, Sample
 from engine.predict import Detector, Predictor, predictor_for
 from engine.recipes import detection_recipe_for
 from engine.train import Cancelled
+from tests.training.conftest import SAMPLE, TAGS, _sample_set
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "custom-vision-od-sample"
-TAGS = ["fork", "scissors"]
 # The fork in test/test_image.jpg, read off the photo by eye (left, top, width, height).
 TEST_FORK = (0.11, 0.25, 0.62, 0.54)
-
-
-def _sample_set() -> tuple[list[Sample], list[list[tuple[int, float, float, float, float]]]]:
-    regions = json.loads((SAMPLE / "regions.json").read_text())
-    samples, boxes = [], []
-    for name, region in sorted(regions.items()):
-        data = (SAMPLE / region["tag"] / name).read_bytes()
-        samples.append(Sample(hashlib.sha256(data).hexdigest(), lambda d=data: d))
-        box = (region["left"], region["top"], region["width"], region["height"])
-        boxes.append([(TAGS.index(region["tag"]), *box)])
-    return samples, boxes
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return DirectoryCache(tmp_path_factory.mktemp("maps"))
-
-
-@pytest.fixture(scope="module")
-def trained(cache):
-    torch.set_num_threads(2)
-    samples, boxes = _sample_set()
-    recipe = detection_recipe_for("General (compact)")
-    request = DetectRequest(samples, boxes, TAGS, recipe)
-    backbone = resolve(recipe.torchvision, recipe.bundled)
-    return boxes, train_detector(request, backbone=backbone, cache=cache)
 
 
 def test_quick_detector_finds_the_fork_in_the_test_photo(trained):
@@ -75,7 +44,7 @@ def test_every_photo_is_scored_out_of_fold(trained):
     assert figures.mean_average_precision > 0.5
 
 
-def test_boxes_and_tags_at_random_get_a_low_out_of_fold_map(cache):
+def test_boxes_and_tags_at_random_get_a_low_out_of_fold_map(maps_cache):
     """Boxes placed and tagged at random teach nothing a held-out photo can confirm."""
     samples, _boxes = _sample_set()
     rng = random.Random(5)
@@ -88,13 +57,13 @@ def test_boxes_and_tags_at_random_get_a_low_out_of_fold_map(cache):
     recipe = detection_recipe_for("General (compact)")
     backbone = resolve(recipe.torchvision, recipe.bundled)
     result = train_detector(
-        DetectRequest(samples, noise, TAGS, recipe), backbone=backbone, cache=cache
+        DetectRequest(samples, noise, TAGS, recipe), backbone=backbone, cache=maps_cache
     )
     figures = evaluate(noise, result.detections, 2, threshold=0.5, overlap=0.5)
     assert figures.mean_average_precision < 0.2
 
 
-def test_a_progress_callback_cancels_training(cache):
+def test_a_progress_callback_cancels_training(maps_cache):
     samples, boxes = _sample_set()
     recipe = detection_recipe_for("General (compact)")
 
@@ -106,7 +75,7 @@ def test_a_progress_callback_cancels_training(cache):
         train_detector(
             DetectRequest(samples, boxes, TAGS, recipe),
             backbone=resolve(recipe.torchvision, recipe.bundled),
-            cache=cache,
+            cache=maps_cache,
             progress=stop,
         )
 
@@ -136,19 +105,19 @@ def _few(count: int = 6):
     return [samples[i] for i in chosen], [boxes[i] for i in chosen]
 
 
-def test_advanced_with_no_budget_left_keeps_quicks_model_and_says_so(cache):
+def test_advanced_with_no_budget_left_keeps_quicks_model_and_says_so(maps_cache):
     samples, boxes = _few()
     recipe = detection_recipe_for("General (compact)")
     request = DetectRequest(samples, boxes, TAGS, recipe, advanced=True, budget_seconds=1, folds=2)
     result = train_detector(
-        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=cache
+        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=maps_cache
     )
     assert result.kind == "frozen" and result.details["kept"] == "frozen"
     assert "Kept quick training's model" in result.details["why"]
     assert all(d is not None for d in result.detections)
 
 
-def test_advanced_fine_tunes_on_the_folds_and_reports_its_choice(cache):
+def test_advanced_fine_tunes_on_the_folds_and_reports_its_choice(maps_cache):
     samples, boxes = _few()
     # One epoch per fine-tune: this test is about the steps and the reporting, not accuracy.
     recipe = dataclasses.replace(
@@ -158,7 +127,7 @@ def test_advanced_fine_tunes_on_the_folds_and_reports_its_choice(cache):
         samples, boxes, TAGS, recipe, advanced=True, budget_seconds=900, folds=2
     )
     result = train_detector(
-        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=cache
+        request, backbone=resolve(recipe.torchvision, recipe.bundled), cache=maps_cache
     )
     details = result.details
     assert details["estimated_folds"] == 2 and details["fine_tune_epochs"] == 1

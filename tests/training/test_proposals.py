@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from engine.boxes import box_iou
 from engine.proposals import propose
-from tests.training.test_detector import SAMPLE
+from tests.training.conftest import SAMPLE
 
 
 def test_a_box_on_a_plain_background_is_the_top_proposal():
