@@ -38,7 +38,7 @@ def maps_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained(maps_cache):
+def fork_detector(maps_cache):
     """One Quick detector of General (compact) on the 40 quickstart photos."""
     torch.set_num_threads(2)
     samples, boxes = _sample_set()

@@ -36,10 +36,10 @@ LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def s1_bundle(trained) -> ModelBundle:
+def s1_bundle(fork_detector) -> ModelBundle:
     """The shared quick detector (tests/training/conftest.py), as the [S1] domain exports it:
     the same graph, with decoding and NMS appended on export."""
-    _boxes, result = trained
+    _boxes, result = fork_detector
     bundle = dataclasses.replace(result.bundle, export_form="s1")
     return bundle.with_ids(tag_ids=["t-fork", "t-scissors"], project_id="p", iteration_id="i")
 

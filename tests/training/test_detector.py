@@ -22,8 +22,8 @@ from tests.training.conftest import SAMPLE, TAGS, _sample_set
 TEST_FORK = (0.11, 0.25, 0.62, 0.54)
 
 
-def test_quick_detector_finds_the_fork_in_the_test_photo(trained):
-    _boxes, result = trained
+def test_quick_detector_finds_the_fork_in_the_test_photo(fork_detector):
+    _boxes, result = fork_detector
     detector = predictor_for(ModelBundle.from_bytes(result.bundle.to_bytes()))
     assert isinstance(detector, Detector)
     found = detector.detect((SAMPLE / "test" / "test_image.jpg").read_bytes())
@@ -32,8 +32,8 @@ def test_quick_detector_finds_the_fork_in_the_test_photo(trained):
     assert box_iou(tuple(box), TEST_FORK) > 0.5
 
 
-def test_every_photo_is_scored_out_of_fold(trained):
-    boxes, result = trained
+def test_every_photo_is_scored_out_of_fold(fork_detector):
+    boxes, result = fork_detector
     assert result.bundle.task == "detection" and result.bundle.export_form == "grid"
     assert len(result.detections) == len(boxes) and all(d is not None for d in result.detections)
     assert sorted(set(result.folds)) == [0, 1, 2]
@@ -86,8 +86,8 @@ def test_folds_are_stratified_by_tag():
     assert sorted(folds[9:12]) == [0, 1, 2] and sorted(folds[12:]) == [0, 1, 2]
 
 
-def test_a_bundle_written_before_detection_loads_as_a_classifier(trained):
-    _boxes, result = trained
+def test_a_bundle_written_before_detection_loads_as_a_classifier(fork_detector):
+    _boxes, result = fork_detector
     meta = result.bundle.meta()
     for key in ("task", "anchors", "export_form"):
         meta.pop(key)
