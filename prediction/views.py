@@ -36,11 +36,14 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         project=project,
         initial={"iteration": request.GET.get("iteration")},
     )
-    result, preview = None, ""
+    result, preview, boxes, start = None, "", [], 0
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        # A detector's Quick Test detects (Azure's portal does too): boxes over the photo.
+        detection = data["iteration"].is_detection
+        predict = services.prediction_detect if detection else services.prediction_classify
         try:
-            result = services.prediction_classify(
+            result = predict(
                 iteration=data["iteration"],
                 data=data["image"].read() if data["image"] else None,
                 url=data["url"] or "",
@@ -54,6 +57,8 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, exc)
         else:
             preview = "data:image/jpeg;base64," + base64.b64encode(result.thumbnail).decode()
+            if detection:
+                boxes, start = selectors.photo_boxes(result.predictions)
     return render_form(
         request,
         "prediction/quick_test.html",
@@ -62,6 +67,8 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "form": form,
             "result": result,
             "preview": preview,
+            "boxes": boxes,
+            "box_threshold": start,
             "has_iterations": form.fields["iteration"].queryset.exists(),  # type: ignore[attr-defined]
             "tab": "quicktest",
         },
