@@ -152,7 +152,7 @@ def test_escape_drops_a_new_box_and_zoomed_boxes_are_exact(watched, cutlery):
 
 
 def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
-    page, (project, (first, second)) = watched, cutlery
+    page, (project, (first, _)) = watched, cutlery
     sign_in(page)
     with page.expect_response(lambda r: r.url.endswith("/proposals/")) as proposals:
         open_image(page, project, first)
