@@ -120,21 +120,15 @@ def drawn_boxes(
     boxes = []
     for p in predictions:
         if isinstance(p, dict):
-            box, name, probability = p.get("boundingBox"), p.get("tagName"), p.get("probability")
+            box, name, probability = p.get("boundingBox"), p.get("tagName"), p["probability"]
         else:
             box, name, probability = p.bounding_box, p.tag_name, p.probability
         if not box:
             continue
-        drawn = {k: float(box[k]) for k in ("left", "top", "width", "height")}
-        boxes.append(
-            drawn
-            | {
-                "tag_name": name,
-                "probability": float(probability),
-                "kind": "found",
-                "hidden": float(probability) < threshold,
-            }
-        )
+        drawn: dict[str, Any] = {k: float(box[k]) for k in ("left", "top", "width", "height")}
+        probability = float(probability)
+        kind = {"kind": "found", "hidden": probability < threshold}
+        boxes.append(drawn | {"tag_name": name, "probability": probability} | kind)
     return sorted(boxes, key=lambda b: -b["probability"])
 
 
