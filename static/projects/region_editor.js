@@ -81,6 +81,7 @@
     on(this.svg, "pointerleave", function () { if (!this.drag) this.showProposal(-1); });
     // Ctrl + wheel zooms, as in image viewers; a plain wheel still scrolls.
     on(this.stage, "wheel", this.onWheel, {passive: false});
+    on(this.stage, "scroll", function () { if (this.pending) this.placePicker(); });
     on(this.root, "click", this.onClick);
     on(this.tagInput, "input", function () { this.highlight = 0; this.fillTagList(); });
     on(this.tagInput, "keydown", this.onPickerKey);
@@ -147,6 +148,7 @@
     this.canvas.style.width = this.fitWidth * ZOOMS[this.zoom] + "px";
     this.q(".re-zoom-level").textContent = Math.round(ZOOMS[this.zoom] * 100) + "%";
     this.render();
+    if (this.pending) this.placePicker();
   };
 
   Editor.prototype.setZoom = function (level, clientX, clientY) {
@@ -163,7 +165,6 @@
     var r2 = this.rect();
     this.stage.scrollLeft += r2.left + fx * r2.width - ax;
     this.stage.scrollTop += r2.top + fy * r2.height - ay;
-    if (this.pending) this.placePicker();
   };
 
   Editor.prototype.onWheel = function (e) {
