@@ -250,3 +250,51 @@ def test_a_click_keeps_the_suggested_box_under_the_mouse(watched, cutlery):
     (kept,) = regions_of(photo)
     assert kept.tag.name == "knife"
     assert [kept.left, kept.top, kept.width, kept.height] in offered  # exactly a suggested box
+
+
+def test_drafts_are_accepted_into_regions_or_discarded(watched, cutlery):
+    """A page that gives the editor a drafts_url (Suggested objects) gets the model's boxes
+    dashed, to accept or discard; here the URL is answered by the test."""
+    page, (project, (photo, _)) = watched, cutlery
+    fork = project.tags.get(name="fork")
+    drafts = [
+        {
+            "tag_id": str(fork.id),
+            "tag_name": "fork",
+            "probability": 0.91,
+            "left": 0.125,
+            "top": 0.25,
+            "width": 0.5,
+            "height": 0.375,
+        },
+        {
+            "tag_id": None,
+            "tag_name": "scissors",
+            "probability": 0.4,
+            "left": 0.5,
+            "top": 0.5,
+            "width": 0.25,
+            "height": 0.25,
+        },
+    ]
+    page.route("**/test-drafts/", lambda route: route.fulfill(json={"drafts": drafts}))
+    sign_in(page)
+    open_image(page, project, photo)
+    page.evaluate(
+        "() => { const root = document.querySelector('[data-region-editor]');"
+        " root.dataset.draftsUrl = '/test-drafts/'; root.regionEditor.fetchExtras(); }"
+    )
+    expect(page.locator(".re-draft")).to_have_count(2)
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.get_by_role("button", name="Accept fork").click()
+    (accepted,) = regions_of(photo)
+    assert (accepted.tag, accepted.left, accepted.top, accepted.width, accepted.height) == (
+        fork,
+        0.125,
+        0.25,
+        0.5,
+        0.375,
+    )
+    page.get_by_role("button", name="Discard all").click()
+    expect(page.locator(".re-draft")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Suggested objects")).to_be_hidden()
