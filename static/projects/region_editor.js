@@ -707,6 +707,11 @@
   Editor.prototype.onKey = function (e) {
     if (e.defaultPrevented || !this.ownsKey(e)) return;
     var onStage = e.target === this.stage || e.target === document.body;
+    if (this.pending && e.key === "Escape") {  // the picker's button had the focus
+      e.preventDefault();
+      this.closePicker();
+      return;
+    }
     if (e.ctrlKey || e.metaKey) {
       var k = e.key.toLowerCase();
       if (k === "z") this.undo(); else if (k === "s") this.save(); else return;
