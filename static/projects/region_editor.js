@@ -15,6 +15,17 @@
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+  var LAST_TAG = "regionEditor.lastTag";  // sessionStorage: the tag chosen last, any image
+
+  // Labelling runs of one kind of object: the picker offers the tag chosen last first, so
+  // Enter repeats it. Storage may be off (private windows); then it offers the first tag.
+  function lastTag(name) {
+    try {
+      if (name === undefined) return window.sessionStorage.getItem(LAST_TAG);
+      window.sessionStorage.setItem(LAST_TAG, name);
+    } catch (err) { /* no storage: no memory */ }
+    return null;
+  }
 
   function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
 
@@ -466,6 +477,7 @@
     var before = this.snapshot();
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(before);
   };
 
@@ -475,7 +487,8 @@
     this.pending = {index: i, isNew: isNew, before: before || this.snapshot()};
     this.picker.hidden = false;
     this.tagInput.value = "";
-    this.highlight = 0;
+    var last = lastTag();
+    this.highlight = Math.max(0, this.tags.findIndex(function (t) { return t.name === last; }));
     this.fillTagList();
     this.placePicker();
     this.tagInput.focus({preventScroll: true});
@@ -572,6 +585,7 @@
     this.picker.hidden = true;
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(p.before);
     this.stage.focus({preventScroll: true});
   };

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from projects import services
-from projects.models import Region
+from projects.models import Image, Region
 from projects.services import ImageUpload
 from tests.browser.test_quickstart import sign_in
 from tests.training.detection import OD_SAMPLES, add_sample_photos, detection_project
@@ -180,6 +180,14 @@ def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
     page.keyboard.press("PageDown")  # Save and next
     page.wait_for_url(f"**{next_url}")
     expect(page.get_by_role("button", name="Previous image")).to_be_enabled()
+    following = Image.objects.get(id=next_url.split("/images/")[1].split("/")[0])
+    had = [r.tag.name for r in regions_of(following)]
+    page.keyboard.press("p")
+    page.keyboard.press("Enter")
+    picker = page.get_by_role("combobox", name="Tag for this region")
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        picker.press("Enter")  # the tag chosen last comes first
+    assert sorted(r.tag.name for r in regions_of(following)) == sorted([*had, "scissors"])
     page.keyboard.press(",")
     page.wait_for_url(f"**/images/{first.id}/**")
     expect(page.locator(".re-regions button")).to_have_text(["scissors"])
