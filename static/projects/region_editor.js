@@ -635,13 +635,17 @@
   Editor.prototype.post = async function () {
     var token = this.q("input[name=csrfmiddlewaretoken]").value;
     var regions = this.regions.filter(function (b) { return b.tag_id || b.tag_name; });
+    var body = JSON.stringify({regions: regions.map(copyBox)});
     this.setStatus("Saving…");
     try {
       var response = await fetch(this.root.dataset.saveUrl, {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "Accept": "application/json",
           "X-CSRFToken": token},
-        body: JSON.stringify({regions: regions.map(copyBox)})
+        // A save still goes when the user leaves at once (a tab, Train); browsers allow
+        // that for bodies under 64 KiB.
+        keepalive: body.length < 60000,
+        body: body
       });
       var data = await response.json().catch(function () { return {}; });
       if (!response.ok) throw new Error(data.error || "The save failed (" + response.status + ").");
