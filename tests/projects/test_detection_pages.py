@@ -3,6 +3,11 @@ exists today opens, keeps the project's type, and refuses tagging without a regi
 
 from __future__ import annotations
 
+import html
+import re
+import shutil
+import subprocess
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -226,3 +231,39 @@ def test_suggested_objects_draw_drafts_and_accept_or_discard_them(alice_client, 
     assert not unsure.regions.exists()
     page = alice_client.get(url).content.decode()
     assert "data-image-id=" not in page and "No untagged images with suggested objects" in page
+
+
+def _code(page: str, language: str) -> str:
+    match = re.search(rf'<code id="snippet-{language}">(.*?)</code>', page, re.S)
+    assert match, f"no {language} snippet"
+    return html.unescape(match.group(1))
+
+
+def test_the_api_page_and_export_dialog_speak_detect_for_a_detector(alice_client, od, tmp_path):
+    fork = services.tag_create(project=od, name="fork")
+    iteration = _suggesting(od, fork)
+    Iteration.objects.filter(pk=iteration.pk).update(
+        publish_name="detectModel", published_at=timezone.now()
+    )
+    page = alice_client.get(reverse("api_page"), {"project": str(od.id)}).content.decode()
+    python, javascript, curl = (_code(page, x) for x in ("python", "javascript", "curl"))
+    assert f'project_id = "{od.id}"' in python
+    assert "predictor.detect_image(project_id, publish_iteration_name, test_data)" in python
+    assert 'domain.type == "ObjectDetection"' in python and "Region(" in python
+    compile(python, "snippet.py", "exec")  # as pasted, it parses
+    assert "await predictor.detectImage(projectId, publishIterationName, testFile)" in javascript
+    if node := shutil.which("node"):
+        (tmp_path / "snippet.js").write_text(javascript)
+        subprocess.run([node, "--check", str(tmp_path / "snippet.js")], check=True)
+    assert f"/prediction/{od.id}/detect/iterations/detectModel/image" in curl
+    assert "classify" not in python + javascript + curl
+    # A classifier's page is as it was; ?type= shows a detector's without a project.
+    classic = alice_client.get(reverse("api_page")).content.decode()
+    assert "classify_image" in _code(classic, "python") and "detect_image" not in classic
+    typed = alice_client.get(reverse("api_page"), {"type": "ObjectDetection"}).content.decode()
+    assert "detect_image(project_id" in _code(typed, "python")
+
+    performance = reverse("training:performance", args=[od.id, iteration.id])
+    page = alice_client.get(performance).content.decode()
+    assert "An exported detector answers boxes" in page and "object_detection sample" in page
+    assert f"/Prediction/{od.id}/detect/iterations/detectModel/image" in page
