@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -363,3 +365,60 @@ class AzureProjectsForm(forms.Form):
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(p["id"], p["name"]) for p in listed]
         field.error_messages["required"] = "Pick at least one project to import."
+
+
+# --- Regions drawn in the portal's editor ---------------------------------------------------
+
+# More than an image holds (projects.rules.MAX_REGIONS_PER_IMAGE): the service says that limit
+# in its words; this only keeps a hand-made request from making us parse a million entries.
+MAX_PORTAL_REGIONS = 1000
+_BOX_KEYS = ("left", "top", "width", "height")
+
+
+@dataclass(frozen=True)
+class PortalRegion:
+    """One region as the editor sends it: its tag by id, or by name for a tag typed there."""
+
+    tag_id: uuid.UUID | None
+    tag_name: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+def _portal_region(index: int, entry: Any) -> PortalRegion:
+    where = f"Region {index + 1}"
+    if not isinstance(entry, dict):
+        raise ValidationError(f"{where} is not an object with a tag and a box.")
+    values = []
+    for key in _BOX_KEYS:
+        value = entry.get(key)
+        # bool is an int to Python, not a coordinate to anybody.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"{where}: {key} must be a number.")
+        if not math.isfinite(value):
+            raise ValidationError(f"{where}: {key} must be a finite number.")
+        values.append(float(value))
+    tag_id, raw_id = None, entry.get("tag_id")
+    if raw_id not in (None, ""):
+        try:
+            tag_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            raise ValidationError(f"{where}: tag_id {raw_id!r} is not a tag id.") from None
+    name = entry.get("tag_name") or ""
+    if not isinstance(name, str):
+        raise ValidationError(f"{where}: tag_name must be text.")
+    if tag_id is None and not name.strip():
+        raise ValidationError(f"{where} needs a tag: pick one from My Tags or type a new name.")
+    return PortalRegion(tag_id, name.strip(), *values)
+
+
+def portal_regions(data: Any) -> list[PortalRegion]:
+    """The regions of an editor's save (the decoded JSON `regions` list), checked for shape;
+    the service checks the boxes against the image and the tags against the project."""
+    if not isinstance(data, list):
+        raise ValidationError('Send {"regions": [...]}: a list of regions.')
+    if len(data) > MAX_PORTAL_REGIONS:
+        raise ValidationError(f"At most {MAX_PORTAL_REGIONS} regions in one save.")
+    return [_portal_region(i, entry) for i, entry in enumerate(data)]
