@@ -267,3 +267,16 @@ def test_the_api_page_and_export_dialog_speak_detect_for_a_detector(alice_client
     page = alice_client.get(performance).content.decode()
     assert "An exported detector answers boxes" in page and "object_detection sample" in page
     assert f"/Prediction/{od.id}/detect/iterations/detectModel/image" in page
+
+
+def test_correct_opens_the_editor_with_the_iterations_drafts(alice_client, od):
+    fork = services.tag_create(project=od, name="fork")
+    image = _photo(od, "sure.jpg")
+    iteration = _suggesting(od, fork, sure=(0.2, [(0.9, (0.1, 0.2, 0.3, 0.4))]))
+    url = reverse("projects:image", args=[od.id, image.id])
+    drafts = reverse("prediction:image_suggestion", args=[od.id, image.id])
+    page = alice_client.get(url, {"suggested": str(iteration.id)}).content.decode()
+    assert f'data-drafts-url="{drafts}?iteration={iteration.id}"' in page
+    assert "data-drafts-url" not in alice_client.get(url).content.decode()
+    answer = alice_client.get(drafts, {"iteration": str(iteration.id)}).json()
+    assert [d["tag_name"] for d in answer["drafts"]] == ["fork"]
