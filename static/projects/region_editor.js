@@ -12,9 +12,21 @@
   var MIN_SIDE_PX = 3;      // resizing never turns a box inside out
   var HANDLE_PX = 10;       // drawn handle; its hit area is larger, for fingers
   var HANDLE_HIT_PX = 24;
+  var DOUBLE_CLICK_MS = 500;
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+  var LAST_TAG = "regionEditor.lastTag";  // sessionStorage: the tag chosen last, any image
+
+  // Labelling runs of one kind of object: the picker offers the tag chosen last first, so
+  // Enter repeats it. Storage may be off (private windows); then it offers the first tag.
+  function lastTag(name) {
+    try {
+      if (name === undefined) return window.sessionStorage.getItem(LAST_TAG);
+      window.sessionStorage.setItem(LAST_TAG, name);
+    } catch (err) { /* no storage: no memory */ }
+    return null;
+  }
 
   function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
 
@@ -355,8 +367,21 @@
       if (!d.moved) this.acceptDraft(d.draft);
     } else if (d.moved) {
       this.commit(d.before);
+    } else if (d.mode === "move") {
+      this.clickedRegion();
     }
     this.render();
+  };
+
+  // A double click (or tap) on a region changes its tag, as t or Enter does. Counted here:
+  // each press redraws the boxes, so the browser's own click and dblclick never fire on them.
+  Editor.prototype.clickedRegion = function () {
+    var now = Date.now(), last = this.lastClick;
+    this.lastClick = {index: this.selected, at: now};
+    if (last && last.index === this.selected && now - last.at < DOUBLE_CLICK_MS) {
+      this.lastClick = null;
+      this.openPicker(this.selected, false);
+    }
   };
 
   Editor.prototype.onPointerCancel = function () {
@@ -466,6 +491,7 @@
     var before = this.snapshot();
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(before);
   };
 
@@ -475,7 +501,8 @@
     this.pending = {index: i, isNew: isNew, before: before || this.snapshot()};
     this.picker.hidden = false;
     this.tagInput.value = "";
-    this.highlight = 0;
+    var last = lastTag();
+    this.highlight = Math.max(0, this.tags.findIndex(function (t) { return t.name === last; }));
     this.fillTagList();
     this.placePicker();
     this.tagInput.focus({preventScroll: true});
@@ -572,6 +599,7 @@
     this.picker.hidden = true;
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(p.before);
     this.stage.focus({preventScroll: true});
   };
@@ -621,13 +649,17 @@
   Editor.prototype.post = async function () {
     var token = this.q("input[name=csrfmiddlewaretoken]").value;
     var regions = this.regions.filter(function (b) { return b.tag_id || b.tag_name; });
+    var body = JSON.stringify({regions: regions.map(copyBox)});
     this.setStatus("Saving…");
     try {
       var response = await fetch(this.root.dataset.saveUrl, {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "Accept": "application/json",
           "X-CSRFToken": token},
-        body: JSON.stringify({regions: regions.map(copyBox)})
+        // A save still goes when the user leaves at once (a tab, Train); browsers allow
+        // that for bodies under 64 KiB.
+        keepalive: body.length < 60000,
+        body: body
       });
       var data = await response.json().catch(function () { return {}; });
       if (!response.ok) throw new Error(data.error || "The save failed (" + response.status + ").");
@@ -707,6 +739,11 @@
   Editor.prototype.onKey = function (e) {
     if (e.defaultPrevented || !this.ownsKey(e)) return;
     var onStage = e.target === this.stage || e.target === document.body;
+    if (this.pending && e.key === "Escape") {  // the picker's button had the focus
+      e.preventDefault();
+      this.closePicker();
+      return;
+    }
     if (e.ctrlKey || e.metaKey) {
       var k = e.key.toLowerCase();
       if (k === "z") this.undo(); else if (k === "s") this.save(); else return;

@@ -153,3 +153,34 @@ def test_a_detection_images_page_is_the_editor_with_its_regions(alice_client, od
     classification = alice_client.get(reverse("projects:image", args=[project.id, other.image.id]))
     assert "data-region-editor" not in classification.content.decode()
     assert "Save tags" in classification.content.decode()
+
+
+def test_the_editor_partial_without_autosave_has_the_pages_save_button():
+    """As the prediction page includes it: an explicit button, no image pager."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "projects/_region_editor.html",
+        {
+            "image_url": "/photo.jpg",
+            "regions": [
+                {
+                    "tag_id": None,
+                    "tag_name": "fork",
+                    "left": 0.5,
+                    "top": 0.25,
+                    "width": 0.125,
+                    "height": 0.5,
+                    "probability": 0.9,
+                }
+            ],
+            "tags": [],
+            "save_url": "/save/",
+            "autosave": False,
+            "save_label": "Save to training images",
+        },
+    )
+    assert 'data-autosave="false"' in html
+    assert ">Save to training images</button>" in html
+    assert "Next image" not in html
+    assert '"left": 0.5' in html and "data-proposals-url" not in html
