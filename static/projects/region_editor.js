@@ -12,6 +12,7 @@
   var MIN_SIDE_PX = 3;      // resizing never turns a box inside out
   var HANDLE_PX = 10;       // drawn handle; its hit area is larger, for fingers
   var HANDLE_HIT_PX = 24;
+  var DOUBLE_CLICK_MS = 500;
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
@@ -366,8 +367,21 @@
       if (!d.moved) this.acceptDraft(d.draft);
     } else if (d.moved) {
       this.commit(d.before);
+    } else if (d.mode === "move") {
+      this.clickedRegion();
     }
     this.render();
+  };
+
+  // A double click (or tap) on a region changes its tag, as t or Enter does. Counted here:
+  // each press redraws the boxes, so the browser's own click and dblclick never fire on them.
+  Editor.prototype.clickedRegion = function () {
+    var now = Date.now(), last = this.lastClick;
+    this.lastClick = {index: this.selected, at: now};
+    if (last && last.index === this.selected && now - last.at < DOUBLE_CLICK_MS) {
+      this.lastClick = null;
+      this.openPicker(this.selected, false);
+    }
   };
 
   Editor.prototype.onPointerCancel = function () {
