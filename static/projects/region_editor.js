@@ -772,6 +772,7 @@
     } else if ((key === "Enter" && onStage || key === "t") && this.selected >= 0) {
       this.openPicker(this.selected, false);
     } else if (key === "Escape" && (this.proposal >= 0 || this.selected >= 0)) {
+      if (this.proposal >= 0) this.setStatus("");
       this.proposal = -1;
       this.select(-1);
     } else {
