@@ -72,6 +72,7 @@
     this.highlight = 0;      // the picker's highlighted tag
     this.proposals = [];
     this.proposal = -1;      // the suggested box shown (hovered, or cycled with p)
+    this.proposalWanted = 0; // p pressed before the proposals arrived
     this.drafts = [];
     this.drag = null;
     this.zoom = 0;
@@ -121,9 +122,15 @@
         .then(function (r) { return r.ok ? r.json() : {}; });
     };
     if (this.root.dataset.proposalsUrl) {
+      this.root.dataset.proposals = "loading";
       get(this.root.dataset.proposalsUrl).then(function (data) {
         self.proposals = data.proposals || [];
-      }).catch(function () { /* suggestions are optional */ });
+      }).catch(function () { /* suggestions are optional */ }).then(function () {
+        self.root.dataset.proposals = "ready";
+        // p pressed while they were on their way: show the first now.
+        if (self.proposalWanted) self.cycleProposal(self.proposalWanted);
+        self.proposalWanted = 0;
+      });
     }
     if (this.root.dataset.draftsUrl) {
       get(this.root.dataset.draftsUrl).then(function (data) {
@@ -822,6 +829,11 @@
   // p walks the suggested boxes, largest confidence first; Enter keeps the one shown.
   Editor.prototype.cycleProposal = function (step) {
     var n = this.proposals.length;
+    if (this.root.dataset.proposals === "loading") {
+      this.proposalWanted = step;
+      this.setStatus("Finding suggested boxes…");
+      return;
+    }
     if (!n) {
       this.setStatus("No suggested boxes for this photo.");
       return;

@@ -45,8 +45,14 @@ def watched(page):
 
 
 def open_image(page, project, image) -> None:
+    """The image's page, its photo loaded, its suggested boxes arrived and laid out (the
+    editor fits the photo again a frame after the page settles)."""
     page.goto(f"/projects/{project.id}/images/{image.id}/")
     expect(page.locator(".re-canvas img")).to_have_js_property("complete", True)
+    expect(page.locator("[data-region-editor]")).to_have_attribute("data-proposals", "ready")
+    page.evaluate(
+        "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
 
 
 def photo_box(page) -> dict[str, float]:
@@ -201,7 +207,8 @@ def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
     expect(page.get_by_role("button", name="Previous image")).to_be_enabled()
     following = Image.objects.get(id=next_url.split("/images/")[1].split("/")[0])
     had = [r.tag.name for r in regions_of(following)]
-    page.keyboard.press("p")
+    page.keyboard.press("p")  # shown once the suggested boxes arrive
+    expect(page.locator(".re-status")).to_contain_text("Enter keeps it")
     page.keyboard.press("Enter")
     picker = page.get_by_role("combobox", name="Tag for this region")
     with page.expect_response(lambda r: r.url.endswith("/regions/")):
