@@ -119,7 +119,8 @@ def test_draw_move_resize_delete_and_undo_with_the_mouse(watched, cutlery, shot)
     assert_drawn(resized, p, x0 + 30, y0 + 20, x1 + 70, y1 + 45)
     page.mouse.dblclick(x0 + 60, y0 + 60)  # a double click changes the tag
     tag_typed(page, "knife")
-    page.keyboard.press("Control+z")
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.keyboard.press("Control+z")
     expect(page.locator(".re-regions button")).to_have_text(["spoon"])
 
     drag(page, p["x"] + 300, p["y"] + 200, p["x"] + 380, p["y"] + 260, save=False)
