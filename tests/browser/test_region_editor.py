@@ -235,6 +235,10 @@ def touch_drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
 def test_the_editor_fits_a_tablet_and_a_phone(watched, cutlery):
     page, (project, (photo, other)) = watched, cutlery
     sign_in(page)
+    page.set_viewport_size({"width": 1280, "height": 720})  # a laptop: the photo is all in view
+    open_image(page, project, photo)
+    p = photo_box(page)
+    assert p["y"] + p["height"] <= 720
     for width in (820, 390):
         page.set_viewport_size({"width": width, "height": 900})
         open_image(page, project, photo)
