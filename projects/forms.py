@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -9,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from core.text import DESCRIPTION_MAX
 from projects.azure.client import SourceError, endpoint_base
-from projects.domains import CLASSIFICATION, DOMAINS
+from projects.domains import CLASSIFICATION, DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION
 from projects.models import Project, Resource, Tag
 from projects.selectors import ImageFilter, UserLike, resource_list
 from projects.services.resources import default_resource_name
@@ -23,6 +25,25 @@ def resources_offered(form: forms.Form, name: str, *, user: UserLike, kind: str)
     field.queryset = resource_list(user=user, kind=kind)
     field.initial = field.queryset.first()
     return field.initial is not None
+
+
+PROJECT_TYPES = ((CLASSIFICATION, "Classification"), (OBJECT_DETECTION, "Object Detection"))
+TYPE_LABELS = dict(PROJECT_TYPES)
+
+
+class DomainSelect(forms.RadioSelect):
+    """Domains as radio buttons that carry their type and description, so the page lists the
+    domains of the chosen project type (static/projects/new_project.js) with Azure's words."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        domain = DOMAINS_BY_ID.get(uuid.UUID(str(value))) if value else None
+        if domain is not None:
+            option["attrs"]["data-domain-type"] = domain.type
+            option["domain_type"] = domain.type
+            option["type_label"] = TYPE_LABELS[domain.type]
+            option["description"] = domain.description
+        return option
 
 
 class ProjectForm(forms.Form):
@@ -40,17 +61,27 @@ class ProjectForm(forms.Form):
         help_text="Also creates a prediction resource named <name>-Prediction, for publishing; "
         "the keys of both are shown once, next.",
     )
+    project_type = forms.ChoiceField(
+        choices=PROJECT_TYPES,
+        widget=forms.RadioSelect,
+        initial=CLASSIFICATION,
+        # Left out (an older form, a script), the domain alone says the type.
+        required=False,
+        label="Project Types",
+    )
     classification_type = forms.ChoiceField(
         choices=Project.ClassificationType.choices,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"data-classification-types": ""}),
         initial=Project.ClassificationType.MULTICLASS,
-        label="Classification types",
+        # A detector has no classification type: Azure's dialog hides the choice, so may a post.
+        required=False,
+        label="Classification Types",
     )
     domain_id = forms.TypedChoiceField(
-        # The portal creates classification projects; detection's pages are the next issue.
-        choices=[(str(d.id), d.name) for d in DOMAINS if d.type == CLASSIFICATION],
+        choices=[(str(d.id), d.name) for d in DOMAINS],
         coerce=uuid.UUID,
         initial=str(DOMAINS[0].id),
+        widget=DomainSelect,
         label="Domains",
     )
 
@@ -65,6 +96,19 @@ class ProjectForm(forms.Form):
         data = super().clean() or {}
         if not data.get("resource") and not (data.get("new_resource_name") or "").strip():
             self.add_error("new_resource_name", "Choose a resource or name a new one.")
+        data["classification_type"] = (
+            data.get("classification_type") or Project.ClassificationType.MULTICLASS
+        )
+        kind, domain_id = data.get("project_type"), data.get("domain_id")
+        if kind and domain_id and DOMAINS_BY_ID[domain_id].type != kind:
+            # Without JavaScript every domain is listed: a mismatch is told, never guessed at.
+            domain = DOMAINS_BY_ID[domain_id]
+            self.add_error(
+                "domain_id",
+                f"{domain.name} is a {TYPE_LABELS[domain.type]} domain, and the project type "
+                f"is {TYPE_LABELS[kind]}: choose one of the {TYPE_LABELS[kind]} domains.",
+            )
+        data.pop("project_type", None)  # the domain says the type; the service needs no more
         return data
 
 
@@ -78,9 +122,17 @@ class ProjectSettingsForm(ProjectForm):
         self.fields["resource"].required = True
         self.fields["resource"].empty_label = None  # type: ignore[attr-defined]
         del self.fields["new_resource_name"]
+        del self.fields["project_type"]
+        if domain_type != CLASSIFICATION:
+            del self.fields["classification_type"]
 
     def clean(self) -> dict[str, Any]:
-        return forms.Form.clean(self) or {}
+        data = forms.Form.clean(self) or {}
+        # A detector's settings show no classification type; the stored one stays.
+        data["classification_type"] = data.get("classification_type") or self.initial.get(
+            "classification_type", Project.ClassificationType.MULTICLASS
+        )
+        return data
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -311,3 +363,60 @@ class AzureProjectsForm(forms.Form):
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(p["id"], p["name"]) for p in listed]
         field.error_messages["required"] = "Pick at least one project to import."
+
+
+# --- Regions drawn in the portal's editor ---------------------------------------------------
+
+# More than an image holds (projects.rules.MAX_REGIONS_PER_IMAGE): the service says that limit
+# in its words; this only keeps a hand-made request from making us parse a million entries.
+MAX_PORTAL_REGIONS = 1000
+_BOX_KEYS = ("left", "top", "width", "height")
+
+
+@dataclass(frozen=True)
+class PortalRegion:
+    """One region as the editor sends it: its tag by id, or by name for a tag typed there."""
+
+    tag_id: uuid.UUID | None
+    tag_name: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+def _portal_region(index: int, entry: Any) -> PortalRegion:
+    where = f"Region {index + 1}"
+    if not isinstance(entry, dict):
+        raise ValidationError(f"{where} is not an object with a tag and a box.")
+    values = []
+    for key in _BOX_KEYS:
+        value = entry.get(key)
+        # bool is an int to Python, not a coordinate to anybody.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"{where}: {key} must be a number.")
+        if not math.isfinite(value):
+            raise ValidationError(f"{where}: {key} must be a finite number.")
+        values.append(float(value))
+    tag_id, raw_id = None, entry.get("tag_id")
+    if raw_id not in (None, ""):
+        try:
+            tag_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            raise ValidationError(f"{where}: tag_id {raw_id!r} is not a tag id.") from None
+    name = entry.get("tag_name") or ""
+    if not isinstance(name, str):
+        raise ValidationError(f"{where}: tag_name must be text.")
+    if tag_id is None and not name.strip():
+        raise ValidationError(f"{where} needs a tag: pick one from My Tags or type a new name.")
+    return PortalRegion(tag_id, name.strip(), *values)
+
+
+def portal_regions(data: Any) -> list[PortalRegion]:
+    """The regions of an editor's save (the decoded JSON `regions` list), checked for shape;
+    the service checks the boxes against the image and the tags against the project."""
+    if not isinstance(data, list):
+        raise ValidationError('Send {"regions": [...]}: a list of regions.')
+    if len(data) > MAX_PORTAL_REGIONS:
+        raise ValidationError(f"At most {MAX_PORTAL_REGIONS} regions in one save.")
+    return [_portal_region(i, entry) for i, entry in enumerate(data)]

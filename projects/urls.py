@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from projects import azure_views, sample_views, transfer_views, views
+from projects import azure_views, region_views, sample_views, transfer_views, views
 
 app_name = "projects"
 
@@ -10,6 +10,8 @@ image_urls: list[URLPattern | URLResolver] = [  # projects/<project_id>/images/<
     path("", views.image_detail, name="image"),
     path("file/", views.image_file, name="image_file"),
     path("thumbnail/", views.image_thumbnail, name="image_thumbnail"),
+    path("regions/", region_views.image_regions, name="image_regions"),
+    path("proposals/", region_views.image_proposals, name="image_proposals"),
 ]
 
 images_urls: list[

@@ -27,6 +27,7 @@ from projects.services.regions import (
     regions_create,
     regions_delete,
     regions_replace,
+    regions_save,
 )
 from projects.services.resources import (
     ResourceKeys,
@@ -68,6 +69,7 @@ __all__ = [
     "regions_create",
     "regions_delete",
     "regions_replace",
+    "regions_save",
     "resource_create",
     "resource_delete",
     "resource_regenerate_key",

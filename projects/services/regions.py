@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,6 +25,9 @@ from core.codes import AzureCode
 from projects.models import Image, ImageTag, Project, Region, Tag
 from projects.rules import MAX_REGIONS_PER_BATCH, MAX_REGIONS_PER_IMAGE
 from projects.selectors import active_images
+
+if TYPE_CHECKING:  # forms import services: a runtime import here would be a cycle
+    from projects.forms import PortalRegion
 
 # A region as an upload or a caller gives it: (tag id, left, top, width, height).
 RegionBox = tuple[uuid.UUID | str, float, float, float, float]
@@ -275,3 +279,46 @@ def regions_replace(*, image: Image, boxes: Sequence[Box]) -> list[Region]:
     checked = boxes_of([(tag.id, *box) for tag, *box in boxes], tags)  # type: ignore[misc]
     Region.objects.filter(image=image).delete()
     return regions_add(image=image, boxes=checked)
+
+
+def _portal_tag(
+    project: Project, entry: PortalRegion, by_id: dict[uuid.UUID, Tag], by_name: dict[str, Tag]
+) -> Tag:
+    """The entry's tag: by id when it names one of the project's, else by name (ignoring
+    case), created when the project has none of that name."""
+    from projects.services.tags import _clean_name, tag_create
+
+    if entry.tag_id is not None:
+        tag = by_id.get(entry.tag_id)
+        if tag is None:
+            raise _refused(
+                f"Tag {entry.tag_id} is not in the project; reload the page.",
+                AzureCode.ERROR_INVALID_TAG,
+            )
+        return tag
+    name = _clean_name(entry.tag_name)
+    tag = by_name.get(name.casefold())
+    if tag is None:
+        tag = tag_create(project=project, name=name)
+        by_id[tag.id], by_name[name.casefold()] = tag, tag
+    return tag
+
+
+@transaction.atomic
+def regions_save(*, image: Image, entries: Sequence[PortalRegion]) -> list[Region]:
+    """The portal editor's save: `entries` become exactly the image's regions. Tags typed in
+    the editor are created by name; nothing is written when any entry is refused."""
+    project = image.project
+    detection_only(project)
+    # Locked, so two tabs saving one image replace its regions one after the other.
+    Image.objects.select_for_update().filter(pk=image.pk).first()
+    tags = list(Tag.objects.filter(project=project))
+    by_id = {t.id: t for t in tags}
+    by_name = {t.name.casefold(): t for t in tags}
+    boxes: list[Box] = []
+    for entry in entries:
+        tag = _portal_tag(project, entry, by_id, by_name)
+        if tag.is_negative:
+            raise _refused(f"The Negative tag {tag.name!r} can't mark a region.")
+        boxes.append((tag, entry.left, entry.top, entry.width, entry.height))
+    return regions_replace(image=image, boxes=boxes)

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from projects import services
 from projects.domains import DOMAINS, GENERAL_DETECTION, OBJECT_DETECTION
+from projects.models import Project
 from projects.services import ImageUpload
 from tests import images
 from tests.factories import ProjectFactory
@@ -58,3 +59,23 @@ def test_training_images_show_a_detectors_minimum_and_tagging_needs_a_region(ali
     assert response.status_code == 400
     assert "tagged by its regions" in response.content.decode()
     assert result.image.regions.count() == 1
+
+
+def test_new_project_offers_object_detection_and_checks_the_domain_fits(alice_client, resource):
+    url = reverse("projects:create")
+    page = alice_client.get(url).content.decode()
+    for words in ("Project Types", "Object Detection", "Classification Types", "Domains"):
+        assert words in page
+    assert "Products on Shelves" in page and GENERAL_DETECTION.description in page
+    form = {"name": "Cutlery", "resource": str(resource.id), "project_type": "ObjectDetection"}
+    classifier = next(d for d in DOMAINS if d.type != OBJECT_DETECTION)
+    refused = alice_client.post(url, {**form, "domain_id": str(classifier.id)})
+    assert refused.status_code == 400
+    assert "choose one of the Object Detection domains" in refused.content.decode()
+    done = alice_client.post(url, {**form, "domain_id": str(GENERAL_DETECTION.id)})
+    project = Project.objects.get(name="Cutlery")
+    assert done.status_code == 302 and project.is_detection
+    header = alice_client.get(done.url).content.decode()
+    assert '<span class="badge">Object Detection</span>' in header
+    listed = alice_client.get(reverse("projects:list")).content.decode()
+    assert "Object Detection · General" in listed
