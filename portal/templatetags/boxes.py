@@ -24,7 +24,7 @@ def box_list(boxes: Iterable[Any]) -> list[Mapping[str, Any]]:
     """Boxes as plain dicts for `json_script`, whatever shape they came in: a dict with
     left/top/width/height or an object with those attributes."""
     keys = ("left", "top", "width", "height", "tag_id", "tag_name", "probability", "kind")
-    out = []
+    out: list[Mapping[str, Any]] = []
     for box in boxes:
         get = box.get if isinstance(box, Mapping) else (lambda k, b=box: getattr(b, k, None))
         out.append({k: get(k) for k in keys if get(k) is not None})
