@@ -83,13 +83,17 @@ class BrowserErrors:
 
     def watch(self, page) -> None:
         page.on("console", self._console)
-        page.on("pageerror", lambda error: self.page.append(str(error)))
+        page.on("pageerror", lambda error: self._page_error(page, error))
         page.on("dialog", self._dialog)
 
     def _console(self, message) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
             self.console.append(f"{message.text} ({where})")
+
+    def _page_error(self, page, error) -> None:
+        where = (error.stack or "").splitlines()[1:2]
+        self.page.append(f"{error} on {page.url} {' '.join(w.strip() for w in where)}")
 
     def _dialog(self, dialog) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
