@@ -235,3 +235,56 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
     fits_both_widths(page)
     fork = drawn_fork(page)
     assert box_iou(fork, TEST_FORK) >= 0.5, (fork, TEST_FORK)
+
+
+def test_labelling_a_few_photos_with_the_keyboard_only(page, shot, alice, resource, browser_errors):
+    """Tab to the photo, p for a suggested box, Enter keeps it, type the tag, Enter, arrows
+    nudge it, "." saves and goes to the next photo: no mouse at all."""
+    from projects import services as project_services
+    from projects.services import ImageUpload
+    from tests.training.detection import detection_project
+
+    project = detection_project(alice, resource)
+    files = photos(2)[:1] + photos(2)[2:4]  # fork_1, scissors_1, scissors_2
+    uploads = [ImageUpload(name=p.name, data=p.read_bytes()) for p in files]
+    assert all(
+        r.status.ok for r in project_services.images_create(project=project, uploads=uploads)
+    )
+    sign_in(page)
+    page.goto(f"/projects/{project.id}/images/?state=untagged")
+    page.locator(".image-grid").get_by_role("link").first.focus()
+    page.keyboard.press("Enter")
+    stage = page.get_by_role("application")
+    for _ in range(40):  # Tab from the top of the page to the photo
+        if stage.evaluate("e => e === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(stage).to_be_focused()
+
+    started = time.monotonic()
+    labelled: list[Image] = []
+    for n in range(len(files)):
+        image = image_on_page(page)
+        photo_on_screen(page)
+        page.keyboard.press("p")
+        expect(page.get_by_text(re.compile(r"Suggested box 1 of \d+"))).to_be_visible()
+        page.keyboard.press("Enter")
+        field = page.get_by_label("Tag for this region")
+        expect(field).to_be_focused()
+        page.keyboard.type(image.original_name.split("_")[0])
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+        if n == 0:
+            page.keyboard.press("ArrowRight")
+            expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+            shot(page, "od-keyboard-01")
+        labelled.append(image)
+        if n < len(files) - 1:
+            before = page.url
+            page.keyboard.press(".")
+            page.wait_for_url(lambda url, before=before: url != before)
+    print(f"\n{(time.monotonic() - started) / len(files):.2f} seconds per photo by keyboard")
+    for image in labelled:
+        tag, box = saved_box(image)
+        assert tag == image.original_name.split("_")[0]
+        assert box[2] > 0 and box[3] > 0
