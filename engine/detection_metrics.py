@@ -147,3 +147,32 @@ def figures_json(figures: DetectionFigures) -> dict[str, Any]:
             for index, tag in enumerate(figures.per_tag)
         ],
     }
+
+
+def image_matches(
+    truth: Sequence[Box], predicted: Sequence[Detection], *, threshold: float, overlap: float
+) -> tuple[list[bool], list[bool]]:
+    """One image's boxes as `evaluate` matches them at `threshold` and `overlap`: whether each
+    truth box was found, and whether each detection at or above `threshold` hit one (those
+    below are False). The same matching as `_rank_tag`: within one image a tag's detections
+    meet its truth boxes most probable first, and detections below the threshold come after
+    every one above it, so they take nothing from them (the Performance page's drawn mistakes
+    agree with its figures)."""
+    found = [False] * len(truth)
+    hits = [False] * len(predicted)
+    order = sorted(range(len(predicted)), key=lambda i: -predicted[i][1])
+    for i in order:
+        tag, probability, *box = predicted[i]
+        if probability < threshold:
+            break
+        same = [j for j, t in enumerate(truth) if t[0] == tag]
+        if not same:
+            continue
+        boxes = np.array([corners(*truth[j][1:]) for j in same])
+        used = np.array([found[j] for j in same])
+        overlaps = np.where(used, -1.0, iou(corners(*box), boxes))
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= overlap:
+            found[same[best]] = True
+            hits[i] = True
+    return found, hits

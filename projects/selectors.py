@@ -132,9 +132,11 @@ def image_list(
     state: str = ImageFilter.ALL,
     tag_ids: list[uuid.UUID] | None = None,
     where: Q | None = None,
+    with_regions: bool = False,
 ) -> QuerySet[Image]:
     """Images newest first. `tag_ids` keeps images carrying any of those tags; `where` is a
-    further condition on the image (a metadata `$filter`)."""
+    further condition on the image (a metadata `$filter`); `with_regions` fetches the boxes
+    too (a detector's thumbnails draw them), in one more query for the page, not one a tile."""
     images = active_images(project)
     if where is not None:
         images = images.filter(where)
@@ -147,7 +149,8 @@ def image_list(
     if tag_ids:
         # From the tag's index: as many lookups as the tag has images, not as the project has.
         images = images.filter(pk__in=ImageTag.objects.filter(tag_id__in=tag_ids).values("image"))
-    return images.prefetch_related("tags").order_by("-created_at", "id")
+    images = images.prefetch_related("tags", *(["regions"] if with_regions else []))
+    return images.order_by("-created_at", "id")
 
 
 def image_neighbours(

@@ -44,6 +44,10 @@ from projects.models import Image, Project, Resource
 
 IMAGES_PER_PAGE = 60
 SHORTCUT_TAGS = 9  # keys 1–9
+DETECTION_TAGS = (
+    "In an Object Detection project an image's tags come from the boxes drawn on it: "
+    "open the image and draw a box for each object instead."
+)
 
 
 def _images_url(project: Project) -> str:
@@ -164,7 +168,9 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
     if filters.is_valid():
         state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
         tag_ids = filters.cleaned_data["tag"]
-    images = selectors.image_list(project=project, state=state, tag_ids=tag_ids)
+    images = selectors.image_list(
+        project=project, state=state, tag_ids=tag_ids, with_regions=project.is_detection
+    )
     page = selectors.keyset_page(
         images,
         size=IMAGES_PER_PAGE,
@@ -189,7 +195,8 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
             "counts": counts,
             "health": selectors.dataset_health(project=project, tags=tags),
             # Number keys 1–9 apply these, in the order the sidebar lists and numbers them.
-            "shortcut_tags": [t.name for t in tags[:SHORTCUT_TAGS]],
+            # A detector's images take their tags from their boxes: no tagging keys.
+            "shortcut_tags": [] if project.is_detection else [t.name for t in tags[:SHORTCUT_TAGS]],
             "upload_form": UploadForm(max_files=settings.CV_MAX_IMAGES_PER_BATCH),
             "max_files": settings.CV_MAX_IMAGES_PER_BATCH,
             "filter_query": _query_without_page(request),
@@ -211,6 +218,8 @@ def images_upload(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse
     project = selectors.project_get_for_user(request.user, project_id)
     form = UploadForm(request.POST, request.FILES, max_files=settings.CV_MAX_IMAGES_PER_BATCH)
     results = []
+    if form.is_valid() and project.is_detection and form.tag_names():
+        form.add_error("tag_input", DETECTION_TAGS)
     if form.is_valid():
         try:
             tags = services.tags_get_or_create(project=project, names=form.tag_names())
@@ -324,6 +333,8 @@ def _bulk(project: Project, action: str, image_ids: list[uuid.UUID], tag_name: s
     if action == "delete":
         count = services.images_delete(project=project, image_ids=image_ids)
         return f"Deleted {count} image(s)."
+    if project.is_detection:
+        raise ValidationError(DETECTION_TAGS)
     if action == "tag":
         tags = services.tags_get_or_create(project=project, names=[tag_name])
         count = services.images_tags_add(

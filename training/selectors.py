@@ -9,7 +9,7 @@ from urllib.parse import quote
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from engine.detection_metrics import evaluate
+from engine.detection_metrics import evaluate, image_matches
 from engine.thresholds import (
     DEFAULT_THRESHOLD,
     at_threshold,
@@ -437,3 +437,92 @@ def iteration_detection_outcomes(iteration: Iteration) -> list[DetectionOutcome]
 def _ltwh(values: list[float]) -> tuple[float, float, float, float]:
     left, top, width, height = (float(v) for v in values)
     return (left, top, width, height)
+
+
+# --- The Performance page of a detector: sliders recompute in the browser --------------------
+
+# The Performance page opens at these, as Azure's portal does (its API answers at 0.5 overlap).
+PORTAL_THRESHOLD = 0.5
+PORTAL_OVERLAP = 0.3
+
+
+def detection_page_data(iteration: Iteration) -> dict[str, Any]:
+    """What the page's sliders recompute from (static/training/detection_performance.js), in
+    the order `iteration_detection_performance` reads it, values as stored: so the browser's
+    figures are the server's at every slider position, ties ranked alike."""
+    rows = _detection_rows(iteration)
+    return {
+        "tags": [{"id": t["id"], "name": t["name"]} for t in iteration.tags],
+        "images": [
+            {"fold": r.fold, "regions": r.regions or [], "detections": r.detections or []}
+            for r in rows
+        ],
+    }
+
+
+def detection_box_counts(data: dict[str, Any]) -> list[int]:
+    """How many boxes of each tag the estimated images had (`detection_page_data`)."""
+    counts = [0] * len(data["tags"])
+    for image in data["images"]:
+        for region in image["regions"]:
+            counts[int(region[0])] += 1
+    return counts
+
+
+@dataclass
+class DetectionMistakes:
+    """One estimated image drawn as the figures count it: `boxes` for portal/_boxes.html, its
+    truth boxes (stored order) then its detections (most probable first); `index` is its
+    place in `detection_page_data`'s images."""
+
+    image: Image
+    index: int
+    boxes: list[dict[str, Any]]
+    missed: int
+    false: int
+
+    @property
+    def count(self) -> int:
+        return self.missed + self.false
+
+
+def detection_mistakes(
+    iteration: Iteration, threshold: float, overlap: float
+) -> list[DetectionMistakes]:
+    """Every estimated image, those with the most missed or false boxes first: truth boxes
+    found ("region") or missed, detections at or above `threshold` that hit one ("found") or
+    not ("false"); weaker ones come along hidden, for the page's sliders to show."""
+    tags = iteration.tags
+    drawn = []
+    for index, row in enumerate(_detection_rows(iteration)):
+        truth = [_as_box(r) for r in row.regions or []]
+        found = sorted((_as_detection(d) for d in row.detections or []), key=lambda d: -d[1])
+        matched, hits = image_matches(truth, found, threshold=threshold, overlap=overlap)
+        boxes = [
+            _drawn(box[1:], tags[box[0]]["name"], "region" if ok else "missed")
+            for box, ok in zip(truth, matched, strict=True)
+        ]
+        for d, hit in zip(found, hits, strict=True):
+            kind = "found" if hit else "false"
+            boxes.append(_drawn(d[2:], tags[d[0]]["name"], kind, d[1], d[1] < threshold))
+        missed = matched.count(False)
+        false = sum(1 for d, hit in zip(found, hits, strict=True) if d[1] >= threshold and not hit)
+        drawn.append(DetectionMistakes(row.image, index, boxes, missed, false))
+    return sorted(drawn, key=lambda m: -m.count)
+
+
+def _drawn(
+    box: tuple[float, ...],
+    tag_name: str,
+    kind: str,
+    probability: float | None = None,
+    hidden: bool = False,
+) -> dict[str, Any]:
+    left, top, width, height = box
+    drawn = {"left": left, "top": top, "width": width, "height": height}
+    return drawn | {
+        "tag_name": tag_name,
+        "kind": kind,
+        "probability": probability,
+        "hidden": hidden,
+    }

@@ -99,9 +99,9 @@ def performance(
             "exports": _exports_shown(iteration),
             "export_choices": [(f"{p}|{f}", label, help) for p, f, label, help in EXPORT_CHOICES],
         }
-    # A detector's figures are the headline numbers for now: the threshold table, curves and
-    # mistakes below are a classifier's (the portal's detection pages come with issue 25).
-    if iteration is not None and iteration.metrics and not iteration.is_detection:
+    if iteration is not None and iteration.metrics and iteration.is_detection:
+        context |= _detection_context(request, iteration)
+    elif iteration is not None and iteration.metrics:
         outcomes = selectors.iteration_outcomes(iteration)
         wrong = selectors.mistakes(outcomes)
         context |= {
@@ -113,6 +113,39 @@ def performance(
             "mistake_count": len(wrong),
         }
     return render(request, "training/performance.html", context | {"tab": "performance"})
+
+
+def _percent_param(request: HttpRequest, name: str, default: float) -> int:
+    """A slider's value from the query (whole percents, 0–100; the no-JS form sends it)."""
+    try:
+        value = int(request.GET.get(name, ""))
+    except ValueError:
+        return round(default * 100)
+    return min(100, max(0, value))
+
+
+def _detection_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any]:
+    """A detector's Performance figures at the sliders' positions (Azure's portal opens at
+    50 % and 30 %), what the browser recomputes them from, and its images drawn."""
+    threshold = _percent_param(request, "threshold", selectors.PORTAL_THRESHOLD)
+    overlap = _percent_param(request, "overlap", selectors.PORTAL_OVERLAP)
+    numbers = selectors.iteration_detection_performance(iteration, threshold / 100, overlap / 100)
+    if numbers is None:
+        return {}
+    data = selectors.detection_page_data(iteration)
+    for tag, count in zip(numbers["tags"], selectors.detection_box_counts(data), strict=True):
+        tag["box_count"] = count
+    drawn = selectors.detection_mistakes(iteration, threshold / 100, overlap / 100)
+    return {
+        "numbers": numbers,
+        "threshold_percent": threshold,
+        "overlap_percent": overlap,
+        "detection_data": data,
+        # The images with the most mistakes here; the sliders show or hide these.
+        "drawn": drawn[:MISTAKES_SHOWN],
+        "mistake_count": sum(1 for d in drawn if d.count),
+        "image_count": len(drawn),
+    }
 
 
 @login_required

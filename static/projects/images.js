@@ -59,6 +59,9 @@
 
   if (files && button) {
     files.addEventListener("change", updateButton);
+  }
+  // A detection project's dialog has no My Tags: its tags come from the boxes drawn.
+  if (files && button && tagInput) {
     tagInput.addEventListener("keydown", function (event) {
       if (event.key === "Enter" || event.key === ",") {
         event.preventDefault();
@@ -69,6 +72,8 @@
         if (last) last.remove();
       }
     });
+  }
+  if (files && button) {
     uploadForm.addEventListener("submit", function (event) {
       var max = parseInt(button.dataset.max, 10);
       button.disabled = true;
@@ -83,9 +88,8 @@
   // More files than one batch holds: send them batch by batch, then show one summary.
   function uploadInBatches(all, max) {
     var results = [];
-    var tags = Array.prototype.map.call(chips.querySelectorAll("input[name=tag]"), function (i) {
-      return i.value;
-    });
+    var tags = chips ? Array.prototype.map.call(chips.querySelectorAll("input[name=tag]"),
+      function (i) { return i.value; }) : [];
     var token = uploadForm.querySelector("input[name=csrfmiddlewaretoken]").value;
 
     function send(start) {
@@ -96,7 +100,7 @@
       var data = new FormData();
       data.append("csrfmiddlewaretoken", token);
       tags.forEach(function (t) { data.append("tag", t); });
-      data.append("tag_input", tagInput.value);
+      if (tagInput) data.append("tag_input", tagInput.value);
       batch.forEach(function (f) { data.append("files", f, f.name); });
       return fetch(uploadForm.action, {
         method: "POST", body: data, credentials: "same-origin",

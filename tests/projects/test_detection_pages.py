@@ -4,6 +4,7 @@ exists today opens, keeps the project's type, and refuses tagging without a regi
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from projects import services
@@ -79,3 +80,74 @@ def test_new_project_offers_object_detection_and_checks_the_domain_fits(alice_cl
     assert '<span class="badge">Object Detection</span>' in header
     listed = alice_client.get(reverse("projects:list")).content.decode()
     assert "Object Detection · General" in listed
+
+
+_colours = iter(range(1, 250))
+
+
+def _jpeg() -> bytes:
+    n = next(_colours)
+    return images.solid(color=(n, 255 - n, (n * 7) % 256))
+
+
+def _photo(project, name, *boxes):
+    upload = ImageUpload(name=name, data=_jpeg(), regions=list(boxes))
+    (result,) = services.images_create(project=project, uploads=[upload])
+    return result.image
+
+
+def test_training_images_draw_boxes_and_filter_by_the_tags_of_regions(
+    alice_client, od, django_assert_max_num_queries
+):
+    fork, spoon = (services.tag_create(project=od, name=n) for n in ("fork", "spoon"))
+    both = _photo(od, "both.jpg", (fork.id, 0.1, 0.2, 0.3, 0.4), (spoon.id, 0.5, 0.5, 0.25, 0.25))
+    only_fork = _photo(od, "fork.jpg", (fork.id, 0.2, 0.2, 0.2, 0.2))
+    bare = _photo(od, "bare.jpg")
+    for n in range(6):
+        _photo(od, f"more{n}.jpg", (spoon.id, 0.1, 0.1, 0.1, 0.1))
+    url = reverse("projects:images", args=[od.id])
+    with django_assert_max_num_queries(10):  # regions prefetched: no query per tile
+        page = alice_client.get(url).content.decode()
+    assert page.count('<g class="box">') == 9
+    assert 'x="10.0000%" y="20.0000%" width="30.0000%" height="40.0000%"' in page
+    assert 'data-tag-count="fork">2<' in page and 'data-tag-count="spoon">7<' in page
+    assert 'data-count="tagged">8<' in page and 'data-count="untagged">1<' in page
+
+    def shown(**query):
+        html = alice_client.get(url, query).content.decode()
+        return {i for i in (both, only_fork, bare) if f'data-image-id="{i.id}"' in html}
+
+    assert shown(tag=str(fork.id)) == {both, only_fork}
+    assert shown(state="untagged") == {bare}
+    # Drawing the first box tags the image; deleting the last one untags it again.
+    services.regions_replace(image=bare, boxes=[(fork, 0.3, 0.3, 0.3, 0.3)])
+    services.regions_replace(image=only_fork, boxes=[])
+    assert shown(tag=str(fork.id)) == {both, bare}
+    assert shown(state="untagged") == {only_fork}
+
+
+def test_a_detectors_upload_and_bulk_actions_leave_tags_to_the_boxes(alice_client, od):
+    fork = services.tag_create(project=od, name="fork")
+    image = _photo(od, "f.jpg", (fork.id, 0.1, 0.1, 0.5, 0.5))
+    page = alice_client.get(reverse("projects:images", args=[od.id])).content.decode()
+    assert "My Tags" not in page and "come from the boxes you draw" in page
+    assert "Tag as" not in page and "Remove tag" not in page and "Delete images" in page
+    upload = reverse("projects:upload", args=[od.id])
+    added = alice_client.post(
+        upload, {"files": [SimpleUploadedFile("new.jpg", _jpeg(), "image/jpeg")]}
+    )
+    assert added.status_code == 200 and od.images.count() == 2
+    tagged = alice_client.post(
+        upload, {"files": [SimpleUploadedFile("t.jpg", _jpeg(), "image/jpeg")], "tag": ["fork"]}
+    )
+    assert tagged.status_code == 400 and od.images.count() == 2
+    bulk = reverse("projects:bulk", args=[od.id])
+    refused = alice_client.post(
+        bulk,
+        {"action": "untag", "images": [str(image.id)], "tag_name": "fork"},
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 400 and "boxes drawn" in refused.json()["errors"][0]
+    assert image.regions.count() == 1
+    deleted = alice_client.post(bulk, {"action": "delete", "images": [str(image.id)]})
+    assert deleted.status_code == 302 and od.images.count() == 1

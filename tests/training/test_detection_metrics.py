@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from engine.detection_metrics import average_precision, evaluate, figures_json
+from engine.detection_metrics import average_precision, evaluate, figures_json, image_matches
 
 TRUTH = [
     [(0, 0.1, 0.1, 0.3, 0.3)],
@@ -65,3 +65,31 @@ def test_boxes_and_tags_at_random_score_low():
     predicted = [[(rng.randrange(3), rng.random(), *box()) for _ in range(3)] for _ in range(200)]
     figures = evaluate(truth, predicted, 3, threshold=0.5, overlap=0.5)
     assert figures.mean_average_precision < 0.1
+
+
+def test_one_images_matches_are_the_figures_counts():
+    """The Performance page draws each image's found, missed and false boxes with
+    `image_matches`: summed over the images they are `evaluate`'s counts."""
+    rng = random.Random(7)
+    truth, predicted = [], []
+    for _ in range(30):
+        truth.append([(rng.randrange(2), rng.uniform(0, 0.5), rng.uniform(0, 0.5), 0.3, 0.3)])
+        predicted.append(
+            [
+                (rng.randrange(2), rng.choice([0.3, 0.6, 0.6, 0.9]), *t[1:3], 0.3, 0.3 + d)
+                for t in truth[-1] * 2
+                for d in (rng.uniform(0, 0.4),)
+            ]
+        )
+    for threshold, overlap in ((0.5, 0.5), (0.3, 0.7), (0.7, 0.3)):
+        figures = evaluate(truth, predicted, 2, threshold=threshold, overlap=overlap)
+        for tag, numbers in enumerate(figures.per_tag):
+            hits = found = misses = 0
+            for t, p in zip(truth, predicted, strict=True):
+                matched, hit = image_matches(t, p, threshold=threshold, overlap=overlap)
+                hits += sum(h for d, h in zip(p, hit, strict=True) if d[0] == tag)
+                found += sum(1 for d in p if d[0] == tag and d[1] >= threshold)
+                misses += sum(1 for b, m in zip(t, matched, strict=True) if b[0] == tag and not m)
+            assert numbers.precision == (hits / found if found else 0.0)
+            assert numbers.recall == pytest.approx(1 - misses / numbers.truth_count)
+            assert numbers.recall == hits / numbers.truth_count
