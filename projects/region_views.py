@@ -11,12 +11,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.http import AuthedRequest
 from projects import selectors
 from projects.forms import portal_regions
-from projects.models import Region, Tag
+from projects.models import Image, Project, Region, Tag
 from projects.services.proposals import region_proposals
 from projects.services.regions import regions_save
 
@@ -46,6 +47,19 @@ def regions_json(regions: Iterable[Region]) -> list[dict[str, Any]]:
 def tags_json(tags: Iterable[Tag]) -> list[dict[str, str]]:
     """The tags a region may take (Negative left out), for the editor's My Tags list."""
     return [{"id": str(t.id), "name": t.name} for t in tags if not t.is_negative]
+
+
+def editor_context(project: Project, image: Image) -> dict[str, Any]:
+    """What the image page's region editor starts from: the image's regions, My Tags, and
+    its URLs."""
+    args = [project.id, image.id]
+    return {
+        "regions": regions_json(selectors.regions_for_images([image.id]).get(image.id, [])),
+        "tags": tags_json(selectors.tag_list(project=project)),
+        "save_url": reverse("projects:image_regions", args=args),
+        "proposals_url": reverse("projects:image_proposals", args=args),
+        "image_url": reverse("projects:image_file", args=args),
+    }
 
 
 def editor_body(body: bytes) -> Any:

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
-from projects import new_keys, selectors, services
+from projects import new_keys, region_views, selectors, services
 from projects.domains import DOMAINS_BY_ID
 from projects.forms import (
     BulkImagesForm,
@@ -370,19 +370,18 @@ def image_detail(
             if request.POST.get("then") == "next" and following is not None:
                 return redirect(_image_url(project, following, back))
             return redirect(back)
-    return render_form(
-        request,
-        "projects/image_detail.html",
-        {
-            "project": project,
-            "image": image,
-            "form": form,
-            "back": back,
-            "previous_url": previous and _image_url(project, previous, back),
-            "next_url": following and _image_url(project, following, back),
-            "tab": "images",
-        },
-    )
+    context = {
+        "project": project,
+        "image": image,
+        "form": form,
+        "back": back,
+        "previous_url": previous and _image_url(project, previous, back),
+        "next_url": following and _image_url(project, following, back),
+        "tab": "images",
+    }
+    if project.is_detection:
+        context.update(region_views.editor_context(project, image))
+    return render_form(request, "projects/image_detail.html", context)
 
 
 def _neighbours(project: Project, image: Image, back: str) -> tuple[Image | None, Image | None]:

@@ -1,0 +1,204 @@
+"""The region editor on a detection image's page, in Chromium with Playwright's mouse and
+keyboard: the boxes the server stores are exactly the ones drawn (in pixels of the rendered
+photo, at any zoom), and drawing, moving, resizing, deleting, undoing, tagging by typing,
+keeping a suggested box and Save and next all reach the server. No console or page errors,
+no browser dialog, no page wider than the screen."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from projects import services
+from projects.models import Region
+from projects.services import ImageUpload
+from tests.browser.test_quickstart import sign_in
+from tests.training.detection import OD_SAMPLES, add_sample_photos, detection_project
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HALF_PIXEL = 0.5
+
+
+@pytest.fixture
+def cutlery(alice, resource):
+    """Two photos with their boxes (tags fork and scissors), then two without any."""
+    project = detection_project(alice, resource)
+    add_sample_photos(project, 1)
+    uploads = [
+        ImageUpload(name=p.name, data=p.read_bytes())
+        for p in sorted((OD_SAMPLES / "fork").glob("*.jpg"))[5:7]
+    ]
+    results = services.images_create(project=project, uploads=uploads)
+    return project, [r.image for r in results]
+
+
+@pytest.fixture
+def watched(page):
+    """The page, failing the test on any console error, page error or browser dialog."""
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    yield page
+    assert not problems, problems
+
+
+def open_image(page, project, image) -> None:
+    page.goto(f"/projects/{project.id}/images/{image.id}/")
+    expect(page.locator(".re-canvas img")).to_have_js_property("complete", True)
+
+
+def photo_box(page) -> dict[str, float]:
+    box = page.locator(".re-canvas img").bounding_box()
+    assert box is not None
+    return box
+
+
+def drag(page, x0: float, y0: float, x1: float, y1: float, *, save: bool = True) -> None:
+    """A mouse drag in page pixels; with `save`, waits for the editor's save it causes."""
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=3)
+    page.mouse.move(x1, y1, steps=3)
+    if save:
+        with page.expect_response(lambda r: r.url.endswith("/regions/")) as answer:
+            page.mouse.up()
+        assert answer.value.ok
+    else:
+        page.mouse.up()
+
+
+def assert_drawn(region: Region, photo: dict[str, float], x0, y0, x1, y1) -> None:
+    """The stored region is the drawn rectangle, within half a pixel of the rendered photo."""
+    w, h = photo["width"], photo["height"]
+    assert abs(region.left * w - (min(x0, x1) - photo["x"])) <= HALF_PIXEL
+    assert abs(region.top * h - (min(y0, y1) - photo["y"])) <= HALF_PIXEL
+    assert abs(region.width * w - abs(x1 - x0)) <= HALF_PIXEL
+    assert abs(region.height * h - abs(y1 - y0)) <= HALF_PIXEL
+
+
+def tag_typed(page, text: str) -> None:
+    """Types into the tag picker and presses Enter, waiting for the save."""
+    picker = page.get_by_role("combobox", name="Tag for this region")
+    expect(picker).to_be_focused()
+    picker.fill(text)
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        picker.press("Enter")
+    expect(page.locator(".re-status")).to_have_text("Saved")
+
+
+def regions_of(image) -> list[Region]:
+    return list(Region.objects.filter(image=image).select_related("tag").order_by("created_at"))
+
+
+def test_draw_move_resize_delete_and_undo_with_the_mouse(watched, cutlery, shot):
+    page, (project, (photo, _)) = watched, cutlery
+    sign_in(page)
+    open_image(page, project, photo)
+    p = photo_box(page)
+    x0, y0, x1, y1 = p["x"] + 40.25, p["y"] + 30.5, p["x"] + 201, p["y"] + 150.75
+    drag(page, x0, y0, x1, y1, save=False)
+    tag_typed(page, "spoon")  # a new tag, by typing and Enter
+    (spoon,) = regions_of(photo)
+    assert spoon.tag.name == "spoon"
+    assert_drawn(spoon, p, x0, y0, x1, y1)
+    shot(page, "region-editor-01-drawn")
+
+    drag(page, x0 + 60, y0 + 60, x0 + 90, y0 + 80)  # move by (30, 20)
+    (moved,) = regions_of(photo)
+    assert_drawn(moved, p, x0 + 30, y0 + 20, x1 + 30, y1 + 20)
+    drag(page, x1 + 30, y1 + 20, x1 + 70, y1 + 45)  # the bottom-right handle
+    (resized,) = regions_of(photo)
+    assert_drawn(resized, p, x0 + 30, y0 + 20, x1 + 70, y1 + 45)
+
+    drag(page, p["x"] + 300, p["y"] + 200, p["x"] + 380, p["y"] + 260, save=False)
+    tag_typed(page, "for")  # filters My Tags to fork: Enter picks it
+    assert [r.tag.name for r in regions_of(photo)] == ["spoon", "fork"]
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.get_by_role("button", name="Delete region").click()
+    assert [r.tag.name for r in regions_of(photo)] == ["spoon"]
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.get_by_role("button", name="Undo").click()
+    assert [r.tag.name for r in regions_of(photo)] == ["spoon", "fork"]
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.keyboard.press("Control+z")
+    assert [r.tag.name for r in regions_of(photo)] == ["spoon"]
+
+
+def test_escape_drops_a_new_box_and_zoomed_boxes_are_exact(watched, cutlery):
+    page, (project, (photo, _)) = watched, cutlery
+    sign_in(page)
+    open_image(page, project, photo)
+    p = photo_box(page)
+    drag(page, p["x"] + 10, p["y"] + 10, p["x"] + 90, p["y"] + 90, save=False)
+    page.keyboard.press("Escape")
+    expect(page.locator(".re-picker")).to_be_hidden()
+    expect(page.locator(".re-region")).to_have_count(0)
+
+    page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator(".re-zoom-level")).to_have_text("200%")
+    p = photo_box(page)
+    stage = page.locator(".re-stage").bounding_box()
+    assert stage is not None and p["width"] > stage["width"]  # the stage scrolls, not the page
+    x0, y0 = stage["x"] + 50.5, stage["y"] + 40
+    x1, y1 = x0 + 33.25, y0 + 21.5
+    drag(page, x0, y0, x1, y1, save=False)
+    tag_typed(page, "scissors")
+    (region,) = regions_of(photo)
+    assert_drawn(region, p, x0, y0, x1, y1)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
+    page, (project, (first, _)) = watched, cutlery
+    sign_in(page)
+    with page.expect_response(lambda r: r.url.endswith("/proposals/")) as proposals:
+        open_image(page, project, first)
+    offered = proposals.value.json()["proposals"]
+    assert offered, "the proposer offers boxes for a photo of a fork"
+    page.keyboard.press("p")  # the most confident suggested box
+    expect(page.locator(".re-status")).to_contain_text("Enter keeps it")
+    page.keyboard.press("Enter")
+    tag_typed(page, "fork")
+    (kept,) = regions_of(first)
+    stored = [kept.left, kept.top, kept.width, kept.height]
+    assert stored == [offered[0][k] for k in ("left", "top", "width", "height")]
+
+    page.keyboard.press("n")  # select it, then give it My Tags' second tag (scissors)
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.keyboard.press("2")
+    assert regions_of(first)[0].tag.name == "scissors"
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.keyboard.press("Shift+ArrowRight")  # nudged ten pixels right
+    width = photo_box(page)["width"]
+    assert abs((regions_of(first)[0].left - kept.left) * width - 10) <= HALF_PIXEL
+
+    next_url = page.locator("[data-region-editor]").get_attribute("data-next-url")
+    assert next_url
+    page.keyboard.press("PageDown")  # Save and next
+    page.wait_for_url(f"**{next_url}")
+    expect(page.get_by_role("button", name="Previous image")).to_be_enabled()
+    page.keyboard.press(",")
+    page.wait_for_url(f"**/images/{first.id}/**")
+    expect(page.locator(".re-regions button")).to_have_text(["scissors"])
+
+
+def test_the_editor_fits_a_tablet_and_a_phone(watched, cutlery):
+    page, (project, (photo, _)) = watched, cutlery
+    sign_in(page)
+    for width in (820, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        open_image(page, project, photo)
+        p = photo_box(page)
+        assert p["x"] >= 0 and p["x"] + p["width"] <= width
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        for name in ("Previous image", "Next image", "Undo", "Zoom in"):
+            expect(page.get_by_role("button", name=name)).to_be_visible()
+    p = photo_box(page)
+    drag(page, p["x"] + 20, p["y"] + 20, p["x"] + 120, p["y"] + 90, save=False)
+    tag_typed(page, "fork")
+    (region,) = regions_of(photo)
+    assert_drawn(region, p, p["x"] + 20, p["y"] + 20, p["x"] + 120, p["y"] + 90)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
