@@ -8,8 +8,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from prediction.services import prediction_detect
 from projects import rules
+from projects import services as project_services
 from projects.models import Resource
+from projects.services import ImageUpload
 from tests.browser.a11y import assert_accessible, assert_fits
 from tests.browser.test_quickstart import sign_in
 from tests.factories import ResourceFactory
@@ -18,7 +21,11 @@ from training import services as training_services
 from training.models import Iteration
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-WIDTHS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+WIDTHS = {
+    "laptop": {"width": 1280, "height": 900},
+    "tablet": {"width": 820, "height": 1180},
+    "phone": {"width": 390, "height": 844},
+}
 
 
 @pytest.fixture
@@ -37,6 +44,10 @@ def detector(alice, resource, monkeypatch):
     training_services.iteration_publish(
         iteration=iteration, publish_name="cutlery", prediction_resource=prediction
     )
+    # One photo without a box (for Suggested objects) and one stored prediction.
+    upload = ImageUpload(name="test_image.jpg", data=TEST_PHOTO.read_bytes())
+    assert project_services.images_create(project=project, uploads=[upload])[0].status.ok
+    prediction_detect(iteration=iteration, data=TEST_PHOTO.read_bytes(), store=True)
     return project, iteration
 
 
@@ -70,13 +81,6 @@ def test_every_detection_page_is_accessible_and_fits(page, shot, detector, brows
     expect(page.locator("#iteration-status")).to_have_text("Completed")
     check(page, shot, "performance")
 
-    page.goto(f"/projects/{project.id}/quicktest/")
-    check(page, shot, "quick-test")
-    page.locator('input[type="file"]').set_input_files(str(TEST_PHOTO))
-    page.get_by_role("button", name="Test", exact=True).click()
-    expect(page.locator("figure.tested, .tested")).to_be_visible()
-    check(page, shot, "quick-test-result")
-
     page.goto(f"/projects/{project.id}/predictions/")
     check(page, shot, "predictions")
     page.locator("a[href*='/predictions/']").filter(has=page.locator("img")).first.click()
@@ -84,3 +88,13 @@ def test_every_detection_page_is_accessible_and_fits(page, shot, detector, brows
 
     page.goto(f"/projects/{project.id}/settings/")
     check(page, shot, "settings")
+
+    page.goto(f"/projects/{project.id}/images/suggested/")
+    check(page, shot, "suggested")
+
+    page.goto(f"/projects/{project.id}/quicktest/")
+    check(page, shot, "quick-test")
+    page.locator('input[type="file"]').set_input_files(str(TEST_PHOTO))
+    page.get_by_role("button", name="Test", exact=True).click()
+    expect(page.locator("figure.tested, .tested")).to_be_visible()
+    check(page, shot, "quick-test-result")
