@@ -15,6 +15,17 @@
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+  var LAST_TAG = "regionEditor.lastTag";  // sessionStorage: the tag chosen last, any image
+
+  // Labelling runs of one kind of object: the picker offers the tag chosen last first, so
+  // Enter repeats it. Storage may be off (private windows); then it offers the first tag.
+  function lastTag(name) {
+    try {
+      if (name === undefined) return window.sessionStorage.getItem(LAST_TAG);
+      window.sessionStorage.setItem(LAST_TAG, name);
+    } catch (err) { /* no storage: no memory */ }
+    return null;
+  }
 
   function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
 
@@ -81,6 +92,7 @@
     on(this.svg, "pointerleave", function () { if (!this.drag) this.showProposal(-1); });
     // Ctrl + wheel zooms, as in image viewers; a plain wheel still scrolls.
     on(this.stage, "wheel", this.onWheel, {passive: false});
+    on(this.stage, "scroll", function () { if (this.pending) this.placePicker(); });
     on(this.root, "click", this.onClick);
     on(this.tagInput, "input", function () { this.highlight = 0; this.fillTagList(); });
     on(this.tagInput, "keydown", this.onPickerKey);
@@ -147,6 +159,7 @@
     this.canvas.style.width = this.fitWidth * ZOOMS[this.zoom] + "px";
     this.q(".re-zoom-level").textContent = Math.round(ZOOMS[this.zoom] * 100) + "%";
     this.render();
+    if (this.pending) this.placePicker();
   };
 
   Editor.prototype.setZoom = function (level, clientX, clientY) {
@@ -163,7 +176,6 @@
     var r2 = this.rect();
     this.stage.scrollLeft += r2.left + fx * r2.width - ax;
     this.stage.scrollTop += r2.top + fy * r2.height - ay;
-    if (this.pending) this.placePicker();
   };
 
   Editor.prototype.onWheel = function (e) {
@@ -465,6 +477,7 @@
     var before = this.snapshot();
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(before);
   };
 
@@ -474,7 +487,8 @@
     this.pending = {index: i, isNew: isNew, before: before || this.snapshot()};
     this.picker.hidden = false;
     this.tagInput.value = "";
-    this.highlight = 0;
+    var last = lastTag();
+    this.highlight = Math.max(0, this.tags.findIndex(function (t) { return t.name === last; }));
     this.fillTagList();
     this.placePicker();
     this.tagInput.focus({preventScroll: true});
@@ -571,6 +585,7 @@
     this.picker.hidden = true;
     b.tag_id = tag.id;
     b.tag_name = tag.name;
+    lastTag(tag.name);
     this.commit(p.before);
     this.stage.focus({preventScroll: true});
   };
@@ -706,6 +721,11 @@
   Editor.prototype.onKey = function (e) {
     if (e.defaultPrevented || !this.ownsKey(e)) return;
     var onStage = e.target === this.stage || e.target === document.body;
+    if (this.pending && e.key === "Escape") {  // the picker's button had the focus
+      e.preventDefault();
+      this.closePicker();
+      return;
+    }
     if (e.ctrlKey || e.metaKey) {
       var k = e.key.toLowerCase();
       if (k === "z") this.undo(); else if (k === "s") this.save(); else return;

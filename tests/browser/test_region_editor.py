@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from projects import services
-from projects.models import Region
+from projects.models import Image, Region
 from projects.services import ImageUpload
 from tests.browser.test_quickstart import sign_in
 from tests.training.detection import OD_SAMPLES, add_sample_photos, detection_project
@@ -180,13 +180,33 @@ def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
     page.keyboard.press("PageDown")  # Save and next
     page.wait_for_url(f"**{next_url}")
     expect(page.get_by_role("button", name="Previous image")).to_be_enabled()
+    following = Image.objects.get(id=next_url.split("/images/")[1].split("/")[0])
+    had = [r.tag.name for r in regions_of(following)]
+    page.keyboard.press("p")
+    page.keyboard.press("Enter")
+    picker = page.get_by_role("combobox", name="Tag for this region")
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        picker.press("Enter")  # the tag chosen last comes first
+    assert sorted(r.tag.name for r in regions_of(following)) == sorted([*had, "scissors"])
     page.keyboard.press(",")
     page.wait_for_url(f"**/images/{first.id}/**")
     expect(page.locator(".re-regions button")).to_have_text(["scissors"])
 
 
+def touch_drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
+    """A finger's drag, as a tablet's touch screen sends it."""
+    cdp = page.context.new_cdp_session(page)
+    for kind, x, y in (
+        ("touchStart", x0, y0),
+        ("touchMove", (x0 + x1) / 2, (y0 + y1) / 2),
+        ("touchMove", x1, y1),
+    ):
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
 def test_the_editor_fits_a_tablet_and_a_phone(watched, cutlery):
-    page, (project, (photo, _)) = watched, cutlery
+    page, (project, (photo, other)) = watched, cutlery
     sign_in(page)
     for width in (820, 390):
         page.set_viewport_size({"width": width, "height": 900})
@@ -196,9 +216,93 @@ def test_the_editor_fits_a_tablet_and_a_phone(watched, cutlery):
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         for name in ("Previous image", "Next image", "Undo", "Zoom in"):
             expect(page.get_by_role("button", name=name)).to_be_visible()
+
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, drawn on with a finger
+    open_image(page, project, other)
+    p = photo_box(page)
+    touch_drag(page, p["x"] + 30, p["y"] + 40, p["x"] + 230, p["y"] + 160)
+    tag_typed(page, "fork")
+    (touched,) = regions_of(other)
+    assert_drawn(touched, p, p["x"] + 30, p["y"] + 40, p["x"] + 230, p["y"] + 160)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_image(page, project, photo)
     p = photo_box(page)
     drag(page, p["x"] + 20, p["y"] + 20, p["x"] + 120, p["y"] + 90, save=False)
     tag_typed(page, "fork")
     (region,) = regions_of(photo)
     assert_drawn(region, p, p["x"] + 20, p["y"] + 20, p["x"] + 120, p["y"] + 90)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_click_keeps_the_suggested_box_under_the_mouse(watched, cutlery):
+    page, (project, (photo, _)) = watched, cutlery
+    sign_in(page)
+    with page.expect_response(lambda r: r.url.endswith("/proposals/")) as proposals:
+        open_image(page, project, photo)
+    offered = [
+        [p[k] for k in ("left", "top", "width", "height")]
+        for p in proposals.value.json()["proposals"]
+    ]
+    first = offered[0]
+    p = photo_box(page)
+    x = p["x"] + (first[0] + first[2] / 2) * p["width"]
+    y = p["y"] + (first[1] + first[3] / 2) * p["height"]
+    page.mouse.move(x, y)
+    expect(page.locator(".re-proposal")).to_have_count(1)
+    page.mouse.click(x, y)
+    picker = page.get_by_role("combobox", name="Tag for this region")
+    picker.fill("knife")
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.get_by_role("button", name="+ Add").click()
+    (kept,) = regions_of(photo)
+    assert kept.tag.name == "knife"
+    assert [kept.left, kept.top, kept.width, kept.height] in offered  # exactly a suggested box
+
+
+def test_drafts_are_accepted_into_regions_or_discarded(watched, cutlery):
+    """A page that gives the editor a drafts_url (Suggested objects) gets the model's boxes
+    dashed, to accept or discard; here the URL is answered by the test."""
+    page, (project, (photo, _)) = watched, cutlery
+    fork = project.tags.get(name="fork")
+    drafts = [
+        {
+            "tag_id": str(fork.id),
+            "tag_name": "fork",
+            "probability": 0.91,
+            "left": 0.125,
+            "top": 0.25,
+            "width": 0.5,
+            "height": 0.375,
+        },
+        {
+            "tag_id": None,
+            "tag_name": "scissors",
+            "probability": 0.4,
+            "left": 0.5,
+            "top": 0.5,
+            "width": 0.25,
+            "height": 0.25,
+        },
+    ]
+    page.route("**/test-drafts/", lambda route: route.fulfill(json={"drafts": drafts}))
+    sign_in(page)
+    open_image(page, project, photo)
+    page.evaluate(
+        "() => { const root = document.querySelector('[data-region-editor]');"
+        " root.dataset.draftsUrl = '/test-drafts/'; root.regionEditor.fetchExtras(); }"
+    )
+    expect(page.locator(".re-draft")).to_have_count(2)
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.get_by_role("button", name="Accept fork").click()
+    (accepted,) = regions_of(photo)
+    assert (accepted.tag, accepted.left, accepted.top, accepted.width, accepted.height) == (
+        fork,
+        0.125,
+        0.25,
+        0.5,
+        0.375,
+    )
+    page.get_by_role("button", name="Discard all").click()
+    expect(page.locator(".re-draft")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Suggested objects")).to_be_hidden()

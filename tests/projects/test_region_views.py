@@ -132,3 +132,55 @@ def test_a_classification_images_save_is_refused(alice_client, project):
     response = _post(alice_client, result.image, [box])
     assert response.status_code == 400
     assert "object-detection" in response.json()["error"]
+
+
+def test_a_detection_images_page_is_the_editor_with_its_regions(alice_client, od, photo, project):
+    fork = services.tag_create(project=od, name="fork")
+    services.regions_replace(image=photo, boxes=[(fork, 0.1234567890123, 0.2, 1 / 3, 0.4)])
+    response = alice_client.get(reverse("projects:image", args=[od.id, photo.id]))
+    page = response.content.decode()
+    assert "data-region-editor" in page and "region_editor.js" in page
+    assert reverse("projects:image_regions", args=[od.id, photo.id]) in page
+    assert reverse("projects:image_proposals", args=[od.id, photo.id]) in page
+    regions = response.context["regions"]
+    assert [(r["tag_name"], r["left"], r["width"]) for r in regions] == [
+        ("fork", 0.1234567890123, 1 / 3)
+    ]
+    assert '"left": 0.1234567890123' in page  # full precision reaches the script
+    (other,) = services.images_create(
+        project=project, uploads=[ImageUpload(name="c.jpg", data=images.solid())]
+    )
+    classification = alice_client.get(reverse("projects:image", args=[project.id, other.image.id]))
+    assert "data-region-editor" not in classification.content.decode()
+    assert "Save tags" in classification.content.decode()
+
+
+def test_the_editor_partial_without_autosave_has_the_pages_save_button():
+    """As the prediction page includes it: an explicit button, no image pager."""
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "projects/_region_editor.html",
+        {
+            "image_url": "/photo.jpg",
+            "regions": [
+                {
+                    "tag_id": None,
+                    "tag_name": "fork",
+                    "left": 0.5,
+                    "top": 0.25,
+                    "width": 0.125,
+                    "height": 0.5,
+                    "probability": 0.9,
+                }
+            ],
+            "tags": [],
+            "save_url": "/save/",
+            "autosave": False,
+            "save_label": "Save to training images",
+        },
+    )
+    assert 'data-autosave="false"' in html
+    assert ">Save to training images</button>" in html
+    assert "Next image" not in html
+    assert '"left": 0.5' in html and "data-proposals-url" not in html
