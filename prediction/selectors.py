@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -102,3 +103,39 @@ def prediction_page(
         newest_first=newest_first,
         keep=(lambda prediction: _matches(prediction, ranges)) if ranges else None,
     )
+
+
+# --- A detection's boxes drawn over its photo (portal/_boxes.html) ---------------------------
+
+# Quick Test and Predictions hide the weaker boxes below this probability at first (a detector
+# answers up to 64 boxes down to 1 %); their slider shows them.
+BOX_THRESHOLD = 0.5
+
+
+def drawn_boxes(
+    predictions: Sequence[Any], threshold: float = BOX_THRESHOLD
+) -> list[dict[str, Any]]:
+    """A detection's boxes, most probable first, for portal/_boxes.html: from Quick Test's
+    answer (TagProbability) or a stored prediction's JSON; those below `threshold` hidden."""
+    boxes = []
+    for p in predictions:
+        if isinstance(p, dict):
+            box, name, probability = p.get("boundingBox"), p.get("tagName"), p["probability"]
+        else:
+            box, name, probability = p.bounding_box, p.tag_name, p.probability
+        if not box:
+            continue
+        drawn: dict[str, Any] = {k: float(box[k]) for k in ("left", "top", "width", "height")}
+        probability = float(probability)
+        kind = {"kind": "found", "hidden": probability < threshold}
+        boxes.append(drawn | {"tag_name": name, "probability": probability} | kind)
+    return sorted(boxes, key=lambda b: -b["probability"])
+
+
+def photo_boxes(predictions: Sequence[Any]) -> tuple[list[dict[str, Any]], int]:
+    """A detection's boxes and where its threshold slider starts (whole percents): at
+    BOX_THRESHOLD, or lower when even the model's best box is weaker, so that the best box
+    always shows; the boxes below it come hidden."""
+    best = max((b["probability"] for b in drawn_boxes(predictions, 0.0)), default=1.0)
+    start = min(round(BOX_THRESHOLD * 100), int(best * 100))
+    return drawn_boxes(predictions, start / 100), start

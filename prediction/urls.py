@@ -13,6 +13,11 @@ urlpatterns = [
     path(f"{P}/predictions/<uuid:prediction_id>/", views.prediction_detail, name="detail"),
     path(f"{P}/predictions/<uuid:prediction_id>/delete/", views.prediction_delete, name="delete"),
     path(
+        f"{P}/predictions/<uuid:prediction_id>/regions/",
+        views.prediction_save_regions,
+        name="save_regions",
+    ),
+    path(
         f"{P}/predictions/<uuid:prediction_id>/original/",
         views.prediction_file,
         {"size": "original"},

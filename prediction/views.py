@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,8 +20,9 @@ from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
-from projects.forms import ImageTagsForm
-from projects.selectors import cursor_parse, project_get_for_user
+from projects.forms import ImageTagsForm, portal_regions
+from projects.region_views import editor_body, regions_json, tags_json
+from projects.selectors import cursor_parse, project_get_for_user, tag_list
 
 PREDICTIONS_PER_PAGE = 48
 
@@ -36,11 +37,15 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         project=project,
         initial={"iteration": request.GET.get("iteration")},
     )
-    result, preview = None, ""
+    result, preview, start = None, "", 0
+    boxes: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        # A detector's Quick Test detects (Azure's portal does too): boxes over the photo.
+        detection = data["iteration"].is_detection
+        predict = services.prediction_detect if detection else services.prediction_classify
         try:
-            result = services.prediction_classify(
+            result = predict(
                 iteration=data["iteration"],
                 data=data["image"].read() if data["image"] else None,
                 url=data["url"] or "",
@@ -54,6 +59,8 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, exc)
         else:
             preview = "data:image/jpeg;base64," + base64.b64encode(result.thumbnail).decode()
+            if detection:
+                boxes, start = selectors.photo_boxes(result.predictions)
     return render_form(
         request,
         "prediction/quick_test.html",
@@ -62,6 +69,8 @@ def quick_test(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
             "form": form,
             "result": result,
             "preview": preview,
+            "boxes": boxes,
+            "box_threshold": start,
             "has_iterations": form.fields["iteration"].queryset.exists(),  # type: ignore[attr-defined]
             "tab": "quicktest",
         },
@@ -104,7 +113,8 @@ def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         {
             "project": project,
             "form": form,
-            "items": [_item(p, tag) for p in page.items],
+            "items": [_item(p, tag, project.is_detection) for p in page.items],
+            "box_threshold": round(selectors.BOX_THRESHOLD * 100),
             "page": page,
             "filter_query": query.urlencode(),
             "tab": "predictions",
@@ -112,12 +122,16 @@ def predictions(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     )
 
 
-def _item(prediction: Any, tag: Any) -> dict[str, Any]:
-    """A grid tile: the tag filtered on (with its probability) or the model's top answer."""
+def _item(prediction: Any, tag: Any, detection: bool) -> dict[str, Any]:
+    """A grid tile: the tag filtered on (with its probability) or the model's top answer, and
+    a detection's boxes (those of the tag filtered on)."""
     shown = prediction.predictions[0] if prediction.predictions else None
+    found = prediction.predictions
     if tag is not None:
         shown = next((p for p in prediction.predictions if p["tagId"] == str(tag.id)), shown)
-    return {"prediction": prediction, "shown": shown}
+        found = [p for p in found if p["tagId"] == str(tag.id)]
+    boxes = selectors.drawn_boxes(found) if detection else []
+    return {"prediction": prediction, "shown": shown, "boxes": boxes}
 
 
 @login_required
@@ -139,16 +153,58 @@ def prediction_detail(
             messages.success(request, "The image was moved into the training images.")
             return redirect(back)
         form.add_error(None, result.message)
+    context = {"project": project, "stored": stored, "form": form, "back": back}
+    if project.is_detection:
+        context |= _correction_context(project, stored)
     return render_form(
-        request,
-        "prediction/prediction_detail.html",
+        request, "prediction/prediction_detail.html", context | {"tab": "predictions"}
+    )
+
+
+def _correction_context(project: Any, stored: Any) -> dict[str, Any]:
+    """A stored detection's boxes drawn, and the region editor that corrects them: it starts
+    from the boxes the slider shows at first, and saves into the training images."""
+    boxes, start = selectors.photo_boxes(stored.predictions)
+    tags = tags_json(tag_list(project=project))
+    live = {t["id"] for t in tags}
+    regions = [
+        {k: p["boundingBox"][k] for k in ("left", "top", "width", "height")}
+        | {"tag_id": p["tagId"] if p["tagId"] in live else None, "tag_name": p["tagName"]}
+        for p in stored.predictions
+        if p.get("boundingBox") and p["probability"] >= start / 100
+    ]
+    return {
+        "boxes": boxes,
+        "box_threshold": start,
+        "regions": regions,
+        "tags": tags,
+        "save_url": reverse("prediction:save_regions", args=[project.id, stored.id]),
+        "image_url": reverse("prediction:file", args=[project.id, stored.id]),
+    }
+
+
+@login_required
+@require_POST
+def prediction_save_regions(
+    request: AuthedRequest, project_id: uuid.UUID, prediction_id: uuid.UUID
+) -> JsonResponse:
+    """The region editor's "Save to training images" (JSON, as every editor save URL)."""
+    project = project_get_for_user(request.user, project_id)
+    stored = selectors.prediction_get_for_project(project, prediction_id)
+    try:
+        entries = portal_regions(editor_body(request.body))
+        image = services.prediction_regions_save(
+            project=project, prediction_id=stored.id, entries=entries
+        )
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    messages.success(request, "The image was saved to the training images with its boxes.")
+    return JsonResponse(
         {
-            "project": project,
-            "stored": stored,
-            "form": form,
-            "back": back,
-            "tab": "predictions",
-        },
+            "regions": regions_json(image.regions.select_related("tag")),
+            "tags": tags_json(tag_list(project=project)),
+            "redirect": reverse("projects:image", args=[project.id, image.id]),
+        }
     )
 
 

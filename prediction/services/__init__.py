@@ -10,6 +10,7 @@ from prediction.services.classify import (
     published_iteration_for_key,
     published_iteration_get,
 )
+from prediction.services.correcting import prediction_regions_save
 from prediction.services.predictors import (
     _cache,
     detector_for,
@@ -38,6 +39,7 @@ __all__ = [
     "iteration_predict",
     "prediction_classify",
     "prediction_detect",
+    "prediction_regions_save",
     "prediction_thumbnail_name",
     "predictions_delete",
     "predictions_to_images",
