@@ -15,7 +15,9 @@ from django.views.decorators.http import require_GET
 from api import openapi
 from api.urls import ROUTES
 from projects import selectors
-from projects.models import Resource
+from projects.domains import OBJECT_DETECTION
+from projects.models import Project, Resource
+from training.models import Iteration
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -55,14 +57,36 @@ def _first(resources: list[Resource], kind: str) -> Resource | None:
     return next((r for r in resources if r.kind == kind), None)
 
 
+def _examples_for(request: HttpRequest) -> tuple[Project | None, bool, Iteration | None]:
+    """Whose examples the page shows: ?project= (one of the user's; its type decides, its ids
+    and published name fill the snippets), else ?type=ObjectDetection for a detector's."""
+    project = None
+    if request.GET.get("project"):
+        project = selectors.project_get_for_user(request.user, request.GET["project"])
+    detection = project.is_detection if project else request.GET.get("type") == OBJECT_DETECTION
+    published = (
+        Iteration.objects.filter(project=project)
+        .exclude(publish_name="")
+        .order_by("-published_at")
+        .first()
+        if project
+        else None
+    )
+    return project, detection, published
+
+
 @login_required
 @require_GET
 def api_page(request: HttpRequest) -> HttpResponse:
     resources = list(selectors.resource_list(user=request.user))
+    project, detection, published = _examples_for(request)
     return render(
         request,
         "portal/api.html",
         {
+            "project": project,
+            "detection": detection,
+            "publish_name": published.publish_name if published else "",
             # The SDKs take the server's root and add /customvision/… themselves.
             "endpoint": request.build_absolute_uri("/").rstrip("/"),
             "resources": resources,

@@ -44,6 +44,9 @@ class Suggestion(models.Model):
     uncertainty = models.FloatField(help_text="1 = the model cannot tell; 0 = certain")
     top_tag_id = models.UUIDField()
     top_probability = models.FloatField()
+    # Suggested objects' "Discard": the drafts were wrong; the image leaves that list (it stays
+    # untagged, for a person to draw its boxes) until another iteration suggests again.
+    discarded = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -48,6 +48,13 @@ def quick_test_iteration(project: Project, iteration_id: uuid.UUID | str | None)
     return latest
 
 
+def completed_iterations(project: Project) -> QuerySet[Iteration]:
+    """The project's trained iterations, newest first: what suggestions may come from."""
+    return Iteration.objects.filter(project=project, status=Iteration.Status.COMPLETED).order_by(
+        "-trained_at"
+    )
+
+
 def prediction_get_for_project(
     project: Project, prediction_id: uuid.UUID | str
 ) -> StoredPrediction:

@@ -21,8 +21,10 @@ from core.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm, portal_regions
+from projects.models import Project
 from projects.region_views import editor_body, regions_json, tags_json
-from projects.selectors import cursor_parse, project_get_for_user, tag_list
+from projects.selectors import cursor_parse, image_get_for_project, project_get_for_user, tag_list
+from training.models import Iteration
 
 PREDICTIONS_PER_PAGE = 48
 
@@ -242,6 +244,8 @@ def suggested(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
         iteration = selectors.quick_test_iteration(project, request.GET.get("iteration") or None)
     except ValidationError:
         iteration = None
+    if project.is_detection:
+        return _suggested_objects(request, project, iteration)
     if request.method == "POST":
         pairs = []
         for value in request.POST.getlist("confirm"):
@@ -289,3 +293,96 @@ def _suggested(predictions: list[dict[str, Any]], tag_id: str) -> dict[str, Any]
     the model's top answer, and confirming must give the tag the user filtered for), else the top.
     """
     return next((p for p in predictions if p["tagId"] == tag_id), predictions[0])
+
+
+SUGGESTED_OBJECTS_SHOWN = 200
+
+
+def _suggested_objects(
+    request: AuthedRequest, project: Project, iteration: Iteration | None
+) -> HttpResponse:
+    """Suggested objects: a detector's boxes over the untagged images as drafts, the most
+    uncertain images first; Accept makes the drafts regions, Discard drops them, per image
+    (a tile's button) or for the ticked images; "Correct" opens the image in the editor."""
+    if request.method == "POST":
+        one = request.POST.get("one", "")
+        action, _sep, picked = one.partition(":")
+        ids = [picked] if one else request.POST.getlist("image")
+        action = action if one else request.POST.get("action", "")
+        if iteration is None or action not in ("accept", "discard"):
+            messages.error(request, "Choose Accept or Discard, for a trained iteration's drafts.")
+        else:
+            _suggested_apply(request, project, iteration, action, _uuids(ids))
+        return redirect(request.get_full_path())
+    rows, pending = [], 0
+    if iteration is not None:
+        found, pending = services.suggested_objects(project=project, iteration=iteration)
+        rows = [{"suggestion": s, "drafts": d} for s, d in found[:SUGGESTED_OBJECTS_SHOWN]]
+    return render(
+        request,
+        "prediction/suggested.html",
+        {
+            "project": project,
+            "iteration": iteration,
+            "iterations": selectors.completed_iterations(project),
+            "rows": rows,
+            "pending": pending,
+            "back": request.get_full_path(),
+            "tab": "images",
+        },
+    )
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+def _suggested_apply(
+    request: AuthedRequest,
+    project: Project,
+    iteration: Iteration,
+    action: str,
+    image_ids: list[uuid.UUID],
+) -> None:
+    if not image_ids:
+        messages.error(request, "Select at least one image.")
+        return
+    if action == "accept":
+        n = services.suggestions_accept(project=project, iteration=iteration, image_ids=image_ids)
+        messages.success(request, f"Accepted the suggested objects of {n:,} image{_s(n)}.")
+    else:
+        n = services.suggestions_discard(project=project, iteration=iteration, image_ids=image_ids)
+        messages.success(request, f"Discarded the suggested objects of {n:,} image{_s(n)}.")
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+@login_required
+@require_GET
+def image_suggestion(
+    request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID
+) -> JsonResponse:
+    """An image's drafts from an iteration (?iteration=, else the latest trained), for the
+    image page's editor: {"drafts": [{tag_id, tag_name, probability, left, top, width,
+    height}]}."""
+    project = project_get_for_user(request.user, project_id)
+    image = image_get_for_project(project, image_id)
+    if not project.is_detection:
+        return JsonResponse(
+            {"error": "Suggested objects are for Object Detection projects."}, status=400
+        )
+    try:
+        iteration = selectors.quick_test_iteration(project, request.GET.get("iteration") or None)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    drafts = services.image_suggestion_drafts(iteration=iteration, image=image)
+    keys = ("tag_id", "tag_name", "probability", "left", "top", "width", "height")
+    return JsonResponse({"drafts": [{k: d[k] for k in keys} for d in drafts]})

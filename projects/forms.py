@@ -43,6 +43,8 @@ class DomainSelect(forms.RadioSelect):
             option["domain_type"] = domain.type
             option["type_label"] = TYPE_LABELS[domain.type]
             option["description"] = domain.description
+            if option["attrs"].get("id"):
+                option["attrs"]["aria-describedby"] = f"{option['attrs']['id']}-help"
         return option
 
 

@@ -32,6 +32,23 @@ logger = logging.getLogger(__name__)
 _SALT = "customvision.export-download"
 
 
+# The Export dialog's words for a detector's packages, where a classifier's would mislead:
+# Microsoft's sample scripts for exported detectors differ by domain, and the container
+# answers Detect's boxes. Keyed by (platform, flavor) as the dialog's choices.
+DETECTION_EXPORT_HELP = {
+    ("ONNX", ""): "ONNX Runtime on any OS; Microsoft's object_detection sample "
+    "(object_detection_s1 for General (compact) [S1]) prints its boxes.",
+    ("ONNX", "OnnxFloat16"): "Half the size, for GPUs and NPUs; the same boxes.",
+    ("DockerFile", "Linux"): "A container serving /image and /url, answering boxes as Detect.",
+    ("DockerFile", "ARM"): "The same container built on ARM boards.",
+}
+
+
+def export_help(platform: str, flavor: str, help_text: str, *, detection: bool) -> str:
+    """What the Export dialog says under a package: a detector's own words where it has some."""
+    return DETECTION_EXPORT_HELP.get((platform, flavor), help_text) if detection else help_text
+
+
 def export_start(*, iteration: Iteration, platform: str, flavor: str = "") -> Export:
     """Queue an export of a trained iteration; answers at once with status Exporting."""
     platform, flavor = _canonical(platform, flavor)

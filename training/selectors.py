@@ -290,7 +290,8 @@ def prediction_urls(*, iteration: Iteration, base_url: str) -> dict[str, str] | 
         return None
     root = (
         f"{base_url.rstrip('/')}/customvision/v3.0/Prediction/{iteration.project_id}"
-        f"/classify/iterations/{quote(iteration.publish_name, safe='')}"
+        f"/{'detect' if iteration.is_detection else 'classify'}/iterations/"
+        f"{quote(iteration.publish_name, safe='')}"
     )
     return {"image": f"{root}/image", "url": f"{root}/url"}
 

@@ -97,7 +97,10 @@ def performance(
                 iteration=iteration, base_url=request.build_absolute_uri("/")
             ),
             "exports": _exports_shown(iteration),
-            "export_choices": [(f"{p}|{f}", label, help) for p, f, label, help in EXPORT_CHOICES],
+            "export_choices": [
+                (f"{p}|{f}", label, exporting.export_help(p, f, h, detection=project.is_detection))
+                for p, f, label, h in EXPORT_CHOICES
+            ],
         }
     if iteration is not None and iteration.metrics and iteration.is_detection:
         context |= _detection_context(request, iteration)

@@ -24,9 +24,14 @@ from prediction.services.stored import (
     predictions_to_images,
 )
 from prediction.services.suggestions import (
+    image_suggestion_drafts,
     suggested_counts,
+    suggested_objects,
     suggested_untagged,
+    suggestion_drafts,
+    suggestions_accept,
     suggestions_confirm,
+    suggestions_discard,
     suggestions_for,
 )
 
@@ -36,6 +41,7 @@ __all__ = [
     "_cache",
     "detector_for",
     "forget_predictor",
+    "image_suggestion_drafts",
     "iteration_predict",
     "prediction_classify",
     "prediction_detect",
@@ -47,8 +53,12 @@ __all__ = [
     "published_iteration_for_key",
     "published_iteration_get",
     "suggested_counts",
+    "suggested_objects",
     "suggested_untagged",
+    "suggestion_drafts",
+    "suggestions_accept",
     "suggestions_confirm",
+    "suggestions_discard",
     "suggestions_for",
     "wrong_project_type",
 ]

@@ -186,3 +186,79 @@ def _confirm_regions(
                 if regions_add(image=images[image_id], boxes=located_boxes):
                     changed.add(image_id)
     return len(changed)
+
+
+# --- Suggested objects (a detection project's Suggested view) ---------------------------------
+
+
+def suggestion_drafts(suggestion: Suggestion, *, live: set[str]) -> list[dict[str, Any]]:
+    """The boxes of a detector's suggestion offered as drafts, in the editor's shape
+    ({tag_id, tag_name, probability, left, top, width, height}): the ones Accept would make
+    regions (`kept_boxes`: sure enough, of a tag the project still has, a region's shape)."""
+    drafts = []
+    for prediction in suggestion.predictions:
+        for tag_id, left, top, width, height in kept_boxes([prediction], live=live):
+            drafts.append(
+                {
+                    "tag_id": tag_id,
+                    "tag_name": prediction.get("tagName", ""),
+                    "probability": prediction.get("probability", 0.0),
+                    "left": left,
+                    "top": top,
+                    "width": width,
+                    "height": height,
+                    "kind": "draft",
+                }
+            )
+    return drafts
+
+
+def image_suggestion_drafts(*, iteration: Iteration, image: Image) -> list[dict[str, Any]]:
+    """One image's drafts from `iteration` (scored now if it never was): the image page's
+    editor shows them when opened from Suggested objects' "Correct"."""
+    found = suggestions_for(iteration=iteration, images=[image])
+    return suggestion_drafts(found[0], live=region_tags(image.project)) if found else []
+
+
+def suggested_objects(
+    *, project: Project, iteration: Iteration
+) -> tuple[list[tuple[Suggestion, list[dict[str, Any]]]], int]:
+    """Untagged images with the detector's drafts, most uncertain first, leaving out those
+    whose drafts were discarded; and how many untagged images are still to be scored."""
+    found, pending = suggested_untagged(project=project, iteration=iteration)
+    live = region_tags(project)
+    return [(s, suggestion_drafts(s, live=live)) for s in found if not s.discarded], pending
+
+
+def suggestions_accept(
+    *, project: Project, iteration: Iteration, image_ids: Sequence[uuid.UUID]
+) -> int:
+    """Suggested objects' Accept: each still-untagged image gets its drafts as regions (and
+    so their tags). Returns how many images were tagged; one with no draft is left as it is."""
+    images = active_images(project).filter(id__in=image_ids, tagged=False)
+    suggestions = {
+        s.image_id: s for s in Suggestion.objects.filter(iteration=iteration, image__in=images)
+    }
+    live = region_tags(project)
+    tags = {str(t.id): t for t in Tag.objects.filter(project=project, id__in=live)}
+    changed = 0
+    with transaction.atomic():
+        for image in images:
+            suggestion = suggestions.get(image.id)
+            if suggestion is None:
+                continue
+            boxes = [
+                (tags[str(b[0])], *b[1:]) for b in kept_boxes(suggestion.predictions, live=live)
+            ]
+            if boxes and regions_add(image=image, boxes=boxes):
+                changed += 1
+    return changed
+
+
+def suggestions_discard(
+    *, project: Project, iteration: Iteration, image_ids: Sequence[uuid.UUID]
+) -> int:
+    """Suggested objects' Discard: the images leave the list with their drafts unused."""
+    return Suggestion.objects.filter(
+        iteration=iteration, image__project=project, image_id__in=image_ids
+    ).update(discarded=True)
