@@ -234,6 +234,7 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
     shot(page, "od-walk-06-quick-test")
     fits_both_widths(page)
     fork = drawn_fork(page)
+    print(f"the fork's drawn box overlaps the fork by IoU {box_iou(fork, TEST_FORK):.2f}")
     assert box_iou(fork, TEST_FORK) >= 0.5, (fork, TEST_FORK)
 
 
