@@ -91,6 +91,11 @@ def test_every_detection_page_is_accessible_and_fits(page, shot, detector, brows
 
     page.goto(f"/projects/{project.id}/images/suggested/")
     check(page, shot, "suggested")
+    untagged = project.images.get(original_name="test_image.jpg")
+    page.goto(f"/projects/{project.id}/images/{untagged.id}/?suggested={iteration.id}")
+    expect(page.locator("[data-region-editor][data-drafts-url]")).to_have_count(1)
+    page.wait_for_load_state("networkidle")  # the drafts, when the model has any
+    check(page, shot, "image-with-drafts")
 
     page.goto(f"/projects/{project.id}/quicktest/")
     check(page, shot, "quick-test")
