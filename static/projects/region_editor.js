@@ -12,6 +12,7 @@
   var MIN_SIDE_PX = 3;      // resizing never turns a box inside out
   var HANDLE_PX = 10;       // drawn handle; its hit area is larger, for fingers
   var HANDLE_HIT_PX = 24;
+  var DOUBLE_CLICK_MS = 500;
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
@@ -366,8 +367,21 @@
       if (!d.moved) this.acceptDraft(d.draft);
     } else if (d.moved) {
       this.commit(d.before);
+    } else if (d.mode === "move") {
+      this.clickedRegion();
     }
     this.render();
+  };
+
+  // A double click (or tap) on a region changes its tag, as t or Enter does. Counted here:
+  // each press redraws the boxes, so the browser's own click and dblclick never fire on them.
+  Editor.prototype.clickedRegion = function () {
+    var now = Date.now(), last = this.lastClick;
+    this.lastClick = {index: this.selected, at: now};
+    if (last && last.index === this.selected && now - last.at < DOUBLE_CLICK_MS) {
+      this.lastClick = null;
+      this.openPicker(this.selected, false);
+    }
   };
 
   Editor.prototype.onPointerCancel = function () {
@@ -635,13 +649,17 @@
   Editor.prototype.post = async function () {
     var token = this.q("input[name=csrfmiddlewaretoken]").value;
     var regions = this.regions.filter(function (b) { return b.tag_id || b.tag_name; });
+    var body = JSON.stringify({regions: regions.map(copyBox)});
     this.setStatus("Saving…");
     try {
       var response = await fetch(this.root.dataset.saveUrl, {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "Accept": "application/json",
           "X-CSRFToken": token},
-        body: JSON.stringify({regions: regions.map(copyBox)})
+        // A save still goes when the user leaves at once (a tab, Train); browsers allow
+        // that for bodies under 64 KiB.
+        keepalive: body.length < 60000,
+        body: body
       });
       var data = await response.json().catch(function () { return {}; });
       if (!response.ok) throw new Error(data.error || "The save failed (" + response.status + ").");
@@ -754,6 +772,7 @@
     } else if ((key === "Enter" && onStage || key === "t") && this.selected >= 0) {
       this.openPicker(this.selected, false);
     } else if (key === "Escape" && (this.proposal >= 0 || this.selected >= 0)) {
+      if (this.proposal >= 0) this.setStatus("");
       this.proposal = -1;
       this.select(-1);
     } else {

@@ -111,10 +111,22 @@ def test_draw_move_resize_delete_and_undo_with_the_mouse(watched, cutlery, shot)
     drag(page, x1 + 30, y1 + 20, x1 + 70, y1 + 45)  # the bottom-right handle
     (resized,) = regions_of(photo)
     assert_drawn(resized, p, x0 + 30, y0 + 20, x1 + 70, y1 + 45)
+    page.mouse.dblclick(x0 + 60, y0 + 60)  # a double click changes the tag
+    tag_typed(page, "knife")
+    page.keyboard.press("Control+z")
+    expect(page.locator(".re-regions button")).to_have_text(["spoon"])
 
     drag(page, p["x"] + 300, p["y"] + 200, p["x"] + 380, p["y"] + 260, save=False)
     tag_typed(page, "for")  # filters My Tags to fork: Enter picks it
     assert [r.tag.name for r in regions_of(photo)] == ["spoon", "fork"]
+    selected = page.locator(".re-regions button[aria-pressed=true]")
+    page.locator(".re-stage").focus()
+    page.keyboard.press("Escape")  # unselect; then Tab walks the regions from the photo
+    expect(selected).to_have_count(0)
+    page.keyboard.press("Tab")
+    expect(selected).to_have_text("spoon")
+    page.keyboard.press("Tab")
+    expect(selected).to_have_text("fork")
     with page.expect_response(lambda r: r.url.endswith("/regions/")):
         page.get_by_role("button", name="Delete region").click()
     assert [r.tag.name for r in regions_of(photo)] == ["spoon"]
@@ -136,6 +148,13 @@ def test_escape_drops_a_new_box_and_zoomed_boxes_are_exact(watched, cutlery):
     expect(page.locator(".re-picker")).to_be_hidden()
     expect(page.locator(".re-region")).to_have_count(0)
 
+    p = photo_box(page)
+    page.mouse.move(p["x"] + 100, p["y"] + 100)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -100)  # Ctrl + wheel zooms in
+    page.keyboard.up("Control")
+    expect(page.locator(".re-zoom-level")).to_have_text("150%")
+    page.get_by_role("button", name="Zoom out").click()
     page.get_by_role("button", name="Zoom in").click()
     page.get_by_role("button", name="Zoom in").click()
     expect(page.locator(".re-zoom-level")).to_have_text("200%")
