@@ -23,7 +23,12 @@ from prediction.forms import PredictionFilterForm, QuickTestForm
 from projects.forms import ImageTagsForm, portal_regions
 from projects.models import Project
 from projects.region_views import editor_body, regions_json, tags_json
-from projects.selectors import cursor_parse, image_get_for_project, project_get_for_user, tag_list
+from projects.selectors import (
+    cursor_parse,
+    image_get_for_project,
+    project_get_for_user,
+    tag_list,
+)
 from training.models import Iteration
 
 PREDICTIONS_PER_PAGE = 48

@@ -89,3 +89,6 @@ def test_the_sliders_recompute_what_the_server_computes(
         expect_figures(page, iteration, t, o)
     threshold.fill("50")
     shot(page, "detection-performance")
+    for width in (820, 390):  # a tablet, a phone: nothing wider than the screen
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), width
