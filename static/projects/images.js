@@ -364,7 +364,10 @@
     if (digit) {
       var n = parseInt(digit[1], 10);
       event.preventDefault();
-      if (n > shortcutTags.length) {
+      if (!document.getElementById("bulk-tag")) {
+        // An Object Detection project: no tagging from the grid.
+        say("Tags come from the boxes drawn on each image: open the image (Enter) to draw them.", true);
+      } else if (n > shortcutTags.length) {
         say("There is no tag " + n + ": the project has " + shortcutTags.length +
           " numbered tag(s).", true);
       } else {

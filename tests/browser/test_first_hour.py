@@ -115,8 +115,9 @@ def _create_a_first_project(page, snap):
     expect(dialog.get_by_label("Resource", exact=True)).to_have_value("")  # Create a new one
     expect(dialog.get_by_label("New resource name")).to_have_value("newcomer-vision")
     expect(dialog.get_by_label("Multiclass")).to_be_checked()
-    expect(dialog.get_by_label("Domains")).to_have_value(re.compile(".+"))
-    expect(dialog.get_by_label("Domains").locator("option:checked")).to_have_text("General")
+    expect(dialog.get_by_role("radio", name="Classification", exact=True)).to_be_checked()
+    domains = dialog.get_by_role("group", name="Domains")
+    expect(domains.get_by_role("radio", name="General", exact=True)).to_be_checked()
     dialog.get_by_label("Name", exact=True).fill("Birds")
     dialog.get_by_label("Description").fill("Robins or sparrows?")
     snap("02-new-project")

@@ -75,7 +75,7 @@ def test_new_project_offers_object_detection_and_checks_the_domain_fits(alice_cl
     page = alice_client.get(url).content.decode()
     for words in ("Project Types", "Object Detection", "Classification Types", "Domains"):
         assert words in page
-    assert "Products on Shelves" in page and GENERAL_DETECTION.description in page
+    assert "Products on Shelves" in page and html.escape(GENERAL_DETECTION.description) in page
     form = {"name": "Cutlery", "resource": str(resource.id), "project_type": "ObjectDetection"}
     classifier = next(d for d in DOMAINS if d.type != OBJECT_DETECTION)
     refused = alice_client.post(url, {**form, "domain_id": str(classifier.id)})
