@@ -50,7 +50,8 @@ def fits_both_widths(page, *, axe: bool = False) -> None:
 
 def new_detection_project(page, name: str) -> None:
     page.get_by_role("link", name="New Project").first.click()
-    dialog = page.locator("dialog[open]")
+    # A dialog over the projects, or the New Project page: the form with "Create project".
+    dialog = page.locator("form").filter(has=page.get_by_role("button", name="Create project"))
     expect(dialog).to_be_visible()
     dialog.get_by_label("Name", exact=True).fill(name)
     dialog.get_by_label("Description").fill("Forks and scissors, from Microsoft's quickstart")
