@@ -289,7 +289,14 @@ def test_labelling_a_few_photos_with_the_keyboard_only(page, shot, alice, resour
         if n == 0:
             page.keyboard.press("ArrowRight")
             expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+            page.keyboard.press("?")  # the shortcuts list, then zoomed in: still accessible
+            expect(page.get_by_text("Select the next region")).to_be_visible()
+            page.keyboard.press("+")
             shot(page, "od-keyboard-01")
+            assert_accessible(page)
+            assert_fits(page)
+            page.keyboard.press("?")
+            page.keyboard.press("-")
         labelled.append(image)
         if n < len(files) - 1:
             before = page.url
