@@ -209,7 +209,8 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
 
     add_images(page, photos())
     shot(page, "od-walk-01-uploaded")
-    page.get_by_text("Untagged", exact=True).first.click()
+    page.get_by_role("radio", name=re.compile(r"^Untagged")).click()  # applies on change
+    page.wait_for_url(re.compile(r"state=untagged"))
     page.locator(".image-grid").get_by_role("link").first.click()
     shot(page, "od-walk-02-editor")
     assert_accessible(page)
