@@ -85,7 +85,15 @@ def photo_on_screen(page):
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=photo.element_handle()
     )
-    return photo, photo.bounding_box()
+    # As a person waits for the photo to stop moving: the same place two frames running.
+    before = None
+    for _ in range(50):
+        at = photo.bounding_box()
+        if at == before:
+            return photo, at
+        before = at
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => done()))")
+    pytest.fail(f"the photo keeps moving: {before}")
 
 
 def image_on_page(page) -> Image:
