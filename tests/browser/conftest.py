@@ -56,3 +56,7 @@ def shot():
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+# Console errors, page errors and dialogs fail a test that asks for `browser_errors`.
+from tests.browser.a11y import browser_errors  # noqa: E402, F401
