@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
 from prediction import selectors, services
 from prediction.forms import PredictionFilterForm, QuickTestForm
+from projects import services as project_services
 from projects.forms import ImageTagsForm, portal_regions
 from projects.models import Project
 from projects.region_views import editor_body, regions_json, tags_json
@@ -153,19 +155,40 @@ def prediction_detail(
     likely = [p["tagId"] for p in stored.predictions if p["probability"] >= 0.5]
     form = ImageTagsForm(request.POST or None, project=project, initial={"tags": likely})
     if request.method == "POST" and form.is_valid():
-        [result] = services.predictions_to_images(
-            project=project, entries=[(stored.id, [t.id for t in form.cleaned_data["tags"]])]
-        )
-        if result.status.ok:
+        message = _promote(project, stored, form)
+        if message is None:
             messages.success(request, "The image was moved into the training images.")
             return redirect(back)
-        form.add_error(None, result.message)
+        form.add_error(None, message)
     context = {"project": project, "stored": stored, "form": form, "back": back}
     if project.is_detection:
         context |= _correction_context(project, stored)
     return render_form(
         request, "prediction/prediction_detail.html", context | {"tab": "predictions"}
     )
+
+
+def _promote(project: Project, stored: Any, form: ImageTagsForm) -> str | None:
+    """Move the stored prediction's image into the training images with the ticked tags and
+    the typed New tag (created when new); the refusal's message, or None. One transaction:
+    a refused move leaves no new tag behind."""
+    with transaction.atomic():
+        try:
+            tags = project_services.tags_with_typed(
+                project=project,
+                chosen=form.cleaned_data["tags"],
+                typed=form.cleaned_data["new_tag"],
+                one_only=project.is_multiclass,
+            )
+        except ValidationError as exc:
+            return " ".join(exc.messages)
+        [result] = services.predictions_to_images(
+            project=project, entries=[(stored.id, [t.id for t in tags])]
+        )
+        if result.status.ok:
+            return None
+        transaction.set_rollback(True)
+        return result.message
 
 
 def _correction_context(project: Any, stored: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from core.text import DESCRIPTION_MAX
 from projects.azure.client import SourceError, endpoint_base
 from projects.domains import CLASSIFICATION, DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION
 from projects.models import Project, Resource, Tag
-from projects.selectors import ImageFilter, UserLike, resource_list
+from projects.selectors import ImageFilter, ProjectSort, UserLike, resource_list
 from projects.services.resources import default_resource_name
 
 
@@ -212,6 +212,7 @@ class BulkImagesForm(forms.Form):
         choices=[(c, c.title()) for c in ImageFilter.CHOICES], required=False
     )
     filter_tag = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False, choices=())
+    filter_iteration = forms.UUIDField(required=False)
     expected = forms.IntegerField(min_value=0, required=False)
 
     def __init__(
@@ -244,10 +245,11 @@ class BulkImagesForm(forms.Form):
         if data["scope"] == self.SELECTED:
             # Here the filter only recounts the page's matches; a tag deleted since the page
             # loaded must not block an action on the ticked images.
-            for name in ("filter_state", "filter_tag", "expected"):
+            for name in ("filter_state", "filter_tag", "filter_iteration", "expected"):
                 self.errors.pop(name, None)
             data.setdefault("filter_state", "")
             data.setdefault("filter_tag", [])
+            data.setdefault("filter_iteration", None)
         if data.get("action") in ("tag", "untag") and not (data.get("tag_name") or "").strip():
             self.add_error("tag_name", "Name the tag.")
         if data["scope"] == self.MATCHING and data.get("expected") is None:
@@ -260,6 +262,13 @@ class BulkImagesForm(forms.Form):
 class ImageTagsForm(forms.Form):
     tags = forms.ModelMultipleChoiceField(
         queryset=Tag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    # Typed here, a tag the project lacks is created (`services.tags_with_typed`).
+    new_tag = forms.CharField(
+        required=False,
+        max_length=256,
+        label="New tag",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Type a tag name"}),
     )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
@@ -322,12 +331,21 @@ class ResourceForm(forms.Form):
 class ImageFilterForm(forms.Form):
     state = forms.ChoiceField(choices=[(c, c.title()) for c in ImageFilter.CHOICES], required=False)
     tag = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False, choices=())
+    # The images an iteration trained on; empty: all images.
+    iteration = forms.UUIDField(required=False)
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["tag"]
         assert isinstance(field, forms.TypedMultipleChoiceField)
         field.choices = [(str(t.id), t.name) for t in tags]
+
+
+class ProjectSearchForm(forms.Form):
+    """The Projects page's search box and sort, as GET parameters (works without JS)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search projects")
+    sort = forms.ChoiceField(choices=ProjectSort.CHOICES, required=False, label="Sort by")
 
 
 class AzureSourceForm(forms.Form):

@@ -84,13 +84,41 @@ def region_count(*, project: Project) -> int:
     return Region.objects.filter(image__project=project, image__removed_at__isnull=True).count()
 
 
-def project_list(*, user: UserLike) -> QuerySet[Project]:
+class ProjectSort:
+    """The Projects page's orders, by the value its Sort select sends."""
+
+    MODIFIED = "modified"
+    NEWEST = "newest"
+    NAME = "name"
+    CHOICES = ((MODIFIED, "Last modified"), (NEWEST, "Newest"), (NAME, "Name"))
+    ORDER: dict[str, tuple[str | Lower, str]] = {
+        MODIFIED: ("-modified_at", "id"),
+        NEWEST: ("-created_at", "id"),
+        NAME: (Lower("name"), "id"),
+    }
+
+
+def project_list(*, user: UserLike, search: str = "", sort: str = "") -> QuerySet[Project]:
+    """The user's projects with `image_count` and `cover_id` (the newest live image, for the
+    card's picture: a subquery, so one query however many cards), matching `search` in the
+    name or description ignoring case, in the `sort` order (ProjectSort; last modified first
+    by default)."""
+    newest = (
+        Image.objects.filter(project=OuterRef("pk"), removed_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    projects = Project.objects.filter(owner_id=user.pk)
+    search = search.strip()
+    if search:
+        projects = projects.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return (
-        Project.objects.filter(owner_id=user.pk)
-        .select_related("resource")
+        projects.select_related("resource")
         .annotate(
-            image_count=Count("images", filter=Q(images__removed_at__isnull=True), distinct=True)
+            image_count=Count("images", filter=Q(images__removed_at__isnull=True), distinct=True),
+            cover_id=Subquery(newest),
         )
+        .order_by(*ProjectSort.ORDER.get(sort, ProjectSort.ORDER[ProjectSort.MODIFIED]))
     )
 
 
@@ -133,13 +161,18 @@ def image_list(
     tag_ids: list[uuid.UUID] | None = None,
     where: Q | None = None,
     with_regions: bool = False,
+    iteration_id: uuid.UUID | None = None,
 ) -> QuerySet[Image]:
     """Images newest first. `tag_ids` keeps images carrying any of those tags; `where` is a
-    further condition on the image (a metadata `$filter`); `with_regions` fetches the boxes
-    too (a detector's thumbnails draw them), in one more query for the page, not one a tile."""
+    further condition on the image (a metadata `$filter`); `iteration_id` keeps the images
+    that iteration trained on (as the API's `iterationId`, though with their tags now);
+    `with_regions` fetches the boxes too (a detector's thumbnails draw them), in one more
+    query for the page, not one a tile."""
     images = active_images(project)
     if where is not None:
         images = images.filter(where)
+    if iteration_id is not None:
+        images = images.filter(pk__in=iteration_image_ids(iteration_id))
     # EXISTS, not a join: no DISTINCT over images × tags, so a page or a count costs the same
     # kind of index walk at 20k images as at 1k (bench/scale.py).
     if state == ImageFilter.TAGGED:
@@ -153,18 +186,34 @@ def image_list(
     return images.order_by("-created_at", "id")
 
 
+def iteration_image_ids(iteration_id: uuid.UUID) -> QuerySet[Image, Any]:
+    """The ids of the images an iteration trained on: training's IterationImage rows, read
+    through their relation to Image (projects sits below training and does not import it)."""
+    return Image.objects.filter(iteration_images__iteration_id=iteration_id).values("id")
+
+
+def trained_iterations(*, project: Project) -> list[tuple[uuid.UUID, str]]:
+    """(id, name) of the project's iterations that have trained, newest first: the Training
+    Images page's Iteration filter. "Completed" is training's Iteration.Status.COMPLETED."""
+    rows = project.iterations.filter(status="Completed").order_by("-created_at")
+    return list(rows.values_list("id", "name"))
+
+
 def image_neighbours(
     *,
     project: Project,
     image: Image,
     state: str = ImageFilter.ALL,
     tag_ids: list[uuid.UUID] | None = None,
+    iteration_id: uuid.UUID | None = None,
 ) -> tuple[Image | None, Image | None]:
     """The images shown just before and after `image` in image_list's order (newest first),
     under the same filter. Keyset conditions, so a 100,000-image project costs two indexed
     lookups, and `image` itself need not match the filter any more (just tagged from Untagged).
     """
-    images = image_list(project=project, state=state, tag_ids=tag_ids).prefetch_related(None)
+    images = image_list(
+        project=project, state=state, tag_ids=tag_ids, iteration_id=iteration_id
+    ).prefetch_related(None)
     key = (image.created_at, image.id)
     return (
         images.filter(beyond(key, forward=False)).order_by("created_at", "-id").first(),
@@ -286,8 +335,14 @@ def image_count(
     state: str = ImageFilter.ALL,
     tag_ids: list[uuid.UUID] | None = None,
     where: Q | None = None,
+    iteration_id: uuid.UUID | None = None,
 ) -> int:
     """How many images `image_list` would list, by the cheapest route there is."""
+    if iteration_id is not None:
+        images = image_list(
+            project=project, state=state, tag_ids=tag_ids, where=where, iteration_id=iteration_id
+        )
+        return images.order_by().count()
     if tag_ids and where is None and state != ImageFilter.UNTAGGED:
         # Only live images carry tags (removing an image takes them off), so the tag's own
         # index counts them: as many entries as the tag has images, not as the project has.
@@ -318,10 +373,14 @@ def resource_get_for_user(user: UserLike, resource_id: uuid.UUID | str) -> Resou
 
 
 def image_ids_matching(
-    *, project: Project, state: str = ImageFilter.ALL, tag_ids: list[uuid.UUID] | None = None
+    *,
+    project: Project,
+    state: str = ImageFilter.ALL,
+    tag_ids: list[uuid.UUID] | None = None,
+    iteration_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Every image the Training Images filter shows, across all pages ("select all matching")."""
-    images = image_list(project=project, state=state, tag_ids=tag_ids)
+    images = image_list(project=project, state=state, tag_ids=tag_ids, iteration_id=iteration_id)
     return list(images.order_by().values_list("id", flat=True))
 
 

@@ -10,6 +10,7 @@ image_urls: list[URLPattern | URLResolver] = [  # projects/<project_id>/images/<
     path("", views.image_detail, name="image"),
     path("file/", views.image_file, name="image_file"),
     path("thumbnail/", views.image_thumbnail, name="image_thumbnail"),
+    path("delete/", views.image_delete, name="image_delete"),
     path("regions/", region_views.image_regions, name="image_regions"),
     path("proposals/", region_views.image_proposals, name="image_proposals"),
 ]

@@ -35,6 +35,7 @@ from projects.forms import (
     ImageFilterForm,
     ImageTagsForm,
     ProjectForm,
+    ProjectSearchForm,
     ProjectSettingsForm,
     ResourceForm,
     TagForm,
@@ -61,11 +62,19 @@ def _images_url(project: Project) -> str:
 @require_GET
 def project_list(request: AuthedRequest) -> HttpResponse:
     form = ProjectForm(user=request.user)
+    search = ProjectSearchForm(request.GET)
+    query = search.cleaned_data if search.is_valid() else {}
     return render(
         request,
         "projects/list.html",
         {
-            "projects": selectors.project_list(user=request.user),
+            "projects": selectors.project_list(
+                user=request.user, search=query.get("q") or "", sort=query.get("sort") or ""
+            ),
+            # With a search typed, an empty list says "no match", not "no projects yet".
+            "searching": bool((query.get("q") or "").strip()),
+            "has_projects": selectors.project_list(user=request.user).exists(),
+            "search": search,
             "form": form,
         },
     )
@@ -163,13 +172,13 @@ def project_delete(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespons
 def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpResponse:
     project = selectors.project_get_for_user(request.user, project_id)
     tags = list(selectors.tag_list(project=project))
-    filters = ImageFilterForm(request.GET, tags=tags)
-    state, tag_ids = selectors.ImageFilter.ALL, []
-    if filters.is_valid():
-        state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
-        tag_ids = filters.cleaned_data["tag"]
+    state, tag_ids, iteration_id = _filter(request.GET, tags)
     images = selectors.image_list(
-        project=project, state=state, tag_ids=tag_ids, with_regions=project.is_detection
+        project=project,
+        state=state,
+        tag_ids=tag_ids,
+        iteration_id=iteration_id,
+        with_regions=project.is_detection,
     )
     page = selectors.keyset_page(
         images,
@@ -186,12 +195,16 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
             "tags": tags,
             "page": page,
             "matching": (
-                selectors.image_count(project=project, state=state, tag_ids=tag_ids)
-                if tag_ids
+                selectors.image_count(
+                    project=project, state=state, tag_ids=tag_ids, iteration_id=iteration_id
+                )
+                if tag_ids or iteration_id
                 else getattr(counts, state)
             ),
             "state": state,
             "selected_tag_ids": {str(t) for t in tag_ids},
+            "iterations": selectors.trained_iterations(project=project),
+            "iteration_id": str(iteration_id or ""),
             "counts": counts,
             "health": selectors.dataset_health(project=project, tags=tags),
             # Number keys 1–9 apply these, in the order the sidebar lists and numbers them.
@@ -203,6 +216,15 @@ def training_images(request: AuthedRequest, project_id: uuid.UUID) -> HttpRespon
             "tab": "images",
         },
     )
+
+
+def _filter(query: QueryDict, tags: list[Any]) -> tuple[str, list[uuid.UUID], uuid.UUID | None]:
+    """The Training Images filter in a query string: state, tag ids, iteration id."""
+    filters = ImageFilterForm(query, tags=tags)
+    if not filters.is_valid():
+        return selectors.ImageFilter.ALL, [], None
+    data = filters.cleaned_data
+    return data["state"] or selectors.ImageFilter.ALL, data["tag"], data["iteration"]
 
 
 def _query_without_page(request: AuthedRequest) -> str:
@@ -297,6 +319,7 @@ def _matching(project: Project, data: dict[str, Any]) -> list[uuid.UUID]:
         project=project,
         state=data["filter_state"] or selectors.ImageFilter.ALL,
         tag_ids=data["filter_tag"],
+        iteration_id=data.get("filter_iteration"),
     )
 
 
@@ -361,14 +384,24 @@ def image_detail(
     back = safe_next(request, _images_url(project))
     previous, following = _neighbours(project, image, back)
     if request.method == "POST" and form.is_valid():
+        typed = form.cleaned_data["new_tag"]
         try:
-            services.image_tags_set(image=image, tags=form.cleaned_data["tags"])
+            with transaction.atomic():  # a refused save leaves no new tag behind
+                tags = services.tags_with_typed(
+                    project=project,
+                    chosen=form.cleaned_data["tags"],
+                    typed=typed,
+                    one_only=project.is_multiclass,
+                )
+                services.image_tags_set(image=image, tags=tags)
         except ValidationError as exc:
-            form.add_error("tags", exc)
+            form.add_error("new_tag" if typed else "tags", exc.messages)
         else:
             messages.success(request, "Tags saved.")
             if request.POST.get("then") == "next" and following is not None:
                 return redirect(_image_url(project, following, back))
+            if typed:  # Enter in New tag: stay, to see it ticked and type another
+                return redirect(_image_url(project, image, back))
             return redirect(back)
     context = {
         "project": project,
@@ -384,15 +417,28 @@ def image_detail(
     return render_form(request, "projects/image_detail.html", context)
 
 
+@login_required
+@require_POST
+def image_delete(
+    request: AuthedRequest, project_id: uuid.UUID, image_id: uuid.UUID
+) -> HttpResponse:
+    """The image page's Delete image: then the next image under the same filter, or the list."""
+    project = selectors.project_get_for_user(request.user, project_id)
+    image = selectors.image_get_for_project(project, image_id)
+    back = safe_next(request, _images_url(project))
+    _, following = _neighbours(project, image, back)
+    services.images_delete(project=project, image_ids=[image.id])
+    messages.success(request, f"Deleted {image}.")
+    return redirect(_image_url(project, following, back) if following else back)
+
+
 def _neighbours(project: Project, image: Image, back: str) -> tuple[Image | None, Image | None]:
     """Previous and next under the filter of the Training Images page the user came from."""
     query = QueryDict(urlsplit(back).query)
-    filters = ImageFilterForm(query, tags=list(selectors.tag_list(project=project)))
-    state, tag_ids = selectors.ImageFilter.ALL, []
-    if filters.is_valid():
-        state = filters.cleaned_data["state"] or selectors.ImageFilter.ALL
-        tag_ids = filters.cleaned_data["tag"]
-    return selectors.image_neighbours(project=project, image=image, state=state, tag_ids=tag_ids)
+    state, tag_ids, iteration_id = _filter(query, list(selectors.tag_list(project=project)))
+    return selectors.image_neighbours(
+        project=project, image=image, state=state, tag_ids=tag_ids, iteration_id=iteration_id
+    )
 
 
 def _image_url(project: Project, image: Image, back: str) -> str:

@@ -39,7 +39,13 @@ from projects.services.resources import (
     resources_create_both,
 )
 from projects.services.sample import sample_project_load
-from projects.services.tags import tag_create, tag_delete, tag_update, tags_get_or_create
+from projects.services.tags import (
+    tag_create,
+    tag_delete,
+    tag_update,
+    tags_get_or_create,
+    tags_with_typed,
+)
 
 __all__ = [
     "ImageCreateResult",
@@ -79,4 +85,5 @@ __all__ = [
     "tag_delete",
     "tag_update",
     "tags_get_or_create",
+    "tags_with_typed",
 ]

@@ -89,6 +89,19 @@ def tags_get_or_create(*, project: Project, names: Sequence[str]) -> list[Tag]:
     return tags
 
 
+def tags_with_typed(
+    *, project: Project, chosen: Sequence[Tag], typed: str, one_only: bool
+) -> list[Tag]:
+    """The tags ticked on an image's form plus the one typed in its New tag box (found ignoring
+    case, or created). A Multiclass image has one tag: the typed one then replaces the tick."""
+    if not typed.strip():
+        return list(chosen)
+    [tag] = tags_get_or_create(project=project, names=[typed])
+    if one_only:
+        return [tag]
+    return [*(t for t in chosen if t.pk != tag.pk), tag]
+
+
 def tag_update(*, tag: Tag, name: str, description: str, type: str) -> Tag:
     name = _clean_name(name)
     _check_unique(tag.project, name, exclude=tag)

@@ -30,6 +30,39 @@
     }
   }
 
+  // Thumbnails of the chosen files, drawn from object URLs (CSP img-src allows blob:), each URL
+  // revoked once its image has loaded; only the first PREVIEW_MAX, then "and N more".
+  var PREVIEW_MAX = 24;
+  var previews = document.getElementById("upload-previews");
+
+  function showPreviews() {
+    if (!previews) return;
+    previews.textContent = "";
+    var chosen = Array.prototype.slice.call(files.files);
+    chosen.slice(0, PREVIEW_MAX).forEach(function (f) {
+      var li = document.createElement("li");
+      var img = document.createElement("img");
+      var url = URL.createObjectURL(f);
+      img.alt = "";  // the file's name below says what it is
+      img.addEventListener("load", function () { URL.revokeObjectURL(url); });
+      img.addEventListener("error", function () { URL.revokeObjectURL(url); li.classList.add("unreadable"); });
+      img.src = url;
+      var name = document.createElement("span");
+      name.className = "upload-name";
+      name.textContent = f.name;
+      li.appendChild(img);
+      li.appendChild(name);
+      previews.appendChild(li);
+    });
+    if (chosen.length > PREVIEW_MAX) {
+      var more = document.createElement("li");
+      more.className = "upload-more";
+      more.textContent = "and " + (chosen.length - PREVIEW_MAX) + " more";
+      previews.appendChild(more);
+    }
+    previews.hidden = !chosen.length;
+  }
+
   function chipNames() {
     return Array.prototype.map.call(chips.querySelectorAll("input[name=tag]"), function (i) {
       return i.value.toLowerCase();
@@ -59,6 +92,7 @@
 
   if (files && button) {
     files.addEventListener("change", updateButton);
+    files.addEventListener("change", showPreviews);
   }
   // A detection project's dialog has no My Tags: its tags come from the boxes drawn.
   if (files && button && tagInput) {

@@ -800,9 +800,10 @@
     var key = e.key;
     if (key === "s") {
       this.save();
-    } else if (key === "PageDown" || key === ".") {
+    } else if (key === "PageDown" || key === "." || (key === "ArrowRight" && !e.shiftKey && this.root.dataset.nextUrl)) {
+      // ← and → reach here only when no region is selected: with one, regionKey nudges it.
       this.go("next");
-    } else if (key === "PageUp" || key === ",") {
+    } else if (key === "PageUp" || key === "," || (key === "ArrowLeft" && !e.shiftKey && this.root.dataset.previousUrl)) {
       this.go("previous");
     } else if (key === "+" || key === "=") {
       this.setZoom(this.zoom + 1);
