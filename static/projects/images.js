@@ -24,8 +24,8 @@
       summary.textContent = n + " files: they go up in batches of " + max + ".";
       button.disabled = false;
     } else if (n) {
-      var names = Array.prototype.slice.call(files.files, 0, 5).map(function (f) { return f.name; });
-      summary.textContent = names.join(", ") + (n > 5 ? " and " + (n - 5) + " more" : "");
+      // The previews below name each file; here, how many.
+      summary.textContent = n + " file" + (n === 1 ? "" : "s") + " chosen.";
       button.disabled = false;
     }
   }

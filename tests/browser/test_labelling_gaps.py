@@ -107,6 +107,8 @@ def test_skip_link_iteration_filter_and_upload_previews(
         str(i.id) for i in shown[2:]
     ]
     assert_accessible(page)
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: the dialog too
+    assert_fits(page)
     # Upload previews: thumbnails from object URLs (CSP allows blob:), the first 24 only.
     files = []
     for i, data in enumerate(images.distinct(26)):
@@ -163,7 +165,9 @@ def test_new_tag_arrow_keys_and_delete_in_image_detail(page, browser_errors, sho
     expect(confirm).to_be_focused()
     shot(page, "labelling-gaps-image-detail")
     assert_accessible(page)
-    assert_fits(page)
+    for width in (820, 390):  # a tablet, a phone
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_fits(page)
     page.keyboard.press("Escape")
     expect(confirm).to_be_hidden()
     expect(delete).to_be_focused()
