@@ -324,7 +324,7 @@
   Editor.prototype.onPointerMove = function (e) {
     var d = this.drag;
     if (!d) {
-      if (e.pointerType === "mouse") this.hoverProposal(this.pointFrom(e));
+      if (e.pointerType !== "touch") this.hoverProposal(this.pointFrom(e));  // a pen hovers too
       return;
     }
     if (e.pointerId !== d.pointer) return;
