@@ -217,6 +217,7 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
 
     add_images(page, photos())
     shot(page, "od-walk-01-uploaded")
+    fits_both_widths(page)
     page.get_by_role("radio", name=re.compile(r"^Untagged")).click()  # applies on change
     page.wait_for_url(re.compile(r"state=untagged"))
     page.locator(".image-grid").get_by_role("link").first.click()
@@ -227,6 +228,7 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
 
     page.get_by_role("link", name="Train", exact=True).click()
     page.get_by_label("Quick training").check()
+    fits_both_widths(page, axe=True)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.locator("#iteration-status")).to_have_text("Completed", timeout=600_000)
     shot(page, "od-walk-04-performance")
