@@ -398,8 +398,10 @@ def image_detail(
             form.add_error("new_tag" if typed else "tags", exc.messages)
         else:
             messages.success(request, "Tags saved.")
-            if request.POST.get("then") == "next" and following is not None:
-                return redirect(_image_url(project, following, back))
+            # "next": Save and next, or → with unsaved ticks; "previous": ← with them.
+            then = {"next": following, "previous": previous}.get(request.POST.get("then", ""))
+            if then is not None:
+                return redirect(_image_url(project, then, back))
             if typed:  # Enter in New tag: stay, to see it ticked and type another
                 return redirect(_image_url(project, image, back))
             return redirect(back)

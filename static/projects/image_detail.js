@@ -55,7 +55,14 @@
     if (!link) return;
     e.preventDefault();
     if (unsaved()) {
-      if (status) status.textContent = "Save the tags first (Save tags, or Save and next): they are not saved yet.";
+      // Ticked but not saved: save, then go (as Save and next does), rather than lose them.
+      var then = document.createElement("input");
+      then.type = "hidden";
+      then.name = "then";
+      then.value = e.key === "ArrowLeft" ? "previous" : "next";
+      tagForm.appendChild(then);
+      if (status) status.textContent = "Saving the tags…";
+      tagForm.submit();
       return;
     }
     window.location.href = link.href;
