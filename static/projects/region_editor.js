@@ -773,7 +773,9 @@
     var arrows = {ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step]};
     if (arrows[key] && this.selected >= 0) {
       this.nudge(arrows[key][0], arrows[key][1]);
-    } else if (key === "n" || key === "N" || (key === "Tab" && onStage && this.cycles(e.shiftKey))) {
+    } else if (key === "n" || key === "N" || (key === "Tab" && e.target === this.stage && this.cycles(e.shiftKey))) {
+      // Tab walks the regions from the photo only: from the page's start it reaches the
+      // "Skip to content" link and the page's controls, as on every page.
       this.cycle(e.shiftKey || key === "N" ? -1 : 1);
     } else if (/^[1-9]$/.test(key) && this.selected >= 0 && this.tags[+key - 1]) {
       this.setTag(this.selected, this.tags[+key - 1]);

@@ -206,6 +206,8 @@ def test_arrow_keys_beside_the_region_editor_and_delete(
     sign_in(page)
     page.goto(_image_path(project, first))
     expect(page.locator("[data-region-editor]")).to_have_attribute("data-proposals", "ready")
+    page.keyboard.press("Tab")  # from the page's start: the skip link, not the regions
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.locator(".re-stage").focus()
     # A selected region: → nudges it (and it saves), the page stays.
     page.keyboard.press("n")
