@@ -4,6 +4,7 @@ projects across, is interrupted, resumes, and the counts match tag by tag."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -48,7 +50,14 @@ TOTAL = 300 + 12 + 10  # Fruit, Menu, Cutlery
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
     """A second instance of this server, on its own SQLite file, with two projects."""
-    data = tmp_path_factory.mktemp("azure-source")
+    with source_instance(tmp_path_factory.mktemp("azure-source")) as (url, key):
+        yield SimpleNamespace(url=url, key=key, **fill(url, key))
+
+
+@contextlib.contextmanager
+def source_instance(data: Path) -> Iterator[tuple[str, str]]:
+    """A second instance of this server (the "Azure" of a move), on its own SQLite file in
+    `data`: its URL and a training key."""
     env = {
         **os.environ,
         "CV_DATA_DIR": str(data),
@@ -78,7 +87,7 @@ def azure(tmp_path_factory):
         )
     )["key"]
     with portal_process(env, data / "server.log") as (url, _port):
-        yield SimpleNamespace(url=url, key=key, **fill(url, key))
+        yield url, key
 
 
 def fill(url: str, key: str) -> dict:
