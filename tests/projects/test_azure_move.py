@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections import Counter
 from types import SimpleNamespace
 
@@ -26,8 +27,15 @@ from django.urls import reverse
 from msrest.authentication import ApiKeyCredentials
 
 from projects import selectors, services
-from projects.models import AzureImport, Image, Project, Tag
-from tests.projects.test_azure_import import LOGO, OD_SAMPLES, run_import, source_instance
+from projects.models import AzureImport, AzureListing, Image, Project, Tag
+from tests.projects.test_azure_import import (  # noqa: F401 (fixtures)
+    LOGO,
+    OD_SAMPLES,
+    eager,
+    operator_allows_loopback,
+    run_import,
+    source_instance,
+)
 from tests.training.synthetic import photo
 from training import services as training_services
 
@@ -282,3 +290,64 @@ def test_a_reimport_syncs_a_source_changed_between_runs(source, alice):
     assert {str(t.id) for t in Tag.objects.filter(project=paints)} == {
         t.id for t in sdk.get_tags(source.paints)
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("operator_allows_loopback", "eager")
+def test_a_failed_listing_forgets_the_projects_listed_before(
+    alice_client, alice, source, django_capture_on_commit_callbacks
+):
+    url = reverse("projects:azure_import")
+
+    def list_projects(endpoint: str, key: str):
+        with django_capture_on_commit_callbacks(execute=True):
+            alice_client.post(url, {"step": "list", "endpoint": endpoint, "key": key})
+        return alice_client.get(url)
+
+    listed = list_projects(source.url, source.key).content.decode()
+    assert "Colours" in listed and listed.count(" checked>") == 3  # a fresh listing: all ticked
+    assert "Import selected projects" in listed
+    first = AzureListing.objects.get(owner=alice)
+    # Another key (or endpoint) that fails: nothing of the first account is left to import.
+    failed = list_projects(source.url, "0" * 32)
+    text = failed.content.decode()
+    assert "refused the training key" in text
+    for word in ("Colours", "Paints", "Spoons", 'type="checkbox"', "Import selected projects"):
+        assert word not in text
+    # The first listing's page, still open in another tab, can't import either.
+    stale = alice_client.post(
+        url, {"step": "import", "listing": first.id, "projects": [source.colours]}
+    )
+    assert stale.status_code == 400 and b"list the account&#x27;s projects first" in stale.content
+    assert not AzureImport.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("operator_allows_loopback", "eager")
+def test_a_pick_from_another_listing_is_refused_and_nothing_is_ticked(
+    alice_client, alice, source, django_capture_on_commit_callbacks
+):
+    url = reverse("projects:azure_import")
+    for _ in range(2):  # the second listing replaces the first
+        with django_capture_on_commit_callbacks(execute=True):
+            alice_client.post(url, {"step": "list", "endpoint": source.url, "key": source.key})
+    current = AzureListing.objects.get(owner=alice)
+    stale = alice_client.post(
+        url, {"step": "import", "listing": uuid.uuid4(), "projects": [source.colours]}
+    )
+    assert stale.status_code == 409 and b"the projects listed changed" in stale.content
+    assert b" checked>" not in stale.content and b"Import selected projects" in stale.content
+    assert not AzureImport.objects.exists()
+    with django_capture_on_commit_callbacks(execute=False):
+        started = alice_client.post(
+            url,
+            {
+                "step": "import",
+                "listing": current.id,
+                "projects": [source.colours],
+                "remove_missing": "on",
+            },
+        )
+    assert started.status_code == 302
+    job = AzureImport.objects.get()
+    assert job.remove_missing and job.project_ids == [source.colours]
