@@ -510,7 +510,8 @@ class IdChanges:
 
 def azure_id_changes(job: AzureImport, *, shown: int = 50) -> IdChanges:
     """How many of an import's ids were kept, and the first of those that were not."""
-    total, changed, count = 0, [], 0
+    total, count = 0, 0
+    changed: list[MovedId] = []
     for row in azure_id_map(job):
         total += 1
         if not row.kept:
