@@ -752,12 +752,19 @@ class _Sync:
     # --- images the source no longer has --------------------------------------------------
 
     def removed_in_source(self) -> None:
-        gone = AzureImportedImage.objects.filter(
+        links = AzureImportedImage.objects.filter(
             imported_project=self.link, image__isnull=False, image__removed_at__isnull=True
-        ).exclude(source_image_id__in=self.seen)
-        pairs = list(gone.values_list("pk", "image_id"))
-        self.counts["removed_in_source"] = len(pairs)
-        if not pairs or not self.run.job.remove_missing:
+        ).values_list("pk", "source_image_id", "image_id")
+        # Compared here, not in SQL: `seen` may hold more ids than a query may carry.
+        gone = {
+            source_id: (pk, image_id)
+            for pk, source_id, image_id in links.iterator(chunk_size=2000)
+            if source_id not in self.seen
+        }
+        if gone:
+            gone = self._confirmed_gone(gone)
+        self.counts["removed_in_source"] = len(gone)
+        if not gone or not self.run.job.remove_missing:
             return
         if not self.complete:
             self.run.summary.notes.append(
@@ -766,9 +773,25 @@ class _Sync:
             )
             return
         with transaction.atomic():
-            removed = images_delete(project=self.project, image_ids=[i for _pk, i in pairs])
-            AzureImportedImage.objects.filter(pk__in=[pk for pk, _i in pairs]).delete()
+            removed = images_delete(
+                project=self.project, image_ids=[image_id for _pk, image_id in gone.values()]
+            )
+            AzureImportedImage.objects.filter(pk__in=[pk for pk, _i in gone.values()]).delete()
         self.counts["removed_here"] = removed
+
+    def _confirmed_gone(self, gone: dict[str, tuple[int, Any]]) -> dict[str, tuple[int, Any]]:
+        """Those of `gone` the source says it has not: an image re-tagged while its lists were
+        read can slip between the tagged and the untagged pages, and must not be removed."""
+        try:
+            still = self.run.source.images_by_ids(str(self.link.source_project_id), list(gone))
+        except TimeLimitReached:
+            raise
+        except SourceError:
+            self.complete = False  # unconfirmed: counted, never removed
+            return gone
+        for image in still:
+            gone.pop(image.id, None)
+        return gone
 
 
 def _key(tag_id: uuid.UUID, box: Sequence[float]) -> tuple[object, ...]:

@@ -27,6 +27,7 @@ from django.urls import reverse
 from msrest.authentication import ApiKeyCredentials
 
 from projects import selectors, services
+from projects.azure.client import AzureTrainingSource
 from projects.models import AzureImport, AzureListing, Image, Project, Tag
 from tests.projects.test_azure_import import (  # noqa: F401 (fixtures)
     LOGO,
@@ -351,3 +352,25 @@ def test_a_pick_from_another_listing_is_refused_and_nothing_is_ticked(
     assert started.status_code == 302
     job = AzureImport.objects.get()
     assert job.remove_missing and job.project_ids == [source.colours]
+
+
+@pytest.mark.django_db
+def test_an_image_the_listing_missed_is_not_removed(source, alice, monkeypatch):
+    """An image re-tagged while its project's lists are read can slip between the tagged and
+    the untagged pages: asked by id, the source still has it, so it stays."""
+    run_import(source, project=[source.colours])
+    real = AzureTrainingSource.images
+    missed: list[str] = []
+
+    def slipping(self, project_id, **kwargs):
+        for page in real(self, project_id, **kwargs):
+            if not missed:
+                missed.append(page[0].id)
+            yield [i for i in page if i.id not in missed]
+
+    monkeypatch.setattr(AzureTrainingSource, "images", slipping)
+    run_import(source, project=[source.colours], remove_missing=True)
+    job = AzureImport.objects.latest("created_at")
+    assert counts_of(job)["Colours"]["removed_in_source"] == 0
+    assert Image.objects.filter(pk=missed[0], removed_at__isnull=True).exists()
+    assert selectors.image_counts(project=Project.objects.get(owner=alice)).all == 12
