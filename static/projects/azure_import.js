@@ -1,7 +1,7 @@
 // The Import page: while a worker lists the Azure account's projects, poll the listing and
 // reload once it ends (the page then shows the projects to pick, or why the listing failed).
 // Once the endpoint or the key is edited, the projects shown are another account's: the page
-// forgets them (no ticked box, no Import button) until they are listed again.
+// forgets them (no project, no ticked box, Import disabled) until they are listed again.
 (function () {
   "use strict";
   var box = document.getElementById("listing-progress");
@@ -24,26 +24,33 @@
     return text.replace(/^https:\/\/([^/:]+):443$/, "https://$1");
   }
 
+  // The other account's projects leave the page; the Import button stays, disabled, where
+  // the user looks for it, until a new listing brings this account's.
   function forget() {
-    if (listing.hidden) return;
+    if (listing.dataset.forgotten) return;
+    listing.dataset.forgotten = "true";
     var picker = document.getElementById("azure-pick");
     if (picker) {
+      var table = document.getElementById("azure-projects");
+      if (table) table.remove();
       picker.querySelectorAll("input[type=checkbox]").forEach(function (input) {
         input.checked = false;
         input.disabled = true;
       });
-      picker.querySelectorAll("button[type=submit]").forEach(function (button) {
+      picker.querySelectorAll("button").forEach(function (button) {
         button.disabled = true;
       });
-      picker.remove();
     }
-    listing.hidden = true;
+    var progress = document.getElementById("listing-progress");
+    if (progress) progress.remove();
     var note = document.createElement("p");
     note.id = "listing-forgotten";
     note.setAttribute("role", "status");
     note.textContent = "The endpoint or key changed: the projects listed before are " +
       "forgotten. Select List projects to see this account's.";
-    source.appendChild(note);
+    var heading = listing.querySelector("h2");
+    heading.textContent = "2. Projects";
+    heading.after(note);
   }
 
   function check() {

@@ -343,7 +343,8 @@ def test_the_import_page_lists_picks_and_shows_progress_and_summary(
 
     wrong = list_projects("0" * 32)
     assert b"refused the training key" in wrong.content
-    assert b"Import selected projects" not in wrong.content
+    assert b'type="checkbox"' not in wrong.content  # nothing to pick: Import is disabled
+    assert b'disabled aria-describedby="listing-failed-help">Import selected' in wrong.content
     assert alice_client.get(url).content.count(b"refused the training key") == 0  # shown once
     listed = list_projects(azure.key)
     text = listed.content.decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections import Counter
 from types import SimpleNamespace
@@ -313,8 +314,10 @@ def test_a_failed_listing_forgets_the_projects_listed_before(
     failed = list_projects(source.url, "0" * 32)
     text = failed.content.decode()
     assert "refused the training key" in text
-    for word in ("Colours", "Paints", "Spoons", 'type="checkbox"', "Import selected projects"):
+    for word in ("Colours", "Paints", "Spoons", 'type="checkbox"', "checked"):
         assert word not in text
+    assert re.search(r"<button [^>]*disabled[^>]*>Import selected projects</button>", text)
+    assert text.count("Import selected projects") == 1
     # The first listing's page, still open in another tab, can't import either.
     stale = alice_client.post(
         url, {"step": "import", "listing": first.id, "projects": [source.colours]}
