@@ -364,8 +364,8 @@ class AzureProjectsForm(forms.Form):
     remove_missing = forms.BooleanField(
         required=False,
         label="Remove here what was removed in Azure",
-        help_text="Images an earlier import brought that Azure no longer has are removed here "
-        "too. Unticked, they stay here and the summary counts them.",
+        help_text="Images and tags an earlier import brought that Azure no longer has are "
+        "removed here too. Unticked, they stay here and the summary counts them.",
     )
 
     def __init__(self, *args: Any, listed: list[dict[str, Any]], **kwargs: Any) -> None:

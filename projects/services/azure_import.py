@@ -80,7 +80,7 @@ from projects.services.jobs import AZURE_IMPORT
 from projects.services.projects import project_create
 from projects.services.regions import RegionBox, box_checked, boxes_of, regions_replace
 from projects.services.resources import default_resource_name, resources_create_both
-from projects.services.tags import tag_create
+from projects.services.tags import tag_create, tag_delete
 
 logger = logging.getLogger(__name__)
 
@@ -539,7 +539,8 @@ def _import_project(
     if link is None:
         run.done += tagged + untagged  # nothing of it comes: the bar moves past it
         return
-    mapping = _tags(link, run.source.tags(source_id))
+    source_tags = run.source.tags(source_id)
+    mapping = _tags(link, source_tags)
     sync = _Sync(run, link, name, mapping)
     for is_tagged, expected in ((True, tagged), (False, untagged)):
         try:
@@ -550,6 +551,7 @@ def _import_project(
             sync.complete = False  # not every image was seen: none counts as removed
             run.summary.notes.append(f"{name}: {exc.message}")
     sync.removed_in_source()
+    sync.tags_removed_in_source({str(t["id"]) for t in source_tags})
     run.summary.projects.append(
         {
             "source_id": source_id,
@@ -778,6 +780,22 @@ class _Sync:
             )
             AzureImportedImage.objects.filter(pk__in=[pk for pk, _i in gone.values()]).delete()
         self.counts["removed_here"] = removed
+
+    def tags_removed_in_source(self, source_ids: set[str]) -> None:
+        """Tags an earlier import brought that the source no longer has: counted, and deleted
+        here with the images' when the job asks (their images here lost them in the sync)."""
+        gone = {s: t for s, t in self.mapping.items() if s not in source_ids}
+        still = {t for s, t in self.mapping.items() if s in source_ids}
+        tags = Tag.objects.filter(
+            project=self.project, id__in=[t for t in gone.values() if t not in still]
+        )
+        self.counts["tags_removed_in_source"] = len(gone)
+        if not gone or not self.run.job.remove_missing or not self.complete:
+            return
+        for tag in tags:
+            tag_delete(tag=tag)
+        kept = {s: t for s, t in self.mapping.items() if s in source_ids}
+        AzureImportedProject.objects.filter(pk=self.link.pk).update(tag_map=kept)
 
     def _confirmed_gone(self, gone: dict[str, tuple[int, Any]]) -> dict[str, tuple[int, Any]]:
         """Those of `gone` the source says it has not: an image re-tagged while its lists were

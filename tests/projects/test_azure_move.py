@@ -123,7 +123,10 @@ def local_images(project: Project) -> dict[str, tuple[frozenset, dict]]:
 
 
 def counts_of(job: AzureImport) -> dict[str, dict[str, int]]:
-    keys = ("added", "updated", "unchanged", "removed_in_source", "removed_here", "failed")
+    keys = (
+        "added", "updated", "unchanged", "removed_in_source", "removed_here", "failed",
+        "tags_removed_in_source",
+    )  # fmt: skip
     return {p["name"]: {k: p[k] for k in keys} for p in job.summary["projects"]}
 
 
@@ -217,6 +220,7 @@ def test_a_reimport_syncs_a_source_changed_between_runs(source, alice):
     """Re-tag one image, change one's metadata and one's box, add three (one with a new tag),
     remove one at the source: the second run brings it all; the removed image stays until
     the user asks."""
+    yellow = source.sdk.create_tag(source.paints, "Yellow")  # no image yet: deleted later
     run_import(source, project=[source.paints])
     run_import(source, project=[source.spoons])
     paints, spoons = (Project.objects.get(owner=alice, name=n) for n in ("Paints", "Spoons"))
@@ -234,6 +238,7 @@ def test_a_reimport_syncs_a_source_changed_between_runs(source, alice):
     relabelled = next(i.id for i in blues if i.id != retagged)
     sdk.update_image_metadata(source.paints, [relabelled], {"shelf": "bottom"})
     sdk.delete_images(source.paints, [removed])
+    sdk.delete_tag(source.paints, yellow.id)
     green = sdk.create_tag(source.paints, "Green")
     added = [
         ImageFileCreateEntry(name=f"new{i}.jpg", contents=photo("green", seed=300 + i))
@@ -255,18 +260,19 @@ def test_a_reimport_syncs_a_source_changed_between_runs(source, alice):
     assert counts_of(job) == {
         "Colours": {
             "added": 12, "updated": 0, "unchanged": 0, "removed_in_source": 0,
-            "removed_here": 0, "failed": 0,
+            "removed_here": 0, "failed": 0, "tags_removed_in_source": 0,
         },
         "Paints": {
             "added": 3, "updated": 2, "unchanged": 9, "removed_in_source": 1,
-            "removed_here": 0, "failed": 0,
+            "removed_here": 0, "failed": 0, "tags_removed_in_source": 1,
         },
         "Spoons": {
             "added": 0, "updated": 1, "unchanged": 1, "removed_in_source": 0,
-            "removed_here": 0, "failed": 0,
+            "removed_here": 0, "failed": 0, "tags_removed_in_source": 0,
         },
     }  # fmt: skip
-    assert "Paints: 3 added, 2 updated, 9 unchanged, 1 removed in source" in output
+    assert "Paints: 3 added, 2 updated, 9 unchanged, 1 removed in source (and 1 tag)" in output
+    assert Tag.objects.filter(project=paints, name="Yellow").exists()  # kept: not asked
     expected = source_images(source, source.paints)
     here = local_images(paints)
     assert set(here) - set(expected) == {removed}  # kept: nobody asked to remove it
@@ -274,12 +280,12 @@ def test_a_reimport_syncs_a_source_changed_between_runs(source, alice):
     assert here == expected
     assert local_images(spoons) == source_images(source, source.spoons)
 
-    # Asked, the third run removes it; everything else is as it was: identical to the source.
+    # Asked, the third run removes them (the image and the tag): identical to the source.
     run_import(source, project=[source.paints], remove_missing=True)
     job = AzureImport.objects.latest("created_at")
     assert counts_of(job)["Paints"] == {
         "added": 0, "updated": 0, "unchanged": 14, "removed_in_source": 1,
-        "removed_here": 1, "failed": 0,
+        "removed_here": 1, "failed": 0, "tags_removed_in_source": 1,
     }  # fmt: skip
     assert local_images(paints) == source_images(source, source.paints)
     counts = selectors.image_counts(project=paints)

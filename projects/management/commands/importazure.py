@@ -124,10 +124,12 @@ class Command(BaseCommand):
                 if project.get("removed_here")
                 else ""
             )
+            gone = project.get("tags_removed_in_source", 0)
+            tags = f" (and {gone:,} tag{'s' if gone != 1 else ''})" if gone else ""
             self.stdout.write(
                 f"{project['name']}: {project['added']:,} added{boxes}, "
                 f"{project['updated']:,} updated, {project['unchanged']:,} unchanged, "
-                f"{project['removed_in_source']:,} removed in source{removed}, "
+                f"{project['removed_in_source']:,} removed in source{removed}{tags}, "
                 f"{project['failed']:,} failed (the source has {source['tagged']:,} tagged and "
                 f"{source['untagged']:,} untagged) → project {project['project_id']}"
                 f"{'' if project.get('id_kept', True) else NEW_ID}"
