@@ -3,10 +3,16 @@ Training API (`projects.azure.client`).
 
 A job (`AzureImport`) runs in a Celery worker, or in the `importazure` command's own process
 with `--inline`. It is resumable and idempotent: each source project is linked to the local
-project it went into (`AzureImportedProject`), each source image to the fact that it came
-across (`AzureImportedImage`), and ingestion itself refuses a second copy of the same content.
-Running it again continues where it stopped. One image that fails is listed with its reason;
-the job goes on.
+project it went into (`AzureImportedProject`, with its tags' map), each source image to the
+image it became (`AzureImportedImage`), and ingestion itself refuses a second copy of the same
+content. Running it again continues where it stopped and syncs (`_Sync`): images here take the
+source's current tags, boxes and metadata, new tags and images arrive, and what the source
+removed is counted, and removed here only when the job asks. One image that fails is listed
+with its reason; the job goes on.
+
+Ids: projects, tags and images keep the source's (Azure's GUIDs) wherever no row here has it,
+so clients that stored them keep working; one taken (by anyone: which owner is never looked
+at) gets a new id, and the job page's old → new map (`selectors.azure_id_map`) says so.
 
 Where it may reach: the endpoint (a base URL) and image links follow the URL fetcher's
 public-address rule unless the operator allows a network, or the operator's own command named

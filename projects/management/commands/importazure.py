@@ -21,7 +21,8 @@ NEW_ID = " (a new id here: the source's could not be kept)"
 class Command(BaseCommand):
     help = (
         "Import projects, tags and tagged and untagged images from an Azure Custom Vision "
-        "training resource. Run it again to continue an interrupted import: nothing is copied "
+        "training resource, keeping their Azure ids where they are free here. Run it again to "
+        "continue an interrupted import or to sync what changed in Azure: nothing is copied "
         "twice."
     )
 
@@ -43,8 +44,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--remove-missing",
             action="store_true",
-            help="remove here the images an earlier import brought that the source no longer "
-            "has (without it they are only counted)",
+            help="remove here the images and tags an earlier import brought that the source no "
+            "longer has (without it they are only counted)",
         )
         parser.add_argument(
             "--inline",
