@@ -6,22 +6,23 @@ from django.db import migrations, models
 
 def link_images(apps, schema_editor):
     """Earlier imports named each image after its source id (`<id>.jpg`): find the image each
-    link brought, so the next import syncs it instead of leaving it as it was."""
+    link brought, so the next import syncs it instead of leaving it as it was. One query per
+    imported project, not per image."""
+    AzureImportedProject = apps.get_model("projects", "AzureImportedProject")
     AzureImportedImage = apps.get_model("projects", "AzureImportedImage")
     Image = apps.get_model("projects", "Image")
-    links = AzureImportedImage.objects.filter(image__isnull=True).select_related("imported_project")
-    for link in links.iterator(chunk_size=1000):
-        found = (
-            Image.objects.filter(
-                project_id=link.imported_project.project_id,
-                original_name=f"{link.source_image_id}.jpg",
-                removed_at__isnull=True,
-            )
-            .values_list("pk", flat=True)
-            .first()
+    for imported in AzureImportedProject.objects.iterator(chunk_size=100):
+        by_name = dict(
+            Image.objects.filter(project_id=imported.project_id, removed_at__isnull=True)
+            .filter(source="azure")
+            .values_list("original_name", "pk")
         )
-        if found is not None:
-            AzureImportedImage.objects.filter(pk=link.pk).update(image_id=found)
+        links = list(AzureImportedImage.objects.filter(imported_project=imported))
+        for link in links:
+            link.image_id = by_name.get(f"{link.source_image_id}.jpg")
+        AzureImportedImage.objects.bulk_update(
+            [link for link in links if link.image_id], ["image"], batch_size=1000
+        )
 
 
 def summaries_counted_anew(apps, schema_editor):
