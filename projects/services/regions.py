@@ -25,6 +25,7 @@ from core.codes import AzureCode
 from projects.models import Image, ImageTag, Project, Region, Tag
 from projects.rules import MAX_REGIONS_PER_BATCH, MAX_REGIONS_PER_IMAGE
 from projects.selectors import active_images
+from projects.services.tags import _clean_name, tag_create
 
 if TYPE_CHECKING:  # forms import services: a runtime import here would be a cycle
     from projects.forms import PortalRegion
@@ -286,8 +287,6 @@ def _portal_tag(
 ) -> Tag:
     """The entry's tag: by id when it names one of the project's, else by name (ignoring
     case), created when the project has none of that name."""
-    from projects.services.tags import _clean_name, tag_create
-
     if entry.tag_id is not None:
         tag = by_id.get(entry.tag_id)
         if tag is None:

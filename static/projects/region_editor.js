@@ -15,6 +15,7 @@
   var DOUBLE_CLICK_MS = 500;
   var NUDGE_PX = 1;         // arrow keys move by screen pixels, Shift by ten
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
+  var MIN_STAGE_PX = 240;   // a short window still gets a photo worth drawing on
   var HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
   var LAST_TAG = "regionEditor.lastTag";  // sessionStorage: the tag chosen last, any image
 
@@ -72,6 +73,7 @@
     this.highlight = 0;      // the picker's highlighted tag
     this.proposals = [];
     this.proposal = -1;      // the suggested box shown (hovered, or cycled with p)
+    this.proposalWanted = 0; // p pressed before the proposals arrived
     this.drafts = [];
     this.drag = null;
     this.zoom = 0;
@@ -99,17 +101,19 @@
     on(this.tagInput, "keydown", this.onPickerKey);
     on(this.tagList, "pointerdown", function (e) { e.preventDefault(); });  // keep the focus
     on(document, "keydown", this.onKey);
+    // Laid out again in the next frame when the window or the stage's width changes (the
+    // page's scrollbar, a sidebar): resizing inside an observer's callback would loop.
+    var width = 0, later = function () {
+      window.requestAnimationFrame(function () { self.layout(); });
+    };
     if (window.ResizeObserver) {
-      // Laid out in the next frame: resizing inside the observer's callback would loop.
-      var width = 0;
       new ResizeObserver(function () {
         if (self.stage.offsetWidth === width) return;
         width = self.stage.offsetWidth;
-        window.requestAnimationFrame(function () { self.layout(); });
+        later();
       }).observe(this.stage);
-    } else {
-      on(window, "resize", this.layout);
     }
+    on(window, "resize", later);
     if (!this.img.complete) on(this.img, "load", this.layout);
   };
 
@@ -121,9 +125,15 @@
         .then(function (r) { return r.ok ? r.json() : {}; });
     };
     if (this.root.dataset.proposalsUrl) {
+      this.root.dataset.proposals = "loading";
       get(this.root.dataset.proposalsUrl).then(function (data) {
         self.proposals = data.proposals || [];
-      }).catch(function () { /* suggestions are optional */ });
+      }).catch(function () { /* suggestions are optional */ }).then(function () {
+        self.root.dataset.proposals = "ready";
+        // p pressed while they were on their way: show the first now.
+        if (self.proposalWanted) self.cycleProposal(self.proposalWanted);
+        self.proposalWanted = 0;
+      });
     }
     if (this.root.dataset.draftsUrl) {
       get(this.root.dataset.draftsUrl).then(function (data) {
@@ -155,7 +165,11 @@
     var natH = this.img.naturalHeight || parseFloat(this.img.getAttribute("height")) || 3;
     // The stage's width without its borders, scrollbars or not: the zoom changes neither.
     var avail = this.stage.offsetWidth - this.stage.clientLeft * 2;
-    var maxH = Math.max(200, window.innerHeight * 0.72 - 4);
+    // As tall as the window leaves below the toolbar, so a laptop shows the whole photo
+    // without scrolling the page; the stage is as tall, and scrolls when zoomed.
+    var top = this.stage.getBoundingClientRect().top + window.scrollY;
+    var maxH = Math.max(MIN_STAGE_PX, window.innerHeight - top - 12);
+    this.stage.style.maxHeight = maxH + this.stage.clientTop * 2 + "px";
     this.fitWidth = Math.floor(Math.min(avail, maxH * natW / natH));
     this.canvas.style.width = this.fitWidth * ZOOMS[this.zoom] + "px";
     this.q(".re-zoom-level").textContent = Math.round(ZOOMS[this.zoom] * 100) + "%";
@@ -310,7 +324,7 @@
   Editor.prototype.onPointerMove = function (e) {
     var d = this.drag;
     if (!d) {
-      if (e.pointerType === "mouse") this.hoverProposal(this.pointFrom(e));
+      if (e.pointerType !== "touch") this.hoverProposal(this.pointFrom(e));  // a pen hovers too
       return;
     }
     if (e.pointerId !== d.pointer) return;
@@ -772,6 +786,7 @@
     } else if ((key === "Enter" && onStage || key === "t") && this.selected >= 0) {
       this.openPicker(this.selected, false);
     } else if (key === "Escape" && (this.proposal >= 0 || this.selected >= 0)) {
+      if (this.proposal >= 0) this.setStatus("");
       this.proposal = -1;
       this.select(-1);
     } else {
@@ -821,6 +836,11 @@
   // p walks the suggested boxes, largest confidence first; Enter keeps the one shown.
   Editor.prototype.cycleProposal = function (step) {
     var n = this.proposals.length;
+    if (this.root.dataset.proposals === "loading") {
+      this.proposalWanted = step;
+      this.setStatus("Finding suggested boxes…");
+      return;
+    }
     if (!n) {
       this.setStatus("No suggested boxes for this photo.");
       return;

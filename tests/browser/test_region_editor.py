@@ -45,8 +45,14 @@ def watched(page):
 
 
 def open_image(page, project, image) -> None:
+    """The image's page, its photo loaded, its suggested boxes arrived and laid out (the
+    editor fits the photo again a frame after the page settles)."""
     page.goto(f"/projects/{project.id}/images/{image.id}/")
     expect(page.locator(".re-canvas img")).to_have_js_property("complete", True)
+    expect(page.locator("[data-region-editor]")).to_have_attribute("data-proposals", "ready")
+    page.evaluate(
+        "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
 
 
 def photo_box(page) -> dict[str, float]:
@@ -113,7 +119,8 @@ def test_draw_move_resize_delete_and_undo_with_the_mouse(watched, cutlery, shot)
     assert_drawn(resized, p, x0 + 30, y0 + 20, x1 + 70, y1 + 45)
     page.mouse.dblclick(x0 + 60, y0 + 60)  # a double click changes the tag
     tag_typed(page, "knife")
-    page.keyboard.press("Control+z")
+    with page.expect_response(lambda r: r.url.endswith("/regions/")):
+        page.keyboard.press("Control+z")
     expect(page.locator(".re-regions button")).to_have_text(["spoon"])
 
     drag(page, p["x"] + 300, p["y"] + 200, p["x"] + 380, p["y"] + 260, save=False)
@@ -201,7 +208,8 @@ def test_keyboard_only_labelling_then_save_and_next(watched, cutlery):
     expect(page.get_by_role("button", name="Previous image")).to_be_enabled()
     following = Image.objects.get(id=next_url.split("/images/")[1].split("/")[0])
     had = [r.tag.name for r in regions_of(following)]
-    page.keyboard.press("p")
+    page.keyboard.press("p")  # shown once the suggested boxes arrive
+    expect(page.locator(".re-status")).to_contain_text("Enter keeps it")
     page.keyboard.press("Enter")
     picker = page.get_by_role("combobox", name="Tag for this region")
     with page.expect_response(lambda r: r.url.endswith("/regions/")):
@@ -227,6 +235,10 @@ def touch_drag(page, x0: float, y0: float, x1: float, y1: float) -> None:
 def test_the_editor_fits_a_tablet_and_a_phone(watched, cutlery):
     page, (project, (photo, other)) = watched, cutlery
     sign_in(page)
+    page.set_viewport_size({"width": 1280, "height": 720})  # a laptop: the photo is all in view
+    open_image(page, project, photo)
+    p = photo_box(page)
+    assert p["y"] + p["height"] <= 720
     for width in (820, 390):
         page.set_viewport_size({"width": width, "height": 900})
         open_image(page, project, photo)

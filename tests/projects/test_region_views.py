@@ -184,3 +184,20 @@ def test_the_editor_partial_without_autosave_has_the_pages_save_button():
     assert ">Save to training images</button>" in html
     assert "Next image" not in html
     assert '"left": 0.5' in html and "data-proposals-url" not in html
+
+
+def test_a_negative_tag_or_another_projects_tag_marks_no_region(alice_client, od, photo, alice):
+    negative = services.tag_create(project=od, name="Nothing", type=Tag.Type.NEGATIVE)
+    elsewhere = ProjectFactory(owner=alice, resource=od.resource, domain_id=GENERAL_DETECTION.id)
+    theirs = services.tag_create(project=elsewhere, name="fork")
+    box = {"left": 0.1, "top": 0.1, "width": 0.2, "height": 0.2}
+    for entry, message in [
+        ({"tag_id": str(negative.id), "tag_name": "Nothing"}, "Negative"),
+        ({"tag_id": None, "tag_name": "nothing"}, "Negative"),  # by name, any case
+        ({"tag_id": str(theirs.id), "tag_name": "fork"}, "not in the project"),
+    ]:
+        response = _post(alice_client, photo, [{**entry, **box}])
+        assert response.status_code == 400
+        assert message in response.json()["error"]
+    assert not Region.objects.exists()
+    assert not Tag.objects.filter(project=od, name="fork").exists()
