@@ -4,12 +4,14 @@ and a summary."""
 
 from __future__ import annotations
 
+import csv
+import itertools
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -33,28 +35,44 @@ def azure_import_page(request: AuthedRequest) -> HttpResponse:
     picker = None
     status = 200
     if step == "import":
-        if listing is None or listing.status != AzureListing.Status.COMPLETED:
-            messages.error(request, "Not started: list the account's projects first.")
-            status = 400
-        else:
-            picker = AzureProjectsForm(request.POST, listed=listing.projects)
-            if picker.is_valid():
-                try:
-                    job = azure_listing.azure_import_start_from_listing(
-                        owner=request.user,
-                        listing_id=listing.id,
-                        project_ids=picker.cleaned_data["projects"],
-                    )
-                except (ValidationError, ValueError) as exc:
-                    messages.error(request, "Not started: " + "; ".join(_messages(exc)))
-                    status = 409
-                else:
-                    request.session.pop(SESSION_KEY, None)
-                    return redirect("projects:azure_import_job", job.id)
-            else:
-                status = 400
+        picker, status, job = _import(request, listing)
+        if job is not None:
+            request.session.pop(SESSION_KEY, None)
+            return redirect("projects:azure_import_job", job.id)
     form = AzureSourceForm(initial={"endpoint": listing.endpoint} if listing else None)
     return _page(request, form, listing, picker, status)
+
+
+def _import(
+    request: AuthedRequest, listing: AzureListing | None
+) -> tuple[AzureProjectsForm | None, int, AzureImport | None]:
+    """Start the import the picker asks for: (the picker, the page's status, the job)."""
+    if listing is None or listing.status != AzureListing.Status.COMPLETED:
+        messages.error(request, "Not started: list the account's projects first.")
+        return None, 400, None
+    picker = AzureProjectsForm(request.POST, listed=listing.projects)
+    if not picker.is_valid():
+        return picker, 400, None
+    shown = picker.cleaned_data["listing"]
+    if shown is not None and shown != listing.id:
+        messages.error(
+            request,
+            "Not started: the projects listed changed since that page was shown (another "
+            "endpoint or key was listed). Pick again from the projects below.",
+        )
+        # Nothing ticked: the user looks at this account's projects before importing any.
+        return AzureProjectsForm(initial={"projects": []}, listed=listing.projects), 409, None
+    try:
+        job = azure_listing.azure_import_start_from_listing(
+            owner=request.user,
+            listing_id=listing.id,
+            project_ids=picker.cleaned_data["projects"],
+            remove_missing=picker.cleaned_data["remove_missing"],
+        )
+    except (ValidationError, ValueError) as exc:
+        messages.error(request, "Not started: " + "; ".join(_messages(exc)))
+        return picker, 409, None
+    return picker, 302, job
 
 
 def _list(request: AuthedRequest) -> HttpResponse:
@@ -107,10 +125,24 @@ def _page(
             "form": form,
             "listing": listing,
             "picker": picker,
+            "picked": _picked(request, listing, picker),
             "jobs": AzureImport.objects.filter(owner=request.user)[:10],
         },
         status=status,
     )
+
+
+def _picked(
+    request: AuthedRequest, listing: AzureListing | None, picker: AzureProjectsForm | None
+) -> set[str]:
+    """The projects ticked on the page: all of a fresh listing's, else those the user sent."""
+    if listing is None or picker is None:
+        return set()
+    if picker.is_bound:
+        return set(request.POST.getlist("projects"))
+    if "projects" in picker.initial:
+        return set(picker.initial["projects"])
+    return {str(p["id"]) for p in listing.projects}
 
 
 @login_required
@@ -137,4 +169,40 @@ def azure_import_job(request: AuthedRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job(request, job_id)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse(job.progress())
-    return render(request, "projects/azure_import_job.html", {"job": job, **job.progress()})
+    ids = selectors.azure_id_changes(job) if not job.is_active else None
+    return render(
+        request, "projects/azure_import_job.html", {"job": job, "ids": ids, **job.progress()}
+    )
+
+
+def _cell(text: str) -> str:
+    # A name from the source opened in a spreadsheet must stay text, not run as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    """A file-like object whose writes come back: csv.writer rows, streamed."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def azure_import_ids(request: AuthedRequest, job_id: uuid.UUID) -> StreamingHttpResponse:
+    """The import's old → new id map as CSV: every project, tag and image it brought, with the
+    id it has at the source and here."""
+    job = _job(request, job_id)
+    writer = csv.writer(_Echo())
+    rows = (
+        writer.writerow(
+            [row.kind, _cell(row.name), row.source_id, row.local_id, "yes" if row.kept else "no"]
+        )
+        for row in selectors.azure_id_map(job)
+    )
+    header = writer.writerow(["kind", "name", "azure_id", "id_here", "kept"])
+    response = StreamingHttpResponse(
+        itertools.chain([header], rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="azure-import-{job.id}-ids.csv"'
+    return response

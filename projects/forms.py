@@ -376,6 +376,15 @@ class AzureSourceForm(forms.Form):
 
 class AzureProjectsForm(forms.Form):
     projects = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
+    # The listing the page showed: a pick made from another listing's page (another tab, an
+    # endpoint listed meanwhile) must not import from the account listed now.
+    listing = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    remove_missing = forms.BooleanField(
+        required=False,
+        label="Remove here what was removed in Azure",
+        help_text="Images and tags an earlier import brought that Azure no longer has are "
+        "removed here too. Unticked, they stay here and the summary counts them.",
+    )
 
     def __init__(self, *args: Any, listed: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -303,6 +303,9 @@ class AzureImport(ImportJob):
     trust_endpoint_host = models.BooleanField(default=False)
     key_encrypted = models.TextField(blank=True)
     project_ids = models.JSONField(default=list, help_text="Source project ids; [] = all")
+    # Asked for on the Import page: images an earlier import brought that the source no longer
+    # has are removed here too. Off by default: a re-import never deletes unasked.
+    remove_missing = models.BooleanField(default=False)
 
     class Meta(ImportJob.Meta):
         constraints = [one_active_per_owner("one_active_azure_import_per_owner")]
@@ -401,12 +404,17 @@ class AzureImportedProject(models.Model):
 
 
 class AzureImportedImage(models.Model):
-    """A source image already brought across: a resumed run skips it without downloading."""
+    """A source image already brought across, and the image it became here: a re-import
+    syncs that image's tags, boxes and metadata with the source's instead of downloading it.
+    `image` is null once the image is deleted here (the next import brings it back)."""
 
     imported_project = models.ForeignKey(
         AzureImportedProject, on_delete=models.CASCADE, related_name="images"
     )
     source_image_id = models.CharField(max_length=64)
+    image = models.ForeignKey(
+        Image, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [

@@ -4,7 +4,7 @@ anyone but the owner, so "another user gets 404" holds on every page by construc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypedDict, TypeVar, cast
@@ -17,6 +17,9 @@ from django_stubs_ext import WithAnnotations
 
 from projects.models import (
     ArchiveImport,
+    AzureImport,
+    AzureImportedImage,
+    AzureImportedProject,
     Image,
     ImageCount,
     ImageTag,
@@ -517,3 +520,61 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
 def archive_import_active(owner: UserLike) -> ArchiveImport | None:
     """The user's archive import that is queued or running, if any (one at a time)."""
     return ArchiveImport.objects.filter(owner_id=owner.pk, status__in=ArchiveImport.ACTIVE).first()
+
+
+@dataclass(frozen=True)
+class MovedId:
+    """One row of an Azure import's old → new id map."""
+
+    kind: str  # "project", "tag" or "image"
+    name: str
+    source_id: str
+    local_id: str
+
+    @property
+    def kept(self) -> bool:
+        return self.source_id.lower() == self.local_id
+
+
+def azure_id_map(job: AzureImport) -> Iterator[MovedId]:
+    """The ids of the projects an import brought: each project's, its tags' and its images',
+    as at the source and here (the same where the source's was free here). Read from the
+    links, so a later import of the same projects shows here too."""
+    source_ids = [str(p["source_id"]) for p in (job.summary or {}).get("projects", [])]
+    links = AzureImportedProject.objects.filter(
+        owner_id=job.owner_id, endpoint=job.endpoint, source_project_id__in=source_ids
+    ).select_related("project")
+    for link in links.order_by("project__name", "pk"):
+        yield MovedId("project", link.project.name, link.source_project_id, str(link.project_id))
+        names = dict(Tag.objects.filter(project=link.project_id).values_list("id", "name"))
+        for source_id, local_id in sorted(link.tag_map.items(), key=lambda pair: pair[0]):
+            name = names.get(uuid.UUID(local_id))
+            if name is not None:
+                yield MovedId("tag", name, source_id, local_id)
+        images = (
+            AzureImportedImage.objects.filter(imported_project=link, image__isnull=False)
+            .order_by("source_image_id")
+            .values_list("source_image_id", "image_id")
+        )
+        for source_id, image_id in images.iterator(chunk_size=2000):
+            yield MovedId("image", "", source_id, str(image_id))
+
+
+@dataclass(frozen=True)
+class IdChanges:
+    total: int  # ids in the map
+    changed: list[MovedId]  # the first `shown` that could not be kept
+    changed_count: int
+
+
+def azure_id_changes(job: AzureImport, *, shown: int = 50) -> IdChanges:
+    """How many of an import's ids were kept, and the first of those that were not."""
+    total, count = 0, 0
+    changed: list[MovedId] = []
+    for row in azure_id_map(job):
+        total += 1
+        if not row.kept:
+            count += 1
+            if len(changed) < shown:
+                changed.append(row)
+    return IdChanges(total, changed, count)

@@ -44,6 +44,7 @@ azure_urls: list[
 ] = [  # import/azure/: projects copied from a Custom Vision account
     path("", azure_views.azure_import_page, name="azure_import"),
     path("<uuid:job_id>/", azure_views.azure_import_job, name="azure_import_job"),
+    path("<uuid:job_id>/ids.csv", azure_views.azure_import_ids, name="azure_import_ids"),
     path(
         "listings/<uuid:listing_id>/", azure_views.azure_listing_state, name="azure_listing_state"
     ),

@@ -16,7 +16,7 @@ Plain Python (no Django). Every request goes through the SSRF-safe fetcher (`cor
 Calls are the documented v3.3 ones, which Azure and this server both answer:
 GetProjects, GetDomain, GetTags, GetTaggedImages / GetUntaggedImages (paged with `take` ≤ 256
 and `skip`; an object-detection project's images come with their `regions`), their counts,
-and GetIterations.
+GetImagesByIds and GetIterations.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from core.urlfetch import FetchError, Network, fetch
 
 API = "customvision/v3.3/training"
 PAGE = 256  # the most Azure returns in one page
+BY_IDS = 64  # image ids asked for in one GetImagesByIds call (its URL stays short)
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_COUNT = 10_000_000  # images a project may report (Azure's own limit is 100,000)
 RETRIES = 5
@@ -174,6 +175,15 @@ class AzureTrainingSource:
             skip += len(page)
             if len(page) < PAGE:
                 return
+
+    def images_by_ids(self, project_id: str, image_ids: list[str]) -> list[SourceImage]:
+        """GetImagesByIds: those of `image_ids` the source has (it leaves out the others)."""
+        found: list[SourceImage] = []
+        for batch in chunks(image_ids, BY_IDS):
+            query = {"imageIds": ",".join(batch)}
+            page = _records(self._json(f"projects/{_id(project_id)}/images/id", query))
+            found += [_image(item) for item in page]
+        return found
 
     def image_bytes(self, uri: str) -> bytes:
         """An image's original file. Only a link on the endpoint's own origin gets the key."""

@@ -3,10 +3,16 @@ Training API (`projects.azure.client`).
 
 A job (`AzureImport`) runs in a Celery worker, or in the `importazure` command's own process
 with `--inline`. It is resumable and idempotent: each source project is linked to the local
-project it went into (`AzureImportedProject`), each source image to the fact that it came
-across (`AzureImportedImage`), and ingestion itself refuses a second copy of the same content.
-Running it again continues where it stopped. One image that fails is listed with its reason;
-the job goes on.
+project it went into (`AzureImportedProject`, with its tags' map), each source image to the
+image it became (`AzureImportedImage`), and ingestion itself refuses a second copy of the same
+content. Running it again continues where it stopped and syncs (`_Sync`): images here take the
+source's current tags, boxes and metadata, new tags and images arrive, and what the source
+removed is counted, and removed here only when the job asks. One image that fails is listed
+with its reason; the job goes on.
+
+Ids: projects, tags and images keep the source's (Azure's GUIDs) wherever no row here has it,
+so clients that stored them keep working; one taken (by anyone: which owner is never looked
+at) gets a new id, and the job page's old → new map (`selectors.azure_id_map`) says so.
 
 Where it may reach: the endpoint (a base URL) and image links follow the URL fetcher's
 public-address rule unless the operator allows a network, or the operator's own command named
@@ -29,6 +35,7 @@ import logging
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -62,21 +69,24 @@ from projects.domains import (
     OBJECT_DETECTION,
     Domain,
 )
+from projects.metadata import metadata_clean
 from projects.models import (
     AzureImport,
     AzureImportedImage,
     AzureImportedProject,
     Image,
+    ImageTag,
     Project,
+    Region,
     Resource,
     Tag,
 )
-from projects.services.images import ImageUpload, images_create_each
+from projects.services.images import ImageUpload, images_create_each, images_delete
 from projects.services.jobs import AZURE_IMPORT
 from projects.services.projects import project_create
-from projects.services.regions import RegionBox, box_checked
+from projects.services.regions import RegionBox, box_checked, boxes_of, regions_replace
 from projects.services.resources import default_resource_name, resources_create_both
-from projects.services.tags import tag_create
+from projects.services.tags import tag_create, tag_delete
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +249,7 @@ class ImportArguments(TypedDict):
     key: str
     project_ids: NotRequired[Sequence[str]]
     trust_endpoint_host: NotRequired[bool]
+    remove_missing: NotRequired[bool]
 
 
 def azure_import_start(**arguments: Unpack[ImportArguments]) -> AzureImport:
@@ -255,12 +266,14 @@ def azure_import_create(
     key: str,
     project_ids: Sequence[str] = (),
     trust_endpoint_host: bool = False,
+    remove_missing: bool = False,
 ) -> AzureImport:
     """The job, not queued: `azure_import_start` queues it, `importazure --inline` runs it.
 
     One import per user at a time (the database holds it, against two requests at once): one
     account's hours of downloads must not take every import worker from everyone else.
-    `trust_endpoint_host` is the operator's command's (see `source_for`)."""
+    `trust_endpoint_host` is the operator's command's (see `source_for`). `remove_missing`:
+    images an earlier import brought that the source no longer has are removed here too."""
     base = endpoint_check(endpoint, trust_endpoint_host=trust_endpoint_host)
     source_for(base, key)  # the key's shape
     jobs.sweep(AZURE_IMPORT, among=AzureImport.objects.filter(owner=owner))
@@ -274,6 +287,7 @@ def azure_import_create(
                 trust_endpoint_host=trust_endpoint_host,
                 key_encrypted=secrets.encrypt(key.strip()),
                 project_ids=[str(p) for p in project_ids],
+                remove_missing=remove_missing,
                 phase="Waiting for a worker",
             )
     except IntegrityError:
@@ -408,9 +422,25 @@ def _run(run: _Run, on_progress: Callable[[AzureImport], None] | None) -> None:
         _import_project(run, project, tagged, untagged, report)
 
 
+def _free_id(model: type[Project] | type[Tag], source_id: str) -> uuid.UUID | None:
+    """The source's id, to keep, when it is a UUID no row of `model` has (anyone's: ids are
+    global); None gives a new one. Which owner holds a taken id is never looked at or said."""
+    kept = _uuid(source_id)
+    if kept is None or model.objects.filter(pk=kept).exists():
+        return None
+    return kept
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)[:100])
+    except ValueError:
+        return None
+
+
 def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedProject | None:
-    """The local project a source project goes into (made on its first run), or None when it
-    can't come across (the summary says why)."""
+    """The local project a source project goes into (made on its first run, with the source's
+    id where it is free here), or None when it can't come across (the summary says why)."""
     job, name = run.job, str(source_project.get("name", ""))
     link = AzureImportedProject.objects.filter(
         owner=job.owner, endpoint=job.endpoint, source_project_id=str(source_project["id"])
@@ -433,6 +463,7 @@ def _local_project(run: _Run, source_project: dict[str, Any]) -> AzureImportedPr
             description=str(source_project.get("description") or ""),
             classification_type=kind.classification_type,
             domain_id=kind.domain.id,
+            id=_free_id(Project, str(source_project["id"])),
         )
         return AzureImportedProject.objects.create(
             owner=job.owner,
@@ -451,28 +482,54 @@ def _training_resource(owner: User) -> Resource:
 
 
 def _tags(link: AzureImportedProject, source_tags: list[dict[str, Any]]) -> dict[str, str]:
-    """Source tag id → local tag id, creating what is missing (matched by name)."""
+    """Source tag id → local tag id, creating what is missing with the source's id where it is
+    free here. A tag an earlier run brought is found by its id (a tag renamed at the source
+    is renamed here, when the name is free); a tag made here, by its name."""
     project = link.project
-    existing = {t.name.lower(): t for t in Tag.objects.filter(project=project)}
+    local = {t.id: t for t in Tag.objects.filter(project=project)}
+    existing = {t.name.lower(): t for t in local.values()}
     negative = next((t for t in existing.values() if t.type == Tag.Type.NEGATIVE), None)
     mapping: dict[str, str] = dict(link.tag_map)
     for item in source_tags:
         name = str(item.get("name") or "").strip()
+        description = str(item.get("description") or "")
         type_ = Tag.Type.NEGATIVE if item.get("type") == "Negative" else Tag.Type.REGULAR
-        tag = existing.get(name.lower())
+        known = _uuid(mapping.get(str(item["id"]), ""))
+        tag = local.get(known) if known else None
+        if tag is not None:
+            _tag_follow(tag, name, description, existing)
+        else:
+            tag = existing.get(name.lower())
         if tag is None and type_ == Tag.Type.NEGATIVE and negative is not None:
             tag = negative
         if tag is None:
             tag = tag_create(
                 project=project,
                 name=name,
-                description=str(item.get("description") or ""),
+                description=description,
                 type=type_,
+                id=_free_id(Tag, str(item["id"])),
             )
-            existing[tag.name.lower()] = tag
+            existing[tag.name.lower()] = local[tag.id] = tag
         mapping[str(item["id"])] = str(tag.id)
     AzureImportedProject.objects.filter(pk=link.pk).update(tag_map=mapping)
     return mapping
+
+
+def _tag_follow(tag: Tag, name: str, description: str, existing: dict[str, Tag]) -> None:
+    """A tag brought earlier takes the source's current name (unless another tag here has it)
+    and description."""
+    fields: dict[str, str] = {}
+    if name and name != tag.name and existing.get(name.lower(), tag) == tag:
+        existing.pop(tag.name.lower(), None)
+        fields["name"] = existing_name = name[:256]
+        existing[existing_name.lower()] = tag
+    if description != tag.description:
+        fields["description"] = description
+    if fields:
+        Tag.objects.filter(pk=tag.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(tag, key, value)
 
 
 def _import_project(
@@ -482,37 +539,33 @@ def _import_project(
     untagged: int,
     report: Callable[[str], None],
 ) -> None:
-    source, name = run.source, str(source_project.get("name", ""))
-    source_id = str(source_project["id"])
+    name, source_id = str(source_project.get("name", "")), str(source_project["id"])
     report(f"{name}: project and tags")
     link = _local_project(run, source_project)
     if link is None:
         run.done += tagged + untagged  # nothing of it comes: the bar moves past it
         return
-    mapping = _tags(link, source.tags(source_id))
-    counts = {"imported": 0, "already_here": 0, "failed": 0, "regions": 0}
+    source_tags = run.source.tags(source_id)
+    mapping = _tags(link, source_tags)
+    sync = _Sync(run, link, name, mapping)
     for is_tagged, expected in ((True, tagged), (False, untagged)):
         try:
-            for page in source.images(source_id, tagged=is_tagged, expected=expected):
-                seen = set(
-                    AzureImportedImage.objects.filter(
-                        imported_project=link, source_image_id__in=[i.id for i in page]
-                    ).values_list("source_image_id", flat=True)
-                )
-                counts["already_here"] += len(seen)
-                run.done += len(seen)
-                for chunk in chunks([i for i in page if i.id not in seen], CHUNK):
-                    _import_chunk(run, link, name, chunk, mapping, counts)
-                    report(f"{name}: images ({run.done:,} of {run.job.images_total or '?'})")
+            for page in run.source.images(source_id, tagged=is_tagged, expected=expected):
+                sync.page(page)
+                report(f"{name}: images ({run.done:,} of {run.job.images_total or '?'})")
         except PagingOverrun as exc:
+            sync.complete = False  # not every image was seen: none counts as removed
             run.summary.notes.append(f"{name}: {exc.message}")
+    sync.removed_in_source()
+    sync.tags_removed_in_source({str(t["id"]) for t in source_tags})
     run.summary.projects.append(
         {
             "source_id": source_id,
             "name": name,
             "project_id": str(link.project_id),
+            "id_kept": str(link.project_id) == source_id.lower(),
             "source_images": {"tagged": tagged, "untagged": untagged},
-            **counts,
+            **sync.counts,
             "iterations": [
                 {
                     "name": str(i.get("name", "")),
@@ -520,7 +573,7 @@ def _import_project(
                     "trained": i.get("trainedAt"),
                     "published_as": i.get("publishName"),
                 }
-                for i in _iterations(source, source_id)
+                for i in _iterations(run.source, source_id)
             ],
         }
     )
@@ -548,7 +601,10 @@ def _boxes(image: SourceImage, mapping: dict[str, str]) -> list[RegionBox] | str
 
 
 def _download(
-    source: AzureTrainingSource, image: SourceImage, boxes: list[RegionBox] | str
+    source: AzureTrainingSource,
+    image: SourceImage,
+    boxes: list[RegionBox] | str,
+    image_id: uuid.UUID | None,
 ) -> ImageUpload:
     name = f"{image.id}.jpg"
     if isinstance(boxes, str):
@@ -561,37 +617,220 @@ def _download(
         raise  # the job's, not this image's
     except SourceError as exc:
         return ImageUpload(name=name, source_error=exc.message)
-    return ImageUpload(name=name, data=data, metadata=image.metadata, regions=boxes)
+    return ImageUpload(name=name, data=data, metadata=image.metadata, regions=boxes, id=image_id)
 
 
-def _import_chunk(
-    run: _Run,
-    link: AzureImportedProject,
-    project_name: str,
-    chunk: list[SourceImage],
-    mapping: dict[str, str],
-    counts: dict[str, int],
-) -> None:
-    detection = link.project.is_detection
-    boxes = [_boxes(i, mapping) if detection else [] for i in chunk]
-    with ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS) as pool:
-        uploads = list(pool.map(lambda i, b: _download(run.source, i, b), chunk, boxes))
-    entries = [
-        (upload, [mapping[t] for t in image.tag_ids if t in mapping])
-        for upload, image in zip(uploads, chunk, strict=True)
-    ]
-    results = images_create_each(project=link.project, entries=entries, source=Image.Source.AZURE)
-    brought = []
-    for image, upload, result in zip(chunk, uploads, results, strict=True):
-        if result.status.ok:
-            brought.append(AzureImportedImage(imported_project=link, source_image_id=image.id))
-            counts["imported" if result.status == "OK" else "already_here"] += 1
-            counts["regions"] += len(upload.regions)
-        else:
-            counts["failed"] += 1
-            run.fail_image(project_name, image.id, f"{result.status.value}: {result.message}")
-    AzureImportedImage.objects.bulk_create(brought, ignore_conflicts=True)
-    run.done += len(chunk)
+class _Sync:
+    """One project's images: those here already (linked by their source id) take the source's
+    current tags, boxes and metadata; new ones are downloaded (keeping the source's id where it
+    is free here); those the source no longer has are counted, and removed here only when the
+    job asks (`AzureImport.remove_missing`) and every source image was seen."""
+
+    def __init__(
+        self, run: _Run, link: AzureImportedProject, name: str, mapping: dict[str, str]
+    ) -> None:
+        self.run, self.link, self.name, self.mapping = run, link, name, mapping
+        self.project = link.project
+        self.tags = {t.id: t for t in Tag.objects.filter(project=self.project)}
+        self.seen: set[str] = set()
+        self.complete = True
+        self.counts = dict.fromkeys(
+            ("added", "updated", "unchanged", "removed_in_source", "removed_here", "failed"), 0
+        )
+        self.counts["regions"] = 0
+
+    def page(self, page: list[SourceImage]) -> None:
+        self.seen.update(i.id for i in page)
+        linked = dict(
+            AzureImportedImage.objects.filter(
+                imported_project=self.link,
+                source_image_id__in=[i.id for i in page],
+                image__isnull=False,
+                image__removed_at__isnull=True,
+            ).values_list("source_image_id", "image_id")
+        )
+        here = [i for i in page if i.id in linked]
+        if here:
+            self._sync(here, linked)
+        for chunk in chunks([i for i in page if i.id not in linked], CHUNK):
+            self._import_chunk(chunk)
+
+    # --- images here already --------------------------------------------------------------
+
+    def _sync(self, images: list[SourceImage], linked: dict[str, uuid.UUID]) -> None:
+        ids = [linked[i.id] for i in images]
+        local = {i.id: i for i in Image.objects.filter(pk__in=ids)}
+        tags_now: dict[uuid.UUID, set[uuid.UUID]] = {i: set() for i in ids}
+        for image_id, tag_id in ImageTag.objects.filter(image_id__in=ids).values_list(
+            "image_id", "tag_id"
+        ):
+            tags_now[image_id].add(tag_id)
+        boxes_now = _region_keys(ids) if self.project.is_detection else {}
+        for source in images:
+            image = local[linked[source.id]]
+            try:
+                changed = self._sync_one(source, image, tags_now[image.id], boxes_now)
+            except ValidationError as exc:
+                self.counts["failed"] += 1
+                self.run.fail_image(self.name, source.id, " ".join(exc.messages))
+                continue
+            self.counts["updated" if changed else "unchanged"] += 1
+        self.run.done += len(images)
+
+    def _sync_one(
+        self,
+        source: SourceImage,
+        image: Image,
+        tags_now: set[uuid.UUID],
+        boxes_now: dict[uuid.UUID, Counter[tuple[object, ...]]],
+    ) -> bool:
+        metadata = metadata_clean(source.metadata)
+        changed = False
+        with transaction.atomic():
+            if metadata != image.metadata:
+                Image.objects.filter(pk=image.pk).update(metadata=metadata)
+                changed = True
+            if self.project.is_detection:
+                boxes = _boxes(source, self.mapping)
+                if isinstance(boxes, str):
+                    raise ValidationError(boxes)
+                wanted = Counter(_key(uuid.UUID(str(t)), box) for t, *box in boxes)
+                if wanted != boxes_now.get(image.id, Counter()):
+                    regions_replace(image=image, boxes=boxes_of(boxes, self.tags))
+                    changed = True
+            else:
+                wanted_tags = {
+                    uuid.UUID(self.mapping[t]) for t in source.tag_ids if t in self.mapping
+                }
+                if wanted_tags != tags_now:
+                    ImageTag.objects.filter(image=image).exclude(tag_id__in=wanted_tags).delete()
+                    ImageTag.objects.bulk_create(
+                        [ImageTag(image=image, tag_id=t) for t in wanted_tags - tags_now]
+                    )
+                    Image.objects.filter(pk=image.pk).update(tagged=bool(wanted_tags))
+                    changed = True
+        return changed
+
+    # --- new images -----------------------------------------------------------------------
+
+    def _import_chunk(self, chunk: list[SourceImage]) -> None:
+        run, mapping = self.run, self.mapping
+        boxes = [_boxes(i, mapping) if self.project.is_detection else [] for i in chunk]
+        wanted = {i.id: _uuid(i.id) for i in chunk}
+        taken = set(
+            Image.objects.filter(pk__in=[u for u in wanted.values() if u]).values_list(
+                "pk", flat=True
+            )
+        )
+        ids = [None if wanted[i.id] in taken else wanted[i.id] for i in chunk]
+        with ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS) as pool:
+            uploads = list(
+                pool.map(lambda i, b, u: _download(run.source, i, b, u), chunk, boxes, ids)
+            )
+        entries = [
+            (upload, [mapping[t] for t in image.tag_ids if t in mapping])
+            for upload, image in zip(uploads, chunk, strict=True)
+        ]
+        results = images_create_each(
+            project=self.project, entries=entries, source=Image.Source.AZURE
+        )
+        brought = []
+        for image, upload, result in zip(chunk, uploads, results, strict=True):
+            if result.status.ok and result.image is not None:
+                brought.append(
+                    AzureImportedImage(
+                        imported_project=self.link, source_image_id=image.id, image=result.image
+                    )
+                )
+                # A duplicate of an image here (a run that stopped between storing an image
+                # and noting it) is that image, unchanged.
+                self.counts["added" if result.status == "OK" else "unchanged"] += 1
+                self.counts["regions"] += len(upload.regions)
+            else:
+                self.counts["failed"] += 1
+                run.fail_image(self.name, image.id, f"{result.status.value}: {result.message}")
+        AzureImportedImage.objects.bulk_create(
+            brought,
+            update_conflicts=True,
+            unique_fields=["imported_project", "source_image_id"],
+            update_fields=["image"],
+        )
+        run.done += len(chunk)
+
+    # --- images the source no longer has --------------------------------------------------
+
+    def removed_in_source(self) -> None:
+        links = AzureImportedImage.objects.filter(
+            imported_project=self.link, image__isnull=False, image__removed_at__isnull=True
+        ).values_list("pk", "source_image_id", "image_id")
+        # Compared here, not in SQL: `seen` may hold more ids than a query may carry.
+        gone = {
+            source_id: (pk, image_id)
+            for pk, source_id, image_id in links.iterator(chunk_size=2000)
+            if source_id not in self.seen
+        }
+        if gone:
+            gone = self._confirmed_gone(gone)
+        self.counts["removed_in_source"] = len(gone)
+        if not gone or not self.run.job.remove_missing:
+            return
+        if not self.complete:
+            self.run.summary.notes.append(
+                f"{self.name}: images removed in Azure were not removed here, because not "
+                "every image of the project could be read."
+            )
+            return
+        with transaction.atomic():
+            removed = images_delete(
+                project=self.project, image_ids=[image_id for _pk, image_id in gone.values()]
+            )
+            AzureImportedImage.objects.filter(pk__in=[pk for pk, _i in gone.values()]).delete()
+        self.counts["removed_here"] = removed
+
+    def tags_removed_in_source(self, source_ids: set[str]) -> None:
+        """Tags an earlier import brought that the source no longer has: counted, and deleted
+        here with the images' when the job asks (their images here lost them in the sync)."""
+        gone = {s: t for s, t in self.mapping.items() if s not in source_ids}
+        still = {t for s, t in self.mapping.items() if s in source_ids}
+        tags = Tag.objects.filter(
+            project=self.project, id__in=[t for t in gone.values() if t not in still]
+        )
+        self.counts["tags_removed_in_source"] = len(gone)
+        if not gone or not self.run.job.remove_missing or not self.complete:
+            return
+        for tag in tags:
+            tag_delete(tag=tag)
+        kept = {s: t for s, t in self.mapping.items() if s in source_ids}
+        AzureImportedProject.objects.filter(pk=self.link.pk).update(tag_map=kept)
+
+    def _confirmed_gone(self, gone: dict[str, tuple[int, Any]]) -> dict[str, tuple[int, Any]]:
+        """Those of `gone` the source says it has not: an image re-tagged while its lists were
+        read can slip between the tagged and the untagged pages, and must not be removed."""
+        try:
+            still = self.run.source.images_by_ids(str(self.link.source_project_id), list(gone))
+        except TimeLimitReached:
+            raise
+        except SourceError:
+            self.complete = False  # unconfirmed: counted, never removed
+            return gone
+        for image in still:
+            gone.pop(image.id, None)
+        return gone
+
+
+def _key(tag_id: uuid.UUID, box: Sequence[float]) -> tuple[object, ...]:
+    # Equal to a millionth of the image, as the regions service compares boxes.
+    return (tag_id, *(round(v, 6) for v in box))
+
+
+def _region_keys(image_ids: list[uuid.UUID]) -> dict[uuid.UUID, Counter[tuple[object, ...]]]:
+    found: dict[uuid.UUID, Counter[tuple[object, ...]]] = {}
+    rows = Region.objects.filter(image_id__in=image_ids).values_list(
+        "image_id", "tag_id", "left", "top", "width", "height"
+    )
+    for image_id, tag_id, *box in rows:
+        found.setdefault(image_id, Counter())[_key(tag_id, box)] += 1
+    return found
 
 
 def azure_imports_fail_stale() -> int:

@@ -143,7 +143,11 @@ def _messages(exc: Exception) -> list[str]:
 
 
 def azure_import_start_from_listing(
-    *, owner: User, listing_id: uuid.UUID | str, project_ids: Sequence[str]
+    *,
+    owner: User,
+    listing_id: uuid.UUID | str,
+    project_ids: Sequence[str],
+    remove_missing: bool = False,
 ) -> AzureImport:
     """Queue an import of projects the user listed: only the owner's own completed listing
     counts, with its endpoint and key; the listing is then forgotten."""
@@ -161,6 +165,7 @@ def azure_import_start_from_listing(
             endpoint=listing.endpoint,
             key=secrets.decrypt(listing.key_encrypted),
             project_ids=project_ids,
+            remove_missing=remove_missing,
         )
         listing.delete()
     return job

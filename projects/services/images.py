@@ -43,6 +43,9 @@ class ImageUpload:
     metadata: Mapping[str, str] | None = None  # this image's own, over the batch's
     # Its regions in an object-detection project, which are then its tags (see `images_create`).
     regions: Sequence[RegionBox] = ()
+    # The new image's id when it must be this one (an import keeping the source's; the caller
+    # checked it is free). A duplicate of an image already here keeps that image's.
+    id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,7 @@ def _store(
     try:
         with storage.saved(files) as (file_name, thumbnail_name), transaction.atomic():
             image = Image.objects.create(
+                id=upload.id or uuid.uuid4(),
                 project=project,
                 file=file_name,
                 thumbnail=thumbnail_name,

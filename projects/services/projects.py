@@ -80,7 +80,10 @@ def project_create(
     classification_type: str = Project.ClassificationType.MULTICLASS,
     domain_id: uuid.UUID = GENERAL.id,
     target_export_platforms: Sequence[str] = (),
+    id: uuid.UUID | None = None,
 ) -> Project:
+    """A new project; `id` is for imports that keep the source's (the caller checked it is
+    free)."""
     _validate(
         owner=owner,
         resource=resource,
@@ -90,6 +93,7 @@ def project_create(
     )
     platforms = _export_platforms(target_export_platforms, domain_id)
     return Project.objects.create(
+        id=id or uuid.uuid4(),
         target_export_platforms=platforms,
         owner=owner,
         resource=resource,

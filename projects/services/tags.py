@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -51,8 +52,14 @@ def _check_negative(project: Project, type_: str, *, exclude: Tag | None = None)
 
 
 def tag_create(
-    *, project: Project, name: str, description: str = "", type: str = Tag.Type.REGULAR
+    *,
+    project: Project,
+    name: str,
+    description: str = "",
+    type: str = Tag.Type.REGULAR,
+    id: uuid.UUID | None = None,
 ) -> Tag:
+    """A new tag; `id` is for imports that keep the source's (the caller checked it is free)."""
     name = _clean_name(name)
     _check_unique(project, name)
     _check_negative(project, type)
@@ -63,7 +70,11 @@ def tag_create(
     try:
         with transaction.atomic():
             return Tag.objects.create(
-                project=project, name=name, description=description_checked(description), type=type
+                id=id or uuid.uuid4(),
+                project=project,
+                name=name,
+                description=description_checked(description),
+                type=type,
             )
     except IntegrityError:  # lost a race with an identical create
         raise ValidationError({"name": f"The project already has a tag named {name!r}."}) from None

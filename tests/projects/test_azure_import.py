@@ -4,6 +4,7 @@ projects across, is interrupted, resumes, and the counts match tag by tag."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -48,7 +50,14 @@ TOTAL = 300 + 12 + 10  # Fruit, Menu, Cutlery
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
     """A second instance of this server, on its own SQLite file, with two projects."""
-    data = tmp_path_factory.mktemp("azure-source")
+    with source_instance(tmp_path_factory.mktemp("azure-source")) as (url, key):
+        yield SimpleNamespace(url=url, key=key, **fill(url, key))
+
+
+@contextlib.contextmanager
+def source_instance(data: Path) -> Iterator[tuple[str, str]]:
+    """A second instance of this server (the "Azure" of a move), on its own SQLite file in
+    `data`: its URL and a training key."""
     env = {
         **os.environ,
         "CV_DATA_DIR": str(data),
@@ -78,7 +87,7 @@ def azure(tmp_path_factory):
         )
     )["key"]
     with portal_process(env, data / "server.log") as (url, _port):
-        yield SimpleNamespace(url=url, key=key, **fill(url, key))
+        yield url, key
 
 
 def fill(url: str, key: str) -> dict:
@@ -216,8 +225,8 @@ def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice,
     second = AzureImport.objects.exclude(pk=first.pk).get()
     assert second.status == "Completed" and second.images_done == second.images_total == TOTAL
     done = {p["name"]: p for p in second.summary["projects"]}
-    assert sum(p["already_here"] for p in done.values()) == brought
-    assert sum(p["imported"] for p in done.values()) == TOTAL - brought
+    assert sum(p["unchanged"] for p in done.values()) == brought
+    assert sum(p["added"] for p in done.values()) == TOTAL - brought
     assert done["Fruit"]["source_images"] == {"tagged": 260, "untagged": 40}
     assert "Fruit: " in output and "Menu: " in output
     fruit = Project.objects.get(owner=alice, name="Fruit")
@@ -241,7 +250,7 @@ def test_an_interrupted_import_resumes_and_every_tag_count_matches(azure, alice,
 
     # A third run finds everything here.
     again = run_import(azure)
-    assert "Fruit: 0 imported, 300 already here" in again
+    assert "Fruit: 0 added, 0 updated, 300 unchanged, 0 removed in source" in again
     assert Image.objects.filter(project__owner=alice).count() == TOTAL
 
     # Training there works.
@@ -334,7 +343,8 @@ def test_the_import_page_lists_picks_and_shows_progress_and_summary(
 
     wrong = list_projects("0" * 32)
     assert b"refused the training key" in wrong.content
-    assert b"Import selected projects" not in wrong.content
+    assert b'type="checkbox"' not in wrong.content  # nothing to pick: Import is disabled
+    assert b'disabled aria-describedby="listing-failed-help">Import selected' in wrong.content
     assert alice_client.get(url).content.count(b"refused the training key") == 0  # shown once
     listed = list_projects(azure.key)
     text = listed.content.decode()
@@ -433,9 +443,11 @@ def test_an_image_that_fails_is_listed_and_the_rest_come_across(alice, azure, mo
     assert job.summary["failure_count"] == 1
     [failure] = job.summary["failures"]
     assert failure["project"] == "Menu" and "HTTP 500" in failure["reason"]
-    assert "Menu: 11 imported, 0 already here, 1 failed" in output
+    assert "Menu: 11 added, 0 updated, 0 unchanged, 0 removed in source, 1 failed" in output
     monkeypatch.setattr(AzureTrainingSource, "image_bytes", real)
-    assert "Menu: 1 imported, 11 already here, 0 failed" in run_import(azure, project=[azure.menu])
+    assert "Menu: 1 added, 0 updated, 11 unchanged, 0 removed in source, 0 failed" in run_import(
+        azure, project=[azure.menu]
+    )
 
 
 def test_the_client_retries_busy_answers_with_backoff_and_not_refusals(monkeypatch):
@@ -525,8 +537,8 @@ def test_a_detection_project_arrives_with_its_domain_and_every_box(azure, alice)
     job = AzureImport.objects.get()
     assert job.status == "Completed", job.error
     [done] = job.summary["projects"]
-    assert (done["imported"], done["failed"], done["regions"]) == (10, 0, 10)
-    assert "Cutlery: 10 imported with 10 boxes" in output
+    assert (done["added"], done["failed"], done["regions"]) == (10, 0, 10)
+    assert "Cutlery: 10 added with 10 boxes" in output
     assert not job.summary["skipped"] and not job.summary["notes"]
     cutlery = Project.objects.get(owner=alice, name="Cutlery")
     assert cutlery.is_detection and str(cutlery.domain_id) == LOGO

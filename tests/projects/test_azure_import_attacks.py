@@ -434,7 +434,9 @@ def test_a_failed_listing_for_a_new_endpoint_forgets_the_old_projects(
         alice_client, django_capture_on_commit_callbacks, f"http://127.0.0.1:{banner}"
     )
     text = page.content.decode()
-    assert "Garden" not in text and "Import selected projects" not in text
+    assert "Garden" not in text and 'type="checkbox"' not in text
+    # Import is there, disabled: nothing of the previous account can be picked.
+    assert text.count("Import selected projects") == text.count("disabled aria-describedby") == 1
     url = reverse("projects:azure_import")
     with django_capture_on_commit_callbacks(execute=False):
         alice_client.post(url, {"step": "import", "projects": [PROJECT]})

@@ -15,12 +15,14 @@ from projects.models import AzureImport
 from projects.services import azure_import
 
 KEY_VARIABLE = "CUSTOM_VISION_TRAINING_KEY"
+NEW_ID = " (a new id here: the source's could not be kept)"
 
 
 class Command(BaseCommand):
     help = (
         "Import projects, tags and tagged and untagged images from an Azure Custom Vision "
-        "training resource. Run it again to continue an interrupted import: nothing is copied "
+        "training resource, keeping their Azure ids where they are free here. Run it again to "
+        "continue an interrupted import or to sync what changed in Azure: nothing is copied "
         "twice."
     )
 
@@ -40,6 +42,12 @@ class Command(BaseCommand):
         which.add_argument("--all", action="store_true", help="every project of the account")
         add_owner_arguments(parser, help="username of the local owner")
         parser.add_argument(
+            "--remove-missing",
+            action="store_true",
+            help="remove here the images and tags an earlier import brought that the source no "
+            "longer has (without it they are only counted)",
+        )
+        parser.add_argument(
             "--inline",
             action="store_true",
             help="run in this process instead of a worker (no worker needed)",
@@ -58,6 +66,7 @@ class Command(BaseCommand):
             # The operator names the endpoint: its host may be private or loopback (a second
             # instance on the same network). Image links elsewhere keep the public-only rule.
             "trust_endpoint_host": True,
+            "remove_missing": options["remove_missing"],
         }
         try:
             if options["inline"]:
@@ -111,11 +120,20 @@ class Command(BaseCommand):
         for project in summary.get("projects", []):
             source = project["source_images"]
             boxes = f" with {project['regions']:,} boxes" if project.get("regions") else ""
+            removed = (
+                f" ({project['removed_here']:,} removed here)"
+                if project.get("removed_here")
+                else ""
+            )
+            gone = project.get("tags_removed_in_source", 0)
+            tags = f" (and {gone:,} tag{'s' if gone != 1 else ''})" if gone else ""
             self.stdout.write(
-                f"{project['name']}: {project['imported']:,} imported{boxes}, "
-                f"{project['already_here']:,} already here, {project['failed']:,} failed "
-                f"(the source has {source['tagged']:,} tagged and {source['untagged']:,} "
-                f"untagged) → project {project['project_id']}"
+                f"{project['name']}: {project['added']:,} added{boxes}, "
+                f"{project['updated']:,} updated, {project['unchanged']:,} unchanged, "
+                f"{project['removed_in_source']:,} removed in source{removed}{tags}, "
+                f"{project['failed']:,} failed (the source has {source['tagged']:,} tagged and "
+                f"{source['untagged']:,} untagged) → project {project['project_id']}"
+                f"{'' if project.get('id_kept', True) else NEW_ID}"
             )
             for iteration in project["iterations"]:
                 self.stdout.write(
