@@ -34,15 +34,20 @@
   // revoked once its image has loaded; only the first PREVIEW_MAX, then "and N more".
   var PREVIEW_MAX = 24;
   var previews = document.getElementById("upload-previews");
+  var previewUrls = [];
 
   function showPreviews() {
     if (!previews) return;
+    // A new choice: the last one's URLs go, loaded or not (revoking twice is harmless).
+    previewUrls.forEach(function (u) { URL.revokeObjectURL(u); });
+    previewUrls = [];
     previews.textContent = "";
     var chosen = Array.prototype.slice.call(files.files);
     chosen.slice(0, PREVIEW_MAX).forEach(function (f) {
       var li = document.createElement("li");
       var img = document.createElement("img");
       var url = URL.createObjectURL(f);
+      previewUrls.push(url);
       img.alt = "";  // the file's name below says what it is
       img.addEventListener("load", function () { URL.revokeObjectURL(url); });
       img.addEventListener("error", function () { URL.revokeObjectURL(url); li.classList.add("unreadable"); });
