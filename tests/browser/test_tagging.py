@@ -86,7 +86,7 @@ def _tag_the_focused_image_by_number(page):
     assert focused_tile_index(page) == 0
     page.keyboard.press("1")
     expect(tile(page, 0).locator(".chip")).to_have_text(["Alder"])
-    expect(page.locator("#shortcut-status")).to_have_text("Tagged 1 image(s) 'Alder'.")
+    expect(page.locator("#shortcut-status")).to_have_text("Tagged 1 image 'Alder'.")
     expect(page.locator('[data-tag-count="Alder"]')).to_have_text("4")
     expect(page.locator('[data-count="untagged"]')).to_have_text("4")
 
@@ -169,7 +169,7 @@ def _untag_all_matching_across_pages(page, shot, project, health, monkeypatch):
     page.locator("#bulk-tag").fill("Alder")
     shot(page, "tagging-04-select-all-matching")
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Removed 'Alder' from 5 image(s).")).to_be_visible()
+    expect(page.get_by_text("Removed 'Alder' from 5 images.")).to_be_visible()
     expect(page.locator('[data-tag-count="Alder"]')).to_have_text("0")
     expect(page.locator('[data-tag-count="Birch"]')).to_have_text("4")
     assert Image.objects.filter(project=project, tags__name="Alder").count() == 0
@@ -195,7 +195,7 @@ def _tag_from_untagged_then_delete_the_rest(page, project, health):
     page.locator("#bulk-action").select_option("delete")
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Deleted 5 image(s).")).to_be_visible()
+    expect(page.get_by_text("Deleted 5 images.")).to_be_visible()
     assert Image.objects.filter(project=project).count() == 5
     assert Image.objects.filter(project=project, tags__name="Birch").count() == 5
     expect(health.locator('[data-health="too-few"]')).to_have_count(0)
