@@ -212,3 +212,33 @@ def _health_and_shortcuts_at_phone_width(page, shot, project):
     expect(page.locator("#dataset-health table")).to_be_visible()
     shot(page, "tagging-07-phone-details")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_the_negative_tag_never_breaks_mid_word_in_the_sidebar(page, alice, project):
+    """A Negative tag named "Negative", as Azure teams name it, and its badge, in the Training
+    Images sidebar at phone (390) and tablet (820) width: each word on one line, never
+    "Negati/ve"; and the health panel says the tag is not scored."""
+    from projects import services
+    from tests.training.test_services import add
+
+    services.tag_create(project=project, name="Negative", type="Negative")
+    add(project, "green", 2, ["Negative"])
+    add(project, "red", 2, ["Alder"])
+    sign_in(page)
+    page.goto(f"/projects/{project.id}/images/")
+    name = page.locator("#filters .tag-name", has_text="Negative")
+    lines = (
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return new Set(Array.from(r.getClientRects(), c => Math.round(c.top))).size; }"
+    )
+    for width in (390, 820):
+        page.set_viewport_size({"width": width, "height": 844})
+        # The name's own text, then the badge: one line each (they may sit on two).
+        assert (
+            name.evaluate(lines.replace("selectNodeContents(e)", "selectNode(e.firstChild)")) == 1
+        )
+        assert page.locator("#filters .badge").evaluate(lines) == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    expect(page.locator('#dataset-health [data-health="negative"]')).to_contain_text(
+        "The Negative tag is not scored"
+    )
