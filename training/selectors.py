@@ -314,6 +314,7 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
     if not iteration.metrics:
         return []
     curves = []
+    opening = threshold_index(PREDICTION_THRESHOLD)  # the page opens there
     for index, (tag, block) in enumerate(
         zip(iteration.tags, iteration.metrics["tags"], strict=True)
     ):
@@ -327,8 +328,7 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
             # Where nothing is predicted precision is undefined; end the curve at recall 0,
             # precision 1, as scikit-learn's precision_recall_curve does, so it reads as one.
             points.append((0.0, 1.0))
-        index = threshold_index(PREDICTION_THRESHOLD)  # the page opens there
-        p, r = block["precision"][index], block["recall"][index]
+        p, r = block["precision"][opening], block["recall"][opening]
         curves.append(
             {
                 "tag": tag,

@@ -479,6 +479,10 @@ def test_the_negative_tag_trains_but_is_not_scored(alice, alice_client, project,
     assert table and "Red" in table.group() and "Nothing" not in table.group()
     assert "The Negative tag is not scored:" in text
     assert "Precision–recall curve of Nothing" not in text
+    # The slider finds each row and curve's dot by the tag's place in the threshold table.
+    places = {str(names.index("Red")), str(names.index("Blue"))}
+    assert set(re.findall(r'<tr data-tag-index="(\d)">', text)) == places
+    assert set(re.findall(r'<circle r="3" data-tag-index="(\d)"', text)) == places
 
     # The API (GetIterationPerformance) keeps its row, and averages the classes only.
     _r, keys = project_services.resource_create(owner=alice, name="k", kind="training")
