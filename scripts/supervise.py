@@ -52,7 +52,9 @@ class Child:
 
 
 def say(message: str) -> None:
-    print(f"[run] {message}", flush=True)
+    # A closed terminal (SIGHUP) makes writes fail: stopping must go on regardless.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"[run] {message}", flush=True)
 
 
 def start(child: Child) -> None:
