@@ -21,8 +21,11 @@ ESCAPER = f"{sys.executable} -c 'import os, time; os.setpgid(0, 0); time.sleep(1
 
 def test_a_closed_terminal_stops_the_deaf_and_the_escaped():
     process = subprocess.Popen(
-        [sys.executable, "scripts/supervise.py", "--process", "deaf", f"bash -c {DEAF!r}"]
-        + ["--process", "escaper", f"bash -c {ESCAPER!r}"],
+        [
+            *(sys.executable, "scripts/supervise.py"),
+            *("--process", "deaf", f"bash -c {DEAF!r}"),
+            *("--process", "escaper", f"bash -c {ESCAPER!r}"),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
