@@ -49,3 +49,9 @@ DESCRIPTION = TextRule(what="A description", max_length=DESCRIPTION_MAX, field="
 def description_checked(description: str) -> str:
     """A project's or a tag's description."""
     return DESCRIPTION.checked(description)
+
+
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """`count` and its noun, singular or plural as English has it: "1 image", "70 images"
+    (never "image(s)"). `plural` for a noun that doesn't just take an "s"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -2,13 +2,17 @@
 
 An image's predicted tags are those whose probability is at or above the threshold. Precision
 is undefined (None) where nothing is predicted, recall where a tag has no images; "overall" is
-micro-averaged over all tags. Every number comes from out-of-fold probabilities: no image is
-scored by a model that saw it.
+micro-averaged over the scored tags, and its AP is their mean. A tag left `unscored` (Custom
+Vision's Negative tag: "none of these", not a class) keeps its own row, but its hits and
+misses are not the model's score: an image of it predicted as another tag still counts, as that
+tag's false positive. Every number comes from out-of-fold probabilities: no image is scored by
+a model that saw it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -124,23 +128,33 @@ def _clean(values: torch.Tensor) -> list[float | None]:
     return [None if math.isnan(v) else round(v, 4) for v in values.tolist()]
 
 
-def evaluate(truth: torch.Tensor, probs: torch.Tensor, folds: torch.Tensor) -> dict[str, Any]:
-    """The whole Performance table: JSON-ready, one entry per threshold 0.00 … 1.00."""
-    precision, recall, overall_p, overall_r = pr_curves(truth, probs)
+def evaluate(
+    truth: torch.Tensor,
+    probs: torch.Tensor,
+    folds: torch.Tensor,
+    unscored: Sequence[int] = (),
+) -> dict[str, Any]:
+    """The whole Performance table: JSON-ready, one entry per threshold 0.00 … 1.00. The
+    overall figures leave out the `unscored` tags (by index)."""
+    scored = [c for c in range(truth.shape[1]) if c not in set(unscored)]
+    precision, recall, _, _ = pr_curves(truth, probs)
+    _, _, overall_p, overall_r = pr_curves(truth[:, scored], probs[:, scored])
     fold_p, fold_r, fold_op, fold_or = [], [], [], []
     for fold in sorted(set(folds.tolist())):
         rows = folds == fold
-        p, r, op, orr = pr_curves(truth[rows], probs[rows])
+        p, r, _, _ = pr_curves(truth[rows], probs[rows])
+        _, _, op, orr = pr_curves(truth[rows][:, scored], probs[rows][:, scored])
         fold_p.append(p)
         fold_r.append(r)
         fold_op.append(op)
         fold_or.append(orr)
     aps = [average_precision(truth[:, c], probs[:, c]) for c in range(truth.shape[1])]
-    defined = [ap for ap in aps if ap is not None]
+    defined = [ap for c, ap in enumerate(aps) if c in scored and ap is not None]
     p_std, r_std = _std(fold_p), _std(fold_r)
     return {
         "thresholds": [round(float(t), 2) for t in THRESHOLDS],
         "folds": len(fold_p),
+        "unscored": sorted(set(unscored)),
         "overall": {
             "precision": _clean(overall_p),
             "recall": _clean(overall_r),

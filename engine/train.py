@@ -60,6 +60,9 @@ class TrainRequest:
     # else the device's own.
     profile: str | None = None
     scratch_dir: Path | None = None  # where a training's decoded images go (None: temp dir)
+    # Tags (by index) trained on but left out of the overall figures: Custom Vision's
+    # Negative tag, "none of these" rather than a class (see `metrics.evaluate`).
+    unscored: Sequence[int] = ()
 
 
 @dataclass
@@ -239,7 +242,7 @@ def _train_quick(
         heads.append(fit(torch.ones(len(targets), dtype=torch.bool)))
         model = _serving_model(request, backbone, job.net, heads[-1])
     with job.phases("metrics"):
-        metrics = evaluate(targets, oof, folds)
+        metrics = evaluate(targets, oof, folds, request.unscored)
     result = TrainResult(
         model=model,
         kind="frozen",
@@ -476,7 +479,9 @@ def _fine_tuned(tuning: _Tuning, estimate: _Estimate, model: finetune.Classifier
         )
     model = model.float().cpu()
     with job.phases("metrics"):
-        metrics = evaluate(targets[estimated], oof[estimated], folds[estimated])
+        metrics = evaluate(
+            targets[estimated], oof[estimated], folds[estimated], job.request.unscored
+        )
     return TrainResult(
         model=_serving_model(job.request, job.backbone, model.trunk, model.head),
         kind="finetuned",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -31,3 +35,26 @@ def ensure_embedded_broker_dirs() -> None:
 
 if str(app.conf.broker_url).startswith("filesystem://"):
     ensure_embedded_broker_dirs()
+
+_stop_armed = False
+
+
+@worker_shutting_down.connect
+def bound_the_shutdown(**_: Any) -> None:
+    """A worker told to stop ends within CV_WORKER_STOP_SECONDS, whatever it was doing.
+
+    Celery's warm shutdown (SIGTERM) waits for the running tasks: a training for the rest of
+    its budget, and a worker stuck in native code (a torch thread in a futex wait) for ever.
+    faulthandler's watchdog is a C thread that needs no GIL: when the time is up it prints
+    every thread's stack (where it hung) and exits. Prefork's pool processes die with their
+    parent (Celery sets PDEATHSIG); a task cut short ends as after a crash (the sweeps fail a
+    training, an import resumes)."""
+    global _stop_armed
+    from django.conf import settings
+
+    seconds = settings.CV_WORKER_STOP_SECONDS
+    # The process's own stderr: Celery puts a logging proxy with no file behind sys.stderr.
+    stderr = sys.__stderr__
+    if seconds and stderr is not None and not _stop_armed:
+        _stop_armed = True  # armed once: the same signal sent again doesn't push it back
+        faulthandler.dump_traceback_later(seconds, exit=True, file=stderr)

@@ -270,6 +270,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker told to stop (SIGTERM, Ctrl-C) exits within this many seconds even mid-task (as
+# after a crash); 0 = Celery's own warm shutdown, which waits for running tasks.
+CV_WORKER_STOP_SECONDS = env_int("CV_WORKER_STOP_SECONDS", 8, minimum=0)
 
 # --- Product limits (Azure Custom Vision's paid tier by default) ----------------------------
 CV_MAX_IMAGES_PER_PROJECT = env_int("CV_MAX_IMAGES_PER_PROJECT", 100_000, minimum=1)

@@ -456,6 +456,11 @@ class DatasetHealth:
         return [t for t in self.tags if t.level == TagHealth.LOW]
 
     @property
+    def negative(self) -> TagCount | None:
+        """The Negative tag, when it has images: not a class, so apart from the advice."""
+        return next((t for t in self.tags if t.count and t.tag.is_negative), None)
+
+    @property
     def trained_tag_count(self) -> int:
         return sum(1 for t in self.tags if t.count and not t.tag.is_negative)
 
@@ -480,12 +485,14 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
     # A detector's minimum (images with a region of the tag) is Azure's 15, and it blocks.
     minimum = MIN_IMAGES_PER_TAG_DETECTION if project.is_detection else MIN_IMAGES_PER_TAG
 
-    def level(count: int) -> str:
+    def level(tag: Tag, count: int) -> str:
         if count == 0:
             return TagHealth.EMPTY
         if count < minimum:
-            return TagHealth.TOO_FEW
-        if count < RECOMMENDED_IMAGES_PER_TAG:
+            return TagHealth.TOO_FEW  # training refuses it, the Negative tag's too
+        # The Negative tag is not a class the model is scored on (as in Custom Vision): the
+        # advice for a good model's classes is not about it.
+        if count < RECOMMENDED_IMAGES_PER_TAG and not tag.is_negative:
             return TagHealth.LOW
         return TagHealth.OK
 
@@ -496,7 +503,7 @@ def dataset_health(*, project: Project, tags: list[Tag] | None = None) -> Datase
     )
     largest_count = max((n for _, n in counted), default=0) or 1
     counts = [
-        TagCount(tag=t, count=n, level=level(n), share=round(100 * n / largest_count))
+        TagCount(tag=t, count=n, level=level(t, n), share=round(100 * n / largest_count))
         for t, n in counted
     ]
     # Balance is between the classes the model learns; the Negative tag is "none of these".

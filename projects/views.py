@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.http import AuthedRequest, render_form, serve_stored_file
 from core.redirects import safe_next
+from core.text import counted
 from projects import new_keys, region_views, selectors, services
 from projects.domains import DOMAINS_BY_ID
 from projects.forms import (
@@ -355,7 +356,7 @@ def _images_page_state(project: Project, data: dict[str, Any], message: str) -> 
 def _bulk(project: Project, action: str, image_ids: list[uuid.UUID], tag_name: str) -> str:
     if action == "delete":
         count = services.images_delete(project=project, image_ids=image_ids)
-        return f"Deleted {count} image(s)."
+        return f"Deleted {counted(count, 'image')}."
     if project.is_detection:
         raise ValidationError(DETECTION_TAGS)
     if action == "tag":
@@ -363,12 +364,12 @@ def _bulk(project: Project, action: str, image_ids: list[uuid.UUID], tag_name: s
         count = services.images_tags_add(
             project=project, image_ids=image_ids, tags=tags, replace_conflicting=True
         )
-        return f"Tagged {count} image(s) {tags[0].name!r}."
+        return f"Tagged {counted(count, 'image')} {tags[0].name!r}."
     tag = selectors.tag_list(project=project).filter(name__iexact=tag_name.strip()).first()
     if tag is None:
         raise ValidationError(f"The project has no tag named {tag_name!r}.")
     count = services.images_tags_remove(project=project, image_ids=image_ids, tags=[tag])
-    return f"Removed {tag.name!r} from {count} image(s)."
+    return f"Removed {tag.name!r} from {counted(count, 'image')}."
 
 
 @login_required

@@ -1,13 +1,16 @@
 """`make run`'s process supervisor: the web server and the workers, kept up, stopped together.
 
-- Each process runs in a process group of its own, so its children (Celery's pool, the beat,
-  gunicorn's workers) are signalled with it.
+- Each process runs in a session (and process group) of its own, so its children (Celery's
+  pool, the beat, gunicorn's workers) are signalled with it; a descendant that moved to a
+  group of its own is still found by its session.
 - A process that exits is started again (after 1 s, doubling to 30 s while it keeps failing
   fast) and the console says so: a worker killed by the kernel or by hand does not take the
   portal down with it.
-- Ctrl-C (SIGINT) or SIGTERM stops everything: SIGTERM to every group, then SIGKILL to whatever
-  is still there after STOP_SECONDS, so the command always ends within seconds even when a
-  worker is stuck (a training mid-batch, a thread waiting on a lock).
+- Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) stops everything: SIGTERM to every
+  group, then SIGKILL to whatever of their sessions is still there after STOP_SECONDS, and
+  the supervisor ends only once they are gone. So the command always ends within seconds, all
+  of it, even when a worker is stuck (a training mid-batch, a torch thread in a futex wait: a
+  Celery worker's warm shutdown would wait for its task, or for ever).
 - With --ready-url, the banner is printed once that URL answers (and each --ready-file exists:
   the training worker's warm-up), after the processes' own start-up lines, so the address and
   the login are the last thing on screen and a first Train finds the worker ready.
@@ -31,7 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STOP_SECONDS = 6.0
+STOP_SECONDS = 5.0
+GONE_SECONDS = 3.0  # after SIGKILL: how long to wait for the kernel to take them
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 HEALTHY_AFTER = 60.0  # a process that ran this long failed for a new reason: restart promptly
 
@@ -48,7 +52,9 @@ class Child:
 
 
 def say(message: str) -> None:
-    print(f"[run] {message}", flush=True)
+    # A closed terminal (SIGHUP) makes writes fail: stopping must go on regardless.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"[run] {message}", flush=True)
 
 
 def start(child: Child) -> None:
@@ -74,8 +80,42 @@ def signal_group(child: Child, sig: signal.Signals) -> None:
         os.killpg(child.process.pid, sig)
 
 
+def session_members(sessions: set[int]) -> set[int]:
+    """The live processes of these sessions (each child leads its own), zombies left out:
+    read from /proc; an empty set where there is none (not Linux)."""
+    members = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # After the command's ")": state, ppid, pgrp, session.
+        if fields[0] != "Z" and int(fields[3]) in sessions:
+            members.add(int(entry.name))
+    return members
+
+
+def kill_sessions(children: list[Child]) -> None:
+    """SIGKILL to each child's group and to anything else left in its session, then wait
+    (GONE_SECONDS at most) until none is left."""
+    sessions = {child.process.pid for child in children if child.process is not None}
+    for child in children:
+        signal_group(child, signal.SIGKILL)
+    deadline = time.monotonic() + GONE_SECONDS
+    while (left := session_members(sessions)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    for child in children:
+        if child.process is not None and child.process.poll() is None:
+            child.process.wait()
+    if left:
+        say(f"still there after SIGKILL: pids {sorted(left)}")
+
+
 def stop_all(children: list[Child]) -> None:
-    """SIGTERM to every group, SIGKILL to what remains after STOP_SECONDS."""
+    """SIGTERM to every group, SIGKILL to what remains of their sessions after STOP_SECONDS."""
     for child in children:
         signal_group(child, signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
@@ -86,11 +126,8 @@ def stop_all(children: list[Child]) -> None:
             child.process.wait(timeout=max(deadline - time.monotonic(), 0.01))
         except subprocess.TimeoutExpired:
             say(f"{child.name} did not stop in {STOP_SECONDS:g} s: killing it")
-    for child in children:
-        # The group too: a pool child or the beat may outlive its parent.
-        signal_group(child, signal.SIGKILL)
-        if child.process is not None and child.process.poll() is None:
-            child.process.wait()
+    # Every session too: a pool child or the beat may outlive its parent.
+    kill_sessions(children)
 
 
 def _answers(url: str) -> bool:
@@ -132,8 +169,8 @@ def supervise(
     def request_stop(signum: int, _frame: object) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
     for child in children:
         start(child)
     if ready_url:
@@ -149,8 +186,8 @@ def supervise(
                 assert child.process is not None
                 code = child.process.poll()
                 if code is not None and child.restart_at is None:
-                    # Whatever it left behind in its group goes with it.
-                    signal_group(child, signal.SIGKILL)
+                    # Whatever it left behind in its session goes with it.
+                    kill_sessions([child])
                     ran = now - child.started
                     child.delay = FIRST_DELAY if ran > HEALTHY_AFTER else child.delay
                     child.restart_at = now + child.delay

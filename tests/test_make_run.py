@@ -1,13 +1,16 @@
 """`make run`'s script on a fresh data directory: migrates, prints a login, serves the portal
-with static files, runs a worker on the embedded broker, and stops everything on Ctrl-C."""
+with static files, runs a worker on the embedded broker, and stops everything it started on
+Ctrl-C within 10 s: a training in progress and a stopped worker included."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +18,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("supervise", ROOT / "scripts" / "supervise.py")
+assert _spec and _spec.loader
+supervise = sys.modules.setdefault("supervise", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(supervise)
 
 pytestmark = pytest.mark.worker
 
@@ -44,18 +51,26 @@ def test_run_script_serves_the_portal_and_a_worker(tmp_path):
         _read_the_printed_login(log, tmp_path, deadline)
         _ping_the_worker(env, log)
         _a_killed_worker_is_started_again(log, port, deadline)
+        _a_training_in_progress(env, log)
         # A worker that ignores the polite stop (here: stopped outright) is killed.
         os.kill(_pid(log, "light worker"), signal.SIGSTOP)
     finally:
-        started = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
-        asked = time.monotonic()
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
-        stopping = time.monotonic() - asked
-    assert stopping < 10, f"Ctrl-C took {stopping:.1f} s\n{log.read_text()[-3000:]}"
+        # Each process the supervisor starts leads a session: everything under it is in it.
+        started = {int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())}
+        members = supervise.session_members(started)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            for pid in supervise.session_members(started | {process.pid}):
+                os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"Ctrl-C took over 10 s\n{log.read_text()[-3000:]}")
     assert "light worker did not stop" in log.read_text()
-    alive = [pid for pid in started if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    # The training's pool process (and gunicorn's workers, the beat…) were there, and are gone.
+    assert len(members) > len(started - {process.pid}), (members, started)
+    alive = [pid for pid in members if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
     assert alive == [], log.read_text()[-3000:]
+    assert supervise.session_members(started) == set()
     leftovers = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True)
     assert leftovers.stdout == b"", "gunicorn still running after Ctrl-C"
 
@@ -138,6 +153,48 @@ def _a_killed_worker_is_started_again(log: Path, port: int, deadline: float) -> 
     assert _pid(log, "training worker") != training
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/signin/", timeout=5)
     assert page.status == 200
+
+
+def _a_training_in_progress(env: dict[str, str], log: Path) -> None:
+    """An Advanced training (a budget of an hour) that the training worker has started: what
+    Ctrl-C must also end, pool process and torch threads included."""
+    script = """
+import time, django
+django.setup()
+from django.contrib.auth import get_user_model
+from projects import services
+from projects.services import ImageUpload
+from tests.training.synthetic import photo
+from training import services as training
+from training.models import Iteration
+
+admin = get_user_model().objects.get(username="admin")
+resource, _keys = services.resource_create(owner=admin, name="stop-test", kind="training")
+project = services.project_create(owner=admin, resource=resource, name="Stop me")
+for colour, name in (("red", "Red"), ("blue", "Blue")):
+    tags = services.tags_get_or_create(project=project, names=[name])
+    uploads = [ImageUpload(name=f"{colour}{i}.jpg", data=photo(colour, seed=i)) for i in range(5)]
+    services.images_create(project=project, uploads=uploads, tag_ids=[t.id for t in tags])
+iteration = training.iteration_train_start(
+    project=project, training_type="Advanced", reserved_budget_hours=1
+)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    iteration.refresh_from_db()
+    if iteration.status != "Queued":
+        break
+    time.sleep(0.2)
+print(iteration.status)
+"""
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.stdout.strip() == "Training", done.stdout + done.stderr + log.read_text()[-3000:]
 
 
 def _pid(log: Path, name: str) -> int:

@@ -94,6 +94,22 @@ class Iteration(NamedModel):
         """Trained as an object detector: its domain's type when it was queued."""
         return domain_get(self.domain_id).type == OBJECT_DETECTION
 
+    @property
+    def advanced_choice(self) -> str:
+        """What an Advanced training ended with, in plain words: "fine-tuned" or "kept the
+        quick model" (the engine's `details["kept"]`); "" for any other iteration."""
+        if self.training_type != self.TrainingType.ADVANCED:
+            return ""
+        kept = str((self.details or {}).get("kept", ""))
+        return {"finetuned": "fine-tuned", "frozen": "kept the quick model"}.get(kept, "")
+
+    @property
+    def advanced_reason(self) -> str:
+        """Why, as the engine wrote it ("Kept quick training's model: the budget ran out…"),
+        without its opening words, which `advanced_choice` says."""
+        why = str((self.details or {}).get("why", "")) if self.advanced_choice else ""
+        return why.split(": ", 1)[-1]
+
 
 class IterationImage(models.Model):
     """One image an iteration trained on, its tags then, and its out-of-fold prediction."""

@@ -115,10 +115,22 @@ def iteration_performance(iteration: Iteration, threshold: float = 0.5) -> dict[
     if not iteration.metrics:
         return None
     numbers = at_threshold(iteration.metrics, threshold)
-    for tag, row in zip(iteration.tags, numbers["tags"], strict=True):
-        row.update(id=tag["id"], name=tag["name"], type=tag["type"])
+    for index, (tag, row) in enumerate(zip(iteration.tags, numbers["tags"], strict=True)):
+        row.update(
+            id=tag["id"], name=tag["name"], type=tag["type"], index=index, scored=is_scored(tag)
+        )
+    # The API keeps every tag's row, as the SDK's perTagPerformance lists them; the page shows
+    # the unscored ones apart.
+    numbers["unscored"] = [row for row in numbers["tags"] if not row["scored"]]
     numbers["threshold"] = threshold
     return numbers
+
+
+def is_scored(tag: dict[str, Any]) -> bool:
+    """Whether an iteration's tag is scored as a class. Custom Vision's Negative tag marks
+    images that show none of the others: it trains, but the overall precision, recall and AP
+    leave it out (`engine.metrics.evaluate`'s `unscored`)."""
+    return tag["type"] != Tag.Type.NEGATIVE
 
 
 # --- Performance page: the threshold table, what each image was predicted as -----------------
@@ -302,7 +314,12 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
     if not iteration.metrics:
         return []
     curves = []
-    for tag, block in zip(iteration.tags, iteration.metrics["tags"], strict=True):
+    opening = threshold_index(PREDICTION_THRESHOLD)  # the page opens there
+    for index, (tag, block) in enumerate(
+        zip(iteration.tags, iteration.metrics["tags"], strict=True)
+    ):
+        if not is_scored(tag):
+            continue
         points: list[tuple[float, float]] = []
         for p, r in zip(block["precision"], block["recall"], strict=True):
             if p is not None and r is not None and (not points or points[-1] != (r, p)):
@@ -311,11 +328,11 @@ def pr_curves(iteration: Iteration) -> list[dict[str, Any]]:
             # Where nothing is predicted precision is undefined; end the curve at recall 0,
             # precision 1, as scikit-learn's precision_recall_curve does, so it reads as one.
             points.append((0.0, 1.0))
-        index = threshold_index(PREDICTION_THRESHOLD)  # the page opens there
-        p, r = block["precision"][index], block["recall"][index]
+        p, r = block["precision"][opening], block["recall"][opening]
         curves.append(
             {
                 "tag": tag,
+                "index": index,  # the tag's row in the threshold table
                 "points": points,
                 "marker": (r, p) if p is not None and r is not None else None,
                 "average_precision": block["average_precision"],

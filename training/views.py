@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core import storage
 from core.http import AuthedRequest
+from core.text import counted
 from projects import new_keys
 from projects import services as project_services
 from projects.models import Project, Resource
@@ -196,7 +197,7 @@ def delete(request: AuthedRequest, project_id: uuid.UUID, iteration_id: uuid.UUI
         purged = services.iteration_delete(iteration=iteration)
     except ValidationError as exc:
         return _refused(request, iteration, exc)
-    extra = f" and {purged} image(s) only it still kept" if purged else ""
+    extra = f" and {counted(purged, 'image')} only it still kept" if purged else ""
     messages.success(request, f"Deleted {iteration.name}{extra}.")
     return redirect("training:performance_latest", iteration.project_id)
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from core import storage
 from core.codes import AzureCode
-from core.text import description_checked
+from core.text import counted, description_checked
 from projects.domains import (
     CLASSIFICATION,
     DOMAINS_BY_ID,
@@ -165,8 +165,9 @@ def project_update(
             raise ValidationError(
                 {
                     "classification_type": (
-                        f"{crowded} image(s) have more than one tag; a Multiclass project "
-                        "allows one. Untag them first."
+                        f"{counted(crowded, 'image')} {'has' if crowded == 1 else 'have'} "
+                        "more than one tag; a Multiclass project allows one. Untag "
+                        f"{'it' if crowded == 1 else 'them'} first."
                     )
                 }
             )

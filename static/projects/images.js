@@ -205,6 +205,8 @@
 
   // Same grouping as the server's numbers (1,234), whatever the browser's own locale.
   function fmt(n) { return Number(n).toLocaleString("en-US"); }
+  // "1 image", "70 images": as the server words its own counts (core.text.counted).
+  function counted(n, noun) { return fmt(n) + " " + noun + (Number(n) === 1 ? "" : "s"); }
   function matching() { return !!scope && scope.value === "matching"; }
   function checked() { return picks.filter(function (p) { return p.checked; }); }
 
@@ -251,7 +253,7 @@
       var n = matching() ? matchingCount : checked().length;
       var action = document.getElementById("bulk-action").value;
       if (action === "delete" &&
-          !window.confirm("Delete " + fmt(n) + " image(s)? This cannot be undone.")) {
+          !window.confirm("Delete " + counted(n, "image") + "? This cannot be undone.")) {
         event.preventDefault();
       }
     });
@@ -376,7 +378,7 @@
     bulk.querySelectorAll("input[name=filter_state], input[name=filter_tag]").forEach(function (i) {
       data.append(i.name, i.value);
     });
-    say((action === "tag" ? "Tagging " : "Untagging ") + fmt(ids.length) + " image(s)…");
+    say((action === "tag" ? "Tagging " : "Untagging ") + counted(ids.length, "image") + "…");
     // getAttribute: the form's own "action" field shadows the form.action property.
     fetch(bulk.getAttribute("action"), {
       method: "POST", body: data, credentials: "same-origin",
@@ -408,7 +410,7 @@
         say("Tags come from the boxes drawn on each image: open the image (Enter) to draw them.", true);
       } else if (n > shortcutTags.length) {
         say("There is no tag " + n + ": the project has " + shortcutTags.length +
-          " numbered tag(s).", true);
+          " numbered " + (shortcutTags.length === 1 ? "tag." : "tags."), true);
       } else {
         apply(event.shiftKey ? "untag" : "tag", shortcutTags[n - 1]);
       }

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,36 @@ def snippet(name: str, language: str) -> str:
     return match.group(1)
 
 
+def quickstart_env(
+    endpoint: str, training_key: str, prediction_key: str, prediction_id: str, images: Path
+) -> dict[str, str]:
+    """The environment Microsoft's samples (and the README's and the API page's) read their
+    endpoint and keys from."""
+    return {
+        **os.environ,
+        "VISION_TRAINING_ENDPOINT": endpoint,
+        "VISION_PREDICTION_ENDPOINT": endpoint,
+        "VISION_TRAINING_KEY": training_key,
+        "VISION_PREDICTION_KEY": prediction_key,
+        "VISION_PREDICTION_RESOURCE_ID": prediction_id,
+        "IMAGES_FOLDER": str(images),
+        "NODE_PATH": str(NODE_MODULES),
+    }
+
+
+def runner(folder: Path, env: dict[str, str]) -> Callable[..., list[str]]:
+    """Runs a command in `folder` with `env`: its output lines, once it succeeded."""
+
+    def run(*command: str) -> list[str]:
+        done = subprocess.run(
+            command, cwd=folder, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return [line.strip() for line in done.stdout.strip().splitlines()]
+
+    return run
+
+
 @pytest.fixture
 def quickstart(live_server, alice, start_worker, sample_dir, tmp_path):
     """Runs a quickstart command in a folder holding the sample set as Images/, with the
@@ -40,25 +71,10 @@ def quickstart(live_server, alice, start_worker, sample_dir, tmp_path):
         owner=alice, name="trees-prediction", kind="prediction"
     )
     (tmp_path / "Images").symlink_to(sample_dir)
-    env = {
-        **os.environ,
-        "VISION_TRAINING_ENDPOINT": live_server.url,
-        "VISION_PREDICTION_ENDPOINT": live_server.url,
-        "VISION_TRAINING_KEY": training.key1,
-        "VISION_PREDICTION_KEY": prediction_keys.key1,
-        "VISION_PREDICTION_RESOURCE_ID": str(prediction.id),
-        "IMAGES_FOLDER": str(sample_dir),
-        "NODE_PATH": str(NODE_MODULES),
-    }
-
-    def run(*command: str) -> list[str]:
-        done = subprocess.run(
-            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return [line.strip() for line in done.stdout.strip().splitlines()]
-
-    return run, tmp_path
+    env = quickstart_env(
+        live_server.url, training.key1, prediction_keys.key1, str(prediction.id), sample_dir
+    )
+    return runner(tmp_path, env), tmp_path
 
 
 def _predicts_hemlock(lines: list[str]) -> None:

@@ -209,9 +209,7 @@ def _unpublish_then_delete(page, sample_project, iteration):
         "for this iteration and will be deleted with it."
     )
     confirm.get_by_role("button", name="Delete").click()
-    expect(
-        page.get_by_text("Deleted Iteration 1 and 1 image(s) only it still kept.")
-    ).to_be_visible()
+    expect(page.get_by_text("Deleted Iteration 1 and 1 image only it still kept.")).to_be_visible()
     assert not Iteration.objects.filter(pk=iteration.pk).exists()
     expect(page.get_by_text("Train a model to see its precision and recall here.")).to_be_visible()
 

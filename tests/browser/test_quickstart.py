@@ -93,7 +93,7 @@ def test_select_many_and_retag_then_delete(page, shot, sample_dir, alice, projec
     expect(page.locator("#selected-count")).to_have_text("3 selected")
     page.locator("#bulk-tag").fill("Hemlock")
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Tagged 3 image(s) 'Hemlock'.")).to_be_visible()
+    expect(page.get_by_text("Tagged 3 images 'Hemlock'.")).to_be_visible()
     expect(page.locator('[data-tag-count="Hemlock"]')).to_have_text("3")
     shot(page, "08-bulk-tagged")
 
@@ -101,7 +101,7 @@ def test_select_many_and_retag_then_delete(page, shot, sample_dir, alice, projec
     page.locator("#bulk-action").select_option("delete")
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Deleted 1 image(s).")).to_be_visible()
+    expect(page.get_by_text("Deleted 1 image.")).to_be_visible()
     expect(page.locator(".image-grid .thumb")).to_have_count(2)
 
 

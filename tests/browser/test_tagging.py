@@ -86,7 +86,7 @@ def _tag_the_focused_image_by_number(page):
     assert focused_tile_index(page) == 0
     page.keyboard.press("1")
     expect(tile(page, 0).locator(".chip")).to_have_text(["Alder"])
-    expect(page.locator("#shortcut-status")).to_have_text("Tagged 1 image(s) 'Alder'.")
+    expect(page.locator("#shortcut-status")).to_have_text("Tagged 1 image 'Alder'.")
     expect(page.locator('[data-tag-count="Alder"]')).to_have_text("4")
     expect(page.locator('[data-count="untagged"]')).to_have_text("4")
 
@@ -169,7 +169,7 @@ def _untag_all_matching_across_pages(page, shot, project, health, monkeypatch):
     page.locator("#bulk-tag").fill("Alder")
     shot(page, "tagging-04-select-all-matching")
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Removed 'Alder' from 5 image(s).")).to_be_visible()
+    expect(page.get_by_text("Removed 'Alder' from 5 images.")).to_be_visible()
     expect(page.locator('[data-tag-count="Alder"]')).to_have_text("0")
     expect(page.locator('[data-tag-count="Birch"]')).to_have_text("4")
     assert Image.objects.filter(project=project, tags__name="Alder").count() == 0
@@ -195,7 +195,7 @@ def _tag_from_untagged_then_delete_the_rest(page, project, health):
     page.locator("#bulk-action").select_option("delete")
     page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Apply").click()
-    expect(page.get_by_text("Deleted 5 image(s).")).to_be_visible()
+    expect(page.get_by_text("Deleted 5 images.")).to_be_visible()
     assert Image.objects.filter(project=project).count() == 5
     assert Image.objects.filter(project=project, tags__name="Birch").count() == 5
     expect(health.locator('[data-health="too-few"]')).to_have_count(0)
@@ -212,3 +212,33 @@ def _health_and_shortcuts_at_phone_width(page, shot, project):
     expect(page.locator("#dataset-health table")).to_be_visible()
     shot(page, "tagging-07-phone-details")
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_the_negative_tag_never_breaks_mid_word_in_the_sidebar(page, alice, project):
+    """A Negative tag named "Negative", as Azure teams name it, and its badge, in the Training
+    Images sidebar at phone (390) and tablet (820) width: each word on one line, never
+    "Negati/ve"; and the health panel says the tag is not scored."""
+    from projects import services
+    from tests.training.test_services import add
+
+    services.tag_create(project=project, name="Negative", type="Negative")
+    add(project, "green", 2, ["Negative"])
+    add(project, "red", 2, ["Alder"])
+    sign_in(page)
+    page.goto(f"/projects/{project.id}/images/")
+    name = page.locator("#filters .tag-name", has_text="Negative")
+    lines = (
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return new Set(Array.from(r.getClientRects(), c => Math.round(c.top))).size; }"
+    )
+    for width in (390, 820):
+        page.set_viewport_size({"width": width, "height": 844})
+        # The name's own text, then the badge: one line each (they may sit on two).
+        assert (
+            name.evaluate(lines.replace("selectNodeContents(e)", "selectNode(e.firstChild)")) == 1
+        )
+        assert page.locator("#filters .badge").evaluate(lines) == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    expect(page.locator('#dataset-health [data-health="negative"]')).to_contain_text(
+        "The Negative tag is not scored"
+    )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +18,7 @@ from api.urls import ROUTES
 from portal.api_page import operations_by_tag
 from portal.celery import app as celery_app
 from projects import services
+from tests.api.test_readme_quickstarts import quickstart_env, runner
 from training import services as training_services
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +66,7 @@ def test_it_says_when_there_is_no_resource(alice_client):
     page = alice_client.get(URL).content.decode()
     assert "You have no resource yet" in page
     assert f'<a href="{reverse("projects:resources")}">create one on Resources</a>' in page
-    assert "&lt;your prediction resource id&gt;" in page
+    assert 'prediction_resource_id = os.environ["VISION_PREDICTION_RESOURCE_ID"]' in page
 
 
 def test_the_snippets_carry_the_endpoint_and_the_first_resources(alice, alice_client):
@@ -80,12 +79,13 @@ def test_the_snippets_carry_the_endpoint_and_the_first_resources(alice, alice_cl
     for heading in ("Python", "JavaScript", "curl"):
         assert f"<h3>{heading}</h3>" in page
     python, javascript, curl = (snippet(page, x) for x in ("python", "javascript", "curl"))
-    assert 'ENDPOINT = "http://testserver"' in python
-    assert f'prediction_resource_id = "{first.id}"' in python
-    assert "# Key 1 or Key 2 of train" in python
-    assert 'const endpoint = "http://testserver";' in javascript
-    assert f'const predictionResourceId = "{first.id}";' in javascript
-    assert 'ENDPOINT="http://testserver"' in curl
+    assert 'os.environ.get("VISION_TRAINING_ENDPOINT", "http://testserver")' in python
+    assert f'os.environ.get("VISION_PREDICTION_RESOURCE_ID", "{first.id}")' in python
+    assert 'training_key = os.environ["VISION_TRAINING_KEY"]  # Key 1 or Key 2 of train' in python
+    assert 'process.env["VISION_TRAINING_ENDPOINT"] || "http://testserver";' in javascript
+    assert f'process.env["VISION_PREDICTION_RESOURCE_ID"] || "{first.id}";' in javascript
+    assert 'ENDPOINT="${VISION_TRAINING_ENDPOINT:-http://testserver}"' in curl
+    assert 'TRAINING_KEY="$VISION_TRAINING_KEY"' in curl
     assert '"$ENDPOINT/customvision/v3.3/training/projects"' in curl
     for language in ("python", "javascript", "curl"):
         assert f'data-copy-target="snippet-{language}"' in page
@@ -93,8 +93,9 @@ def test_the_snippets_carry_the_endpoint_and_the_first_resources(alice, alice_cl
 
 @pytest.fixture
 def live_snippets(live_server, alice, alice_client, sample_dir, tmp_path, monkeypatch):
-    """The page's snippets as served to a user of `live_server`, with real keys pasted in,
-    and a runner for them in a folder holding the sample set as Images/."""
+    """The page's snippets as served to a user of `live_server`, and a runner for them, as
+    copied, in a folder holding the sample set as Images/, with the keys in the environment
+    the README's quickstarts read (their harness: tests/api/test_readme_quickstarts.py)."""
     # Training runs inside the live server's request instead of a worker: no broker is
     # shared with other test runs, and the snippet's wait loop ends just the same.
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
@@ -103,30 +104,21 @@ def live_snippets(live_server, alice, alice_client, sample_dir, tmp_path, monkey
     host = urlsplit(live_server.url).netloc
     page = alice_client.get(URL, HTTP_HOST=host).content.decode()
     assert f'"{prediction.id}"' in snippet(page, "python")
-    keys = {
-        "<your training key>": training_keys.key1,
-        "<your prediction key>": prediction_keys.key1,
-    }
     (tmp_path / "Images").symlink_to(sample_dir)
+    # The page's own address and resource id stand: only the keys come from outside.
+    env = quickstart_env("", training_keys.key1, prediction_keys.key1, "", sample_dir)
+    for name in ("VISION_TRAINING_ENDPOINT", "VISION_PREDICTION_RESOURCE_ID"):
+        del env[name]
+    run_in_folder = runner(tmp_path, env)
 
     def run(language: str, *command: str, **placeholders: str) -> list[str]:
         text = snippet(page, language)
-        assert live_server.url in text
-        for placeholder, value in {**keys, **placeholders}.items():
+        assert live_server.url in text and "<your" not in text
+        for placeholder, value in placeholders.items():
             text = text.replace(placeholder, value)
         script = tmp_path / f"snippet-{language}"
         script.write_text(text)
-        env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-        done = subprocess.run(
-            [*command, str(script)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout.strip().splitlines()
+        return run_in_folder(*command, str(script))
 
     return run
 

@@ -89,3 +89,27 @@ def test_bootstrap_wins_tells_a_real_lead_from_noise():
     assert bootstrap_wins(truth, noise, perfect) == 0.0
     other_noise = torch.rand(200, 2, generator=generator)
     assert 0.05 < bootstrap_wins(truth, noise, other_noise) < 0.95
+
+
+def test_an_unscored_tag_keeps_its_row_but_stays_out_of_the_overall_figures():
+    # A third tag, Negative (Custom Vision's "none of these"), on a fifth image.
+    truth = torch.tensor([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]])
+    probs = torch.tensor(
+        [[0.9, 0.1, 0.2], [0.4, 0.6, 0.2], [0.3, 0.7, 0.2], [0.8, 0.2, 0.2], [0.3, 0.6, 0.1]]
+    )
+    metrics = evaluate(truth, probs, torch.tensor([0, 0, 1, 1, 1]), unscored=[2])
+
+    assert metrics["unscored"] == [2]
+    assert metrics["tags"][2]["image_count"] == 1  # its row stays
+    # Overall AP is the two classes' mean, not pulled down by the Negative tag's 0 ...
+    assert metrics["tags"][2]["average_precision"] == pytest.approx(0.2)
+    assert metrics["overall"]["average_precision"] == pytest.approx(
+        (metrics["tags"][0]["average_precision"] + metrics["tags"][1]["average_precision"]) / 2,
+        abs=1e-4,
+    )
+    # ... and precision and recall count the two classes only, the Negative image included:
+    # predicted as the second tag at 0.5, it is that tag's false positive.
+    _p, _r, overall_p, overall_r = pr_curves(truth[:, :2], probs[:, :2])
+    assert metrics["overall"]["precision"][50] == pytest.approx(float(overall_p[50]), abs=1e-4)
+    assert metrics["overall"]["precision"][50] == pytest.approx(2 / 5)
+    assert metrics["overall"]["recall"][50] == pytest.approx(float(overall_r[50]), abs=1e-4)

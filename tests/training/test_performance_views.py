@@ -433,7 +433,7 @@ def test_delete_confirmation_counts_the_images_that_go_with_it(
     response = alice_client.post(
         reverse("training:delete", args=[project.id, scored.id]), follow=True
     )
-    assert "Deleted Iteration 1 and 2 image(s) only it still kept." in response.content.decode()
+    assert "Deleted Iteration 1 and 2 images only it still kept." in response.content.decode()
     assert not Iteration.objects.filter(pk=scored.pk).exists()
     assert not Image.objects.filter(pk__in=[i.id for i in removed]).exists()
     assert Image.objects.filter(project=project).count() == 8
@@ -448,3 +448,75 @@ def test_a_published_iteration_is_not_deleted(alice_client, project, scored, pre
     )
     assert "Unpublish the iteration before deleting it." in response.content.decode()
     assert Iteration.objects.filter(pk=scored.pk).exists()
+
+
+# --- The Negative tag: trained, not scored (as Custom Vision) ------------------------------
+
+
+def test_the_negative_tag_trains_but_is_not_scored(alice, alice_client, project, images):
+    from projects.selectors import dataset_health
+
+    project_services.tag_create(project=project, name="Nothing", type="Negative")
+    add(project, "green", 5, ["Nothing"])
+    iteration = services.iteration_train_start(project=project)
+    services.iteration_run(iteration_id=iteration.id, worker="test")
+    iteration.refresh_from_db()
+    assert iteration.is_completed, iteration.error
+    names = [t["name"] for t in iteration.tags]
+    metrics = iteration.metrics
+    assert metrics["unscored"] == [names.index("Nothing")]
+    classes = [
+        t["average_precision"]
+        for t, name in zip(metrics["tags"], names, strict=True)
+        if name != "Nothing"
+    ]
+    overall_ap = metrics["overall"]["average_precision"]
+    assert overall_ap == pytest.approx(sum(classes) / 2, abs=1e-4)
+
+    # The page: no row of its own in the per-tag table, and a sentence saying why.
+    text = alice_client.get(performance_url(iteration)).content.decode()
+    table = re.search(r'<table class="results" id="tag-performance">.*?</table>', text, re.S)
+    assert table and "Red" in table.group() and "Nothing" not in table.group()
+    assert "The Negative tag is not scored:" in text
+    assert "Precision–recall curve of Nothing" not in text
+    # The slider finds each row and curve's dot by the tag's place in the threshold table.
+    places = {str(names.index("Red")), str(names.index("Blue"))}
+    assert set(re.findall(r'<tr data-tag-index="(\d)">', text)) == places
+    assert set(re.findall(r'<circle r="3" data-tag-index="(\d)"', text)) == places
+
+    # The API (GetIterationPerformance) keeps its row, and averages the classes only.
+    _r, keys = project_services.resource_create(owner=alice, name="k", kind="training")
+    url = f"/customvision/v3.3/training/projects/{project.id}/iterations/{iteration.id}/performance"
+    answer = alice_client.get(url, HTTP_TRAINING_KEY=keys.key1).json()
+    assert sorted(t["name"] for t in answer["perTagPerformance"]) == ["Blue", "Nothing", "Red"]
+    assert answer["averagePrecision"] == pytest.approx(overall_ap)
+
+    # Training Images' health: 5 Negative images draw no "fewer than 30" advice.
+    health = dataset_health(project=project)
+    assert [t.tag.name for t in health.low] == ["Blue", "Red"]
+    assert health.negative is not None and health.negative.tag.name == "Nothing"
+    page = alice_client.get(reverse("projects:images", args=[project.id])).content.decode()
+    assert "The Negative tag is not scored:" in page
+
+
+def test_advanced_trainings_choice_is_said_in_the_list_and_the_header(alice_client, scored):
+    why = "Kept quick training's model: the budget ran out in the final fine-tune."
+    Iteration.objects.filter(pk=scored.pk).update(
+        training_type=Iteration.TrainingType.ADVANCED, details={"kept": "frozen", "why": why}
+    )
+    text = alice_client.get(performance_url(scored)).content.decode()
+    listed = re.search(r'<ul class="iteration-list">.*?</ul>', text, re.S)
+    assert listed and "Advanced training · kept the quick model</span>" in listed.group()
+    header = re.search(r'<p id="iteration-choice">(.*?)</p>', text)
+    assert header and header.group(1) == (
+        "Advanced training · kept the quick model: the budget ran out in the final fine-tune."
+    )
+
+    Iteration.objects.filter(pk=scored.pk).update(
+        details={"kept": "finetuned", "why": "Fine-tuned: on the same 10 held-out images …"}
+    )
+    text = alice_client.get(performance_url(scored)).content.decode()
+    assert "Advanced training · fine-tuned: on the same 10 held-out images …" in text
+    # Quick training says nothing more than its type.
+    Iteration.objects.filter(pk=scored.pk).update(training_type=Iteration.TrainingType.REGULAR)
+    assert 'id="iteration-choice"' not in alice_client.get(performance_url(scored)).content.decode()

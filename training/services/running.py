@@ -17,7 +17,7 @@ from django.utils import timezone
 from core import jobs, storage, threads
 from engine.recipes import detection_recipe_for, recipe_for
 from projects.domains import DOMAINS_BY_ID, OBJECT_DETECTION
-from projects.models import Project
+from projects.models import Project, Tag
 from training.jobs import TRAINING
 from training.models import Iteration, IterationImage
 from training.services.features import feature_cache
@@ -157,6 +157,8 @@ def _train(iteration: Iteration) -> None:
         targets=targets,
         multilabel=iteration.classification_type == Project.ClassificationType.MULTILABEL,
         recipe=recipe,
+        # As Custom Vision: the Negative tag trains, but is not scored as a class.
+        unscored=[i for i, t in enumerate(iteration.tags) if t["type"] == Tag.Type.NEGATIVE],
         **_request_common(iteration),
     )
     cache = feature_cache(iteration.project_id)
