@@ -207,16 +207,7 @@
 
   // --- The page ------------------------------------------------------------------------------
 
-  // As the server's `percent` filter prints it (Python's round-half-even on exact ties).
-  function percent(value) {
-    var x = value * 100;
-    if (Number.isInteger(x * 4) && (x * 4) % 2 !== 0) {
-      var tenths = Math.floor(x * 10);
-      if (tenths % 2 !== 0) tenths += 1;
-      return (tenths / 10).toFixed(1) + "%";
-    }
-    return x.toFixed(1) + "%";
-  }
+  var percent = window.cvPercent;  // static/portal/percent.js
 
   function setFigure(element, value) {
     if (!element) return;
