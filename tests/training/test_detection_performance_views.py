@@ -49,6 +49,8 @@ def test_figures_at_the_sliders_values(alice_client, scored, query, threshold, o
     for tag in expected["tags"]:
         assert f'<td class="tag-name">{tag["name"]}</td>' in html
         assert f">{percent(tag['average_precision'])}</td>" in html
+    # Details name the type, not a classification type a detector does not have.
+    assert "· Object Detection</dd>" in html and "Multiclass" not in html
 
 
 def test_the_page_ships_what_the_sliders_recompute_from(alice_client, scored):
