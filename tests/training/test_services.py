@@ -11,6 +11,7 @@ import torch
 import torchvision
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
 from engine import backbones
@@ -120,7 +121,8 @@ def test_a_run_records_where_its_seconds_went_and_details_show_it(trainable, ali
     assert engine_seconds <= iteration.training_seconds + 0.01
     page = alice_client.get(f"/projects/{trainable.id}/performance/{iteration.id}/")
     assert "Where the time went" in page.content.decode()
-    assert f"features {phases['features']:.2f} s" in page.content.decode()
+    # As the page's floatformat rounds it (half up on the decimal repr, not Python's format).
+    assert f"features {floatformat(phases['features'], 2)} s" in page.content.decode()
 
 
 def test_advanced_run_says_which_model_it_kept_and_scores_only_estimated_images(
