@@ -16,7 +16,7 @@ class IterationChoice(forms.ModelChoiceField):
 
 class QuickTestForm(forms.Form):
     iteration = IterationChoice(queryset=Iteration.objects.none(), empty_label=None)
-    image = forms.ImageField(required=False, label="Image file")
+    image = forms.ImageField(required=False, label="Browse local files")
     url = forms.URLField(required=False, label="Image URL", assume_scheme="https", max_length=2048)
     store = forms.BooleanField(
         required=False,

@@ -250,7 +250,7 @@ def test_the_website_quickstart_for_object_detection(page, shot, start_worker, b
     expect(page.get_by_text(re.compile(r"Published Iteration 1 as"))).to_be_visible()
 
     page.get_by_role("link", name="Quick Test").click()
-    page.get_by_label("Image file").set_input_files(str(TEST_PHOTO))
+    page.get_by_label("Browse local files").set_input_files(str(TEST_PHOTO))
     page.get_by_role("button", name="Test", exact=True).click()
     expect(page.get_by_text(re.compile(r"^fork\b")).first).to_be_visible()
     shot(page, "od-walk-06-quick-test")

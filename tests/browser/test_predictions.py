@@ -69,7 +69,7 @@ def test_quick_test_a_file_and_a_url_then_keep_it_in_predictions(
     expect(page.get_by_role("link", name="Quick Test")).to_have_attribute("aria-current", "page")
     expect(page.get_by_text("Choose an iteration and an image, then press Test.")).to_be_visible()
     page.get_by_label("Iteration").select_option(label=trained.name)
-    page.get_by_label("Image file").set_input_files(
+    page.get_by_label("Browse local files").set_input_files(
         str(write(tmp_path, "blue.jpg", photo("blue", seed=7001)))
     )
     page.get_by_label("Save the image in Predictions").check()
@@ -143,7 +143,7 @@ def _keep_a_quick_test_after_two_older(page, tmp_path, project, trained):
     older_blue = prediction_classify(iteration=trained, data=photo("blue", seed=7102), store=True)
     sign_in(page)
     page.goto(f"/projects/{project.id}/quicktest/")
-    page.get_by_label("Image file").set_input_files(
+    page.get_by_label("Browse local files").set_input_files(
         str(write(tmp_path, "kept.jpg", photo("blue", seed=7103)))
     )
     page.get_by_label("Save the image in Predictions").check()
