@@ -7,6 +7,7 @@ import hashlib
 import random
 from pathlib import Path
 
+import pytest
 import torch
 
 from engine import finetune
@@ -60,6 +61,13 @@ SHORT = dataclasses.replace(recipe_for("General"), min_epochs=2, good_epochs=3, 
 
 def near_chance(value: float | None, chance: float = 0.5, slack: float = 0.2) -> bool:
     return value is not None and abs(value - chance) <= slack
+
+
+@pytest.fixture(scope="module")
+def features_cache(tmp_path_factory) -> DirectoryCache:
+    """One cache of the grocery photos' trunk features for the tests that train on them: each
+    test's own cache made every test pay for the same features again (about 10 s each)."""
+    return DirectoryCache(tmp_path_factory.mktemp("features"))
 
 
 # --- Planning ---------------------------------------------------------------------------------
@@ -177,21 +185,21 @@ def reported(metrics: dict) -> list[float | None]:
     ]
 
 
-def test_random_labels_report_chance_in_quick_training(tmp_path):
+def test_random_labels_report_chance_in_quick_training(features_cache):
     samples, labels = shuffled_two_tags(seed=11)
-    result = engine.train(classify(samples, labels, ["a", "b"]), cache=DirectoryCache(tmp_path))
+    result = engine.train(classify(samples, labels, ["a", "b"]), cache=features_cache)
     figures = reported(result.metrics)
     assert all(near_chance(v) for v in figures), figures
 
 
-def test_random_labels_report_chance_in_advanced_training_even_for_the_fine_tunes(tmp_path):
+def test_random_labels_report_chance_in_advanced_training_even_for_the_fine_tunes(features_cache):
     """Each fold's fine-tune starts from a head fitted without that fold: the fine-tuned
     models' own held-out scores (compared with Quick's) are at chance too."""
     samples, labels = shuffled_two_tags(seed=12)
     request = classify(
         samples, labels, ["a", "b"], recipe=SHORT, advanced=True, budget_seconds=150, folds=3
     )
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    result = engine.train(request, cache=features_cache)
     details = result.details
     assert details["estimated_folds"] == 3, details
     assert near_chance(details["compared"]["fine_tuned_map"]), details
@@ -201,7 +209,7 @@ def test_random_labels_report_chance_in_advanced_training_even_for_the_fine_tune
     assert result.seconds <= 150 * 1.05
 
 
-def test_reported_precision_matches_photos_the_model_never_saw(tmp_path):
+def test_reported_precision_matches_photos_the_model_never_saw(features_cache):
     """Train on two thirds of the photos: the cross-validated precision at 50 % is within 0.1
     of the precision the final model really has on the held-out third."""
     samples, labels, names = grocery()
@@ -209,7 +217,7 @@ def test_reported_precision_matches_photos_the_model_never_saw(tmp_path):
     random.Random(5).shuffle(order)
     train_rows, test_rows = order[:64], order[64:]
     request = classify([samples[i] for i in train_rows], [labels[i] for i in train_rows], names)
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    result = engine.train(request, cache=features_cache)
     predictor = Predictor(result.bundle)
     probabilities = torch.tensor([predictor.predict(samples[i].read()) for i in test_rows])
     truth = one_hot([labels[i] for i in test_rows], len(names)).bool()
@@ -224,12 +232,12 @@ def test_reported_precision_matches_photos_the_model_never_saw(tmp_path):
 # --- Advanced: model choice and budget ---------------------------------------------------------
 
 
-def test_advanced_keeps_quick_when_fine_tuning_does_not_beat_it_and_says_why(tmp_path):
+def test_advanced_keeps_quick_when_fine_tuning_does_not_beat_it_and_says_why(features_cache):
     samples, labels, names = grocery()
     request = classify(
         samples, labels, names, recipe=SHORT, advanced=True, budget_seconds=120, folds=3
     )
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    result = engine.train(request, cache=features_cache)
     details = result.details
     compared = details["compared"]
     better = (
@@ -243,7 +251,7 @@ def test_advanced_keeps_quick_when_fine_tuning_does_not_beat_it_and_says_why(tmp
     assert result.seconds <= 120 * 1.05
 
 
-def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(tmp_path, monkeypatch):
+def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(features_cache, monkeypatch):
     # Keep the fine-tune whatever it scores.
     monkeypatch.setattr(engine, "KEEP_MARGIN", -1.0)
     monkeypatch.setattr(engine, "KEEP_CONFIDENCE", 0.0)
@@ -259,7 +267,7 @@ def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(tmp_path, monkeypa
         budget_seconds=45,
         folds=4,
     )
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    result = engine.train(request, cache=features_cache)
     details = result.details
     assert result.kind == "finetuned", details
     assert details["estimated_folds"] == 1
@@ -274,10 +282,10 @@ def test_a_kept_fine_tune_reports_only_the_folds_it_estimated(tmp_path, monkeypa
     assert len(predictor.predict(samples[rows[0]].read())) == 3
 
 
-def test_a_budget_too_small_to_fine_tune_keeps_quick(tmp_path):
+def test_a_budget_too_small_to_fine_tune_keeps_quick(features_cache):
     samples, labels, names = grocery()
     request = classify(samples[:32], labels[:32], names[:2], advanced=True, budget_seconds=3)
-    result = engine.train(request, cache=DirectoryCache(tmp_path))
+    result = engine.train(request, cache=features_cache)
     assert result.kind == "frozen"
     assert result.details["kept"] == "frozen"
     assert result.details["estimated_folds"] == 0
