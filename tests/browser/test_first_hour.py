@@ -271,7 +271,9 @@ def _quick_test_into_predictions(page, snap, sample_dir, trees):
     """Quick Test the sample's test photo; it is kept in Predictions by default."""
     page.get_by_role("link", name="Quick Test").click()
     expect(page.get_by_label("Save the image in Predictions")).to_be_checked()
-    page.get_by_label("Browse local files").set_input_files(str(sample_dir / "Test" / "test_image.jpg"))
+    page.get_by_label("Browse local files").set_input_files(
+        str(sample_dir / "Test" / "test_image.jpg")
+    )
     page.get_by_role("button", name="Test", exact=True).click()
     results = page.get_by_role("table").filter(has_text="Probability")
     expect(results.get_by_role("row")).to_have_count(3)  # the head and two tags

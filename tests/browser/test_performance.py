@@ -166,7 +166,9 @@ def _quick_test_then_save_into_training(page, shot, sample_dir, sample_project, 
     """Quick Test the sample's test photo with this iteration, keeping it; then, in
     Predictions, Save and close moves it into the training images as a Hemlock."""
     page.get_by_role("link", name="Quick Test").click()
-    page.get_by_label("Browse local files").set_input_files(str(sample_dir / "Test" / "test_image.jpg"))
+    page.get_by_label("Browse local files").set_input_files(
+        str(sample_dir / "Test" / "test_image.jpg")
+    )
     page.get_by_label("Save the image in Predictions").check()
     page.get_by_role("button", name="Test").click()
     first = page.locator("#quick-test-predictions tbody tr").first
