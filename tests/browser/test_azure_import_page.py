@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from projects.azure_views import SESSION_KEY
 from projects.models import AzureListing
+from tests.browser.a11y import assert_accessible, assert_fits
 from tests.browser.test_quickstart import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,9 +58,11 @@ def expect_forgotten(page) -> None:
     expect(page.get_by_role("button", name="List projects")).to_be_enabled()
 
 
-def test_editing_the_endpoint_or_key_forgets_the_listed_projects(page, alice):
+def test_editing_the_endpoint_or_key_forgets_the_listed_projects(page, alice, browser_errors):
     sign_in(page)
     open_with_listing(page, alice)
+    assert_accessible(page)
+    assert_fits(page)
     # The listed endpoint, as the Azure portal copies it (a trailing slash): still the same.
     endpoint = page.get_by_label("Endpoint")
     endpoint.fill(ENDPOINT + "/")
@@ -74,6 +77,7 @@ def test_editing_the_endpoint_or_key_forgets_the_listed_projects(page, alice):
     endpoint.fill("")
     endpoint.press_sequentially("https://second.cognitiveservices.azure.com")
     expect_forgotten(page)
+    assert_accessible(page)
 
     # The key, typed over: the same.
     open_with_listing(page, alice)
